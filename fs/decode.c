@@ -1,0 +1,196 @@
+/*
+** decode.c -- from a path to a Model: open, undo compression, pick the format.
+**
+** The only place that knows the list of formats.  It never interprets a byte of
+** a format itself beyond the compression magic; each Format's sniff decides.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "modelfs/decode.h"
+#include "modelfs/pickle.h"
+
+extern const Format format_skops;
+extern const Format format_ziparchive;
+extern const Format format_pickle;
+
+/* Order matters: a zip is a skops file when it holds schema.json, else an archive. */
+static const Format *const formats[] = {&format_skops, &format_ziparchive, &format_pickle};
+
+#define HEAD_BYTES 64
+
+static Model *model_new(const char *name) {
+  Model *m = calloc(1, sizeof *m);
+  if (m == NULL) return NULL;
+  err_clear(&m->err);
+  m->vs.arena = arena_new();
+  m->vs.err = &m->err;
+  if (m->vs.arena == NULL) {
+    free(m);
+    return NULL;
+  }
+  m->path = arena_strndup(m->vs.arena, name ? name : "?", strlen(name ? name : "?"));
+  m->format = "pickle";
+  m->compression = "none";
+  m->globals = value_new(&m->vs, VAL_LIST);
+  m->meta_extra = value_new(&m->vs, VAL_DICT);
+  if (m->path == NULL || m->globals == NULL || m->meta_extra == NULL) {
+    model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+void model_free(Model *m) {
+  if (m == NULL) return;
+  source_unref(m->src);
+  arena_free(m->vs.arena);
+  free(m);
+}
+
+static void model_fail(Model *m) {
+  m->ok = 0;
+  if (m->err.code == MFS_OK) err_set(&m->err, MFS_ECORRUPT, MFS_NO_OFFSET, "decode failed");
+}
+
+static MfsStatus read_head(Source *src, uint8_t *head, size_t *n, Err *e) {
+  size_t got = 0;
+  MfsStatus st = src->ops->read(src, 0, head, HEAD_BYTES, &got, e);
+  *n = got;
+  return st;
+}
+
+/* Pick the format of an (already decompressed) stream and run it. */
+static void decode_stream(Model *m, Source *stream) {
+  uint8_t head[HEAD_BYTES];
+  size_t n;
+  if (read_head(stream, head, &n, &m->err) != MFS_OK) return model_fail(m);
+  if (n == 0) {
+    err_set(&m->err, MFS_ETRUNC, 0, "offset 0: empty file");
+    return model_fail(m);
+  }
+  for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
+    if (!formats[i]->sniff(stream, head, n)) continue;
+    m->format = formats[i]->name;
+    MfsStatus st = formats[i]->decode(m, stream);
+    m->ok = st == MFS_OK && m->err.code == MFS_OK;
+    if (!m->ok) model_fail(m);
+    return;
+  }
+  err_set(&m->err, MFS_ECORRUPT, 0,
+          "offset 0: not a model file (first bytes %02x %02x %02x %02x)", head[0],
+          n > 1 ? head[1] : 0, n > 2 ? head[2] : 0, n > 3 ? head[3] : 0);
+  model_fail(m);
+}
+
+Model *model_decode_source(Source *src, const char *name) {
+  Model *m = model_new(name ? name : src->name);
+  if (m == NULL) return NULL;
+  m->src = source_ref(src);
+  m->size = src->size;
+  arena_keep_source(m->vs.arena, src);
+  uint8_t head[HEAD_BYTES];
+  size_t n;
+  if (read_head(src, head, &n, &m->err) != MFS_OK) {
+    model_fail(m);
+    return m;
+  }
+  const char *kind = source_sniff_compression(head, n);
+  if (kind == NULL) {
+    decode_stream(m, src);
+    return m;
+  }
+  Source *plain = source_decompress(src, kind, &m->err);
+  if (plain == NULL) {
+    model_fail(m);
+    return m;
+  }
+  m->compression = kind;
+  arena_keep_source(m->vs.arena, plain);
+  decode_stream(m, plain);
+  source_unref(plain);
+  return m;
+}
+
+Model *model_decode(const char *path) {
+  Err e;
+  err_clear(&e);
+  Source *src = source_open_file(path, &e);
+  if (src == NULL) {
+    Model *m = model_new(path);
+    if (m == NULL) return NULL;
+    m->err = e;
+    m->ok = 0;
+    return m;
+  }
+  Model *m = model_decode_source(src, path);
+  source_unref(src);
+  return m;
+}
+
+MfsStatus model_note_global(Model *m, const char *module, const char *name) {
+  Value *g = value_global(&m->vs, module, name);
+  if (g == NULL) return m->err.code;
+  return seq_push(&m->vs, m->globals, g);
+}
+
+static MfsStatus set_meta(Model *m, const char *key, Value *val) {
+  if (val == NULL) return m->err.code;
+  Value *k = value_str(&m->vs, key, strlen(key));
+  if (k == NULL) return m->err.code;
+  Dict *d = &m->meta_extra->u.dict;
+  for (size_t i = 0; i < d->n; i++)
+    if (value_is_str(d->keys[i], key)) {
+      d->vals[i] = val;
+      return MFS_OK;
+    }
+  return dict_put(&m->vs, m->meta_extra, k, val);
+}
+
+MfsStatus model_set_meta_str(Model *m, const char *key, const char *val) {
+  return set_meta(m, key, value_str(&m->vs, val, strlen(val)));
+}
+
+MfsStatus model_set_meta_int(Model *m, const char *key, int64_t val) {
+  return set_meta(m, key, value_int(&m->vs, val));
+}
+
+static int ends_with(const char *s, size_t n, const char *suffix) {
+  size_t k = strlen(suffix);
+  return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int model_name_looks_like_model(const char *name) {
+  static const char *const model_ext[] = {".pkl", ".pickle", ".joblib", ".sav", ".skops",
+                                          ".p", ".pck", ".pcl", ".jbl", ".model", NULL};
+  static const char *const comp_ext[] = {".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4",
+                                         ".pbz2", ".zip", NULL};
+  size_t n = strlen(name);
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; model_ext[i]; i++)
+      if (ends_with(name, n, model_ext[i])) return 1;
+    /* "model.pkl.gz": strip one compression ending and look again; a bare
+    ** ".gz" or ".zip" is not a model by name alone. */
+    int stripped = 0;
+    for (int i = 0; comp_ext[i] && pass == 0; i++)
+      if (ends_with(name, n, comp_ext[i])) {
+        if (strcmp(comp_ext[i], ".pbz2") == 0) return 1;
+        n -= strlen(comp_ext[i]);
+        stripped = 1;
+        break;
+      }
+    if (!stripped) break;
+    char *tmp = strndup(name, n);
+    if (tmp == NULL) return 0;
+    int r = 0;
+    for (int i = 0; model_ext[i]; i++)
+      if (ends_with(tmp, n, model_ext[i])) r = 1;
+    free(tmp);
+    return r;
+  }
+  return 0;
+}
+
+int model_head_looks_like_model(const uint8_t *head, size_t n) {
+  if (n >= 2 && head[0] == 'Z' && head[1] == 'F') return 1;   /* joblib < 0.10 zlib */
+  return pickle_sniff(head, n);
+}

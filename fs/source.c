@@ -1,0 +1,236 @@
+/*
+** source.c -- what every Source shares: reference counts, exact reads, the
+** in-memory and slice sources, and the Reader cursor decoders use.
+**
+** The Reader is the only place the decoders' bounds are checked against the
+** bytes that exist: every take/skip/copy goes through here.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "modelfs/source.h"
+
+void source_init(Source *s, const SourceOps *ops, const char *name, uint64_t size) {
+  s->ops = ops;
+  s->size = size;
+  s->refs = 1;
+  s->name = strdup(name ? name : "?");
+}
+
+Source *source_ref(Source *s) {
+  if (s) __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+  return s;
+}
+
+void source_unref(Source *s) {
+  if (s == NULL) return;
+  if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  char *name = s->name;
+  s->ops->destroy(s);
+  free(name);
+}
+
+MfsStatus source_read(Source *s, uint64_t off, void *buf, size_t len, Err *e) {
+  size_t got = 0;
+  MfsStatus st = s->ops->read(s, off, buf, len, &got, e);
+  if (st != MFS_OK) return st;
+  if (got < len)
+    return err_set(e, MFS_ETRUNC, off + got, "offset %llu: unexpected end of data",
+                   (unsigned long long)(off + got));
+  return MFS_OK;
+}
+
+/* ---- memory ---------------------------------------------------------------- */
+
+typedef struct MemSource {
+  Source base;
+  uint8_t *data;
+} MemSource;
+
+static MfsStatus mem_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
+  (void)e;
+  MemSource *m = (MemSource *)s;
+  if (off >= s->size) {
+    *got = 0;
+    return MFS_OK;
+  }
+  size_t n = s->size - off < len ? (size_t)(s->size - off) : len;
+  memcpy(buf, m->data + off, n);
+  *got = n;
+  return MFS_OK;
+}
+
+static void mem_destroy(Source *s) {
+  free(((MemSource *)s)->data);
+  free(s);
+}
+
+static const SourceOps mem_ops = {mem_read, mem_destroy};
+
+Source *source_from_memory(const void *data, size_t len, const char *name) {
+  MemSource *m = calloc(1, sizeof *m);
+  if (m == NULL) return NULL;
+  m->data = malloc(len ? len : 1);
+  if (m->data == NULL) {
+    free(m);
+    return NULL;
+  }
+  if (len) memcpy(m->data, data, len);
+  source_init(&m->base, &mem_ops, name, len);
+  return &m->base;
+}
+
+/* ---- slice ----------------------------------------------------------------- */
+
+typedef struct SliceSource {
+  Source base;
+  Source *inner;
+  uint64_t start;
+} SliceSource;
+
+static MfsStatus slice_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
+  SliceSource *sl = (SliceSource *)s;
+  if (off >= s->size) {
+    *got = 0;
+    return MFS_OK;
+  }
+  if (len > s->size - off) len = (size_t)(s->size - off);
+  return sl->inner->ops->read(sl->inner, sl->start + off, buf, len, got, e);
+}
+
+static void slice_destroy(Source *s) {
+  source_unref(((SliceSource *)s)->inner);
+  free(s);
+}
+
+static const SourceOps slice_ops = {slice_read, slice_destroy};
+
+Source *source_slice(Source *inner, uint64_t off, uint64_t len, const char *name) {
+  SliceSource *sl = calloc(1, sizeof *sl);
+  if (sl == NULL) return NULL;
+  sl->inner = source_ref(inner);
+  sl->start = off;
+  source_init(&sl->base, &slice_ops, name, len);
+  return &sl->base;
+}
+
+/* ---- reader ---------------------------------------------------------------- */
+
+MfsStatus reader_init(Reader *r, Source *src, uint64_t start, Err *e) {
+  memset(r, 0, sizeof *r);
+  r->src = src;
+  r->pos = start;
+  r->buf_off = start;
+  r->err = e;
+  r->buf = malloc(READER_BUF);
+  if (r->buf == NULL) return err_set(e, MFS_ENOMEM, start, "out of memory");
+  return MFS_OK;
+}
+
+void reader_done(Reader *r) {
+  free(r->buf);
+  r->buf = NULL;
+}
+
+/* Make at least n bytes from pos available in buf (fewer only at end of data). */
+static MfsStatus reader_fill(Reader *r, size_t n, size_t *avail) {
+  uint64_t have_end = r->buf_off + r->buf_len;
+  if (r->pos >= r->buf_off && r->pos + n <= have_end) {
+    *avail = (size_t)(have_end - r->pos);
+    return MFS_OK;
+  }
+  size_t keep = 0;
+  if (r->pos >= r->buf_off && r->pos < have_end) {
+    keep = (size_t)(have_end - r->pos);
+    memmove(r->buf, r->buf + (r->pos - r->buf_off), keep);
+  }
+  r->buf_off = r->pos;
+  r->buf_len = keep;
+  while (r->buf_len < READER_BUF) {
+    size_t got = 0;
+    MfsStatus st = r->src->ops->read(r->src, r->buf_off + r->buf_len, r->buf + r->buf_len,
+                                     READER_BUF - r->buf_len, &got, r->err);
+    if (st != MFS_OK) return st;
+    if (got == 0) break;
+    r->buf_len += got;
+    if (r->buf_len >= n) break;
+  }
+  *avail = r->buf_len;
+  return MFS_OK;
+}
+
+MfsStatus reader_peek(Reader *r, size_t n, const uint8_t **p, size_t *got) {
+  if (n > READER_BUF) n = READER_BUF;
+  size_t avail;
+  MfsStatus st = reader_fill(r, n, &avail);
+  if (st != MFS_OK) return st;
+  *p = r->buf + (r->pos - r->buf_off);
+  *got = avail < n ? avail : n;
+  return MFS_OK;
+}
+
+MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p) {
+  if (n > READER_BUF)
+    return err_set(r->err, MFS_ELIMIT, r->pos, "offset %llu: read of %zu bytes too large",
+                   (unsigned long long)r->pos, n);
+  size_t got;
+  MfsStatus st = reader_peek(r, n, p, &got);
+  if (st != MFS_OK) return st;
+  if (got < n)
+    return err_set(r->err, MFS_ETRUNC, r->pos + got, "offset %llu: unexpected end of data",
+                   (unsigned long long)(r->pos + got));
+  r->pos += n;
+  return MFS_OK;
+}
+
+MfsStatus reader_copy(Reader *r, void *dst, uint64_t n) {
+  uint8_t *out = dst;
+  while (n > 0) {
+    size_t chunk = n > READER_BUF ? READER_BUF : (size_t)n;
+    const uint8_t *p;
+    MfsStatus st = reader_take(r, chunk, &p);
+    if (st != MFS_OK) return st;
+    memcpy(out, p, chunk);
+    out += chunk;
+    n -= chunk;
+  }
+  return MFS_OK;
+}
+
+MfsStatus reader_skip(Reader *r, uint64_t n) {
+  Source *s = r->src;
+  if (s->size != SOURCE_SIZE_UNKNOWN) {
+    if (r->pos > s->size || n > s->size - r->pos)
+      return err_set(r->err, MFS_ETRUNC, s->size,
+                     "offset %llu: %llu bytes declared but only %llu remain",
+                     (unsigned long long)r->pos, (unsigned long long)n,
+                     (unsigned long long)(r->pos <= s->size ? s->size - r->pos : 0));
+    r->pos += n;
+    return MFS_OK;
+  }
+  /* Unknown size (a decompressor): walk through so truncation is seen here. */
+  while (n > 0) {
+    size_t chunk = n > READER_BUF ? READER_BUF : (size_t)n;
+    const uint8_t *p;
+    MfsStatus st = reader_take(r, chunk, &p);
+    if (st != MFS_OK) return st;
+    n -= chunk;
+  }
+  return MFS_OK;
+}
+
+MfsStatus reader_line(Reader *r, const uint8_t **p, size_t *len) {
+  size_t avail;
+  MfsStatus st = reader_fill(r, READER_BUF, &avail);
+  if (st != MFS_OK) return st;
+  const uint8_t *start = r->buf + (r->pos - r->buf_off);
+  const uint8_t *nl = memchr(start, '\n', avail);
+  if (nl == NULL)
+    return err_set(r->err, avail < READER_BUF ? MFS_ETRUNC : MFS_ELIMIT, r->pos,
+                   "offset %llu: %s", (unsigned long long)r->pos,
+                   avail < READER_BUF ? "line not terminated before end of data"
+                                      : "text line longer than 64 KiB");
+  *p = start;
+  *len = (size_t)(nl - start);
+  r->pos += *len + 1;
+  return MFS_OK;
+}

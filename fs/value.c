@@ -1,0 +1,326 @@
+/*
+** value.c -- the arena and the constructors of the value graph.
+**
+** One Arena per decoded model: bump allocation in chunks, freed at once, so a
+** decoder that stops halfway leaks nothing.  Containers grow by copying into a
+** larger arena block (the old block is abandoned: at most 2x waste, no frees).
+** Nothing here reads a file or knows a format.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "modelfs/value.h"
+#include "modelfs/limits.h"
+
+#define ARENA_CHUNK (256u * 1024u)
+
+typedef struct Chunk {
+  struct Chunk *next;
+  size_t used, cap;
+  _Alignas(16) unsigned char data[];
+} Chunk;
+
+struct Arena {
+  Chunk *head;
+  size_t bytes;
+  Source **sources;
+  size_t nsources, capsources;
+};
+
+Arena *arena_new(void) { return calloc(1, sizeof(Arena)); }
+
+void arena_free(Arena *a) {
+  if (a == NULL) return;
+  for (Chunk *c = a->head, *next; c != NULL; c = next) {
+    next = c->next;
+    free(c);
+  }
+  for (size_t i = 0; i < a->nsources; i++) source_unref(a->sources[i]);
+  free(a->sources);
+  free(a);
+}
+
+static Chunk *chunk_new(Arena *a, size_t cap) {
+  Chunk *c = malloc(sizeof(Chunk) + cap);
+  if (c == NULL) return NULL;
+  c->used = 0;
+  c->cap = cap;
+  a->bytes += sizeof(Chunk) + cap;
+  return c;
+}
+
+void *arena_alloc(Arena *a, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (n == 0) n = 16;
+  Chunk *c = a->head;
+  if (c == NULL || c->cap - c->used < n) {
+    if (n > ARENA_CHUNK / 4) {
+      /* Large blocks get their own chunk behind the head, so the head's free
+      ** space is not wasted. */
+      Chunk *big = chunk_new(a, n);
+      if (big == NULL) return NULL;
+      big->used = n;
+      if (c == NULL) {
+        big->next = NULL;
+        a->head = big;
+      } else {
+        big->next = c->next;
+        c->next = big;
+      }
+      memset(big->data, 0, n);
+      return big->data;
+    }
+    c = chunk_new(a, ARENA_CHUNK);
+    if (c == NULL) return NULL;
+    c->next = a->head;
+    a->head = c;
+  }
+  void *p = c->data + c->used;
+  c->used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+char *arena_strndup(Arena *a, const char *s, size_t n) {
+  char *p = arena_alloc(a, n + 1);
+  if (p == NULL) return NULL;
+  if (n) memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+void *arena_memdup(Arena *a, const void *p, size_t n) {
+  void *q = arena_alloc(a, n);
+  if (q != NULL && n) memcpy(q, p, n);
+  return q;
+}
+
+size_t arena_bytes(const Arena *a) { return a->bytes; }
+
+void arena_keep_source(Arena *a, Source *src) {
+  for (size_t i = 0; i < a->nsources; i++)
+    if (a->sources[i] == src) return;
+  if (a->nsources == a->capsources) {
+    size_t cap = a->capsources ? a->capsources * 2 : 4;
+    Source **s = realloc(a->sources, cap * sizeof *s);
+    if (s == NULL) return;  /* the caller still holds its own reference */
+    a->sources = s;
+    a->capsources = cap;
+  }
+  a->sources[a->nsources++] = source_ref(src);
+}
+
+MfsStatus blob_read(const Blob *b, uint64_t off, void *buf, size_t len, Err *e) {
+  if (off > b->len || len > b->len - off)
+    return err_set(e, MFS_EIO, off, "read past the end of a %llu-byte value",
+                   (unsigned long long)b->len);
+  if (b->mem != NULL) {
+    memcpy(buf, b->mem + off, len);
+    return MFS_OK;
+  }
+  if (b->src == NULL) return err_set(e, MFS_EIO, off, "value bytes are not available");
+  return source_read(b->src, b->off + off, buf, len, e);
+}
+
+Value *value_new(ValueSet *vs, ValueKind kind) {
+  if (vs->next_id >= MFS_MAX_VALUES) {
+    err_set(vs->err, MFS_ELIMIT, MFS_NO_OFFSET, "more than %u values", MFS_MAX_VALUES);
+    return NULL;
+  }
+  Value *v = arena_alloc(vs->arena, sizeof *v);
+  if (v == NULL) {
+    err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  v->kind = (uint8_t)kind;
+  v->id = ++vs->next_id;
+  return v;
+}
+
+Value *value_none(ValueSet *vs) { return value_new(vs, VAL_NONE); }
+
+Value *value_bool(ValueSet *vs, int b) {
+  Value *v = value_new(vs, VAL_BOOL);
+  if (v) v->u.b = b != 0;
+  return v;
+}
+
+Value *value_int(ValueSet *vs, int64_t i) {
+  Value *v = value_new(vs, VAL_INT);
+  if (v) v->u.i = i;
+  return v;
+}
+
+Value *value_bigint(ValueSet *vs, const uint8_t *le, size_t n) {
+  if (n == 0) return value_int(vs, 0);
+  int negative = (le[n - 1] & 0x80) != 0;
+  /* Strip redundant sign bytes so the fit test below is exact. */
+  while (n > 1 && ((le[n - 1] == 0x00 && !(le[n - 2] & 0x80)) ||
+                   (le[n - 1] == 0xff && (le[n - 2] & 0x80))))
+    n--;
+  if (n <= 8) {
+    uint64_t u = negative ? UINT64_MAX : 0;
+    for (size_t k = 0; k < n; k++) {
+      u &= ~((uint64_t)0xff << (8 * k));
+      u |= (uint64_t)le[k] << (8 * k);
+    }
+    return value_int(vs, (int64_t)u);
+  }
+  Value *v = value_new(vs, VAL_BIGINT);
+  if (v == NULL) return NULL;
+  v->u.str.s = arena_memdup(vs->arena, le, n);
+  v->u.str.len = n;
+  if (v->u.str.s == NULL) {
+    err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  return v;
+}
+
+Value *value_float(ValueSet *vs, double f) {
+  Value *v = value_new(vs, VAL_FLOAT);
+  if (v) v->u.f = f;
+  return v;
+}
+
+Value *value_str(ValueSet *vs, const char *s, size_t len) {
+  Value *v = value_new(vs, VAL_STR);
+  if (v == NULL) return NULL;
+  v->u.str.s = arena_strndup(vs->arena, s, len);
+  v->u.str.len = len;
+  if (v->u.str.s == NULL) {
+    err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  return v;
+}
+
+Value *value_bytes_mem(ValueSet *vs, ValueKind kind, const void *p, size_t len) {
+  Value *v = value_new(vs, kind);
+  if (v == NULL) return NULL;
+  uint8_t *copy = arena_alloc(vs->arena, len ? len : 1);
+  if (copy == NULL) {
+    err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  if (len) memcpy(copy, p, len);
+  v->u.bytes.mem = copy;
+  v->u.bytes.len = len;
+  return v;
+}
+
+Value *value_bytes_src(ValueSet *vs, ValueKind kind, Source *src, uint64_t off, uint64_t len) {
+  Value *v = value_new(vs, kind);
+  if (v == NULL) return NULL;
+  arena_keep_source(vs->arena, src);
+  v->u.bytes.src = src;
+  v->u.bytes.off = off;
+  v->u.bytes.len = len;
+  return v;
+}
+
+Value *value_global(ValueSet *vs, const char *module, const char *name) {
+  Value *v = value_new(vs, VAL_GLOBAL);
+  if (v == NULL) return NULL;
+  v->u.global.module = arena_strndup(vs->arena, module, strlen(module));
+  v->u.global.name = arena_strndup(vs->arena, name, strlen(name));
+  if (v->u.global.module == NULL || v->u.global.name == NULL) {
+    err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  return v;
+}
+
+Value *value_object(ValueSet *vs, Value *callable, Value *args, ObjHow how) {
+  Value *v = value_new(vs, VAL_OBJECT);
+  if (v == NULL) return NULL;
+  v->u.obj = arena_alloc(vs->arena, sizeof(Object));
+  if (v->u.obj == NULL) {
+    err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  v->u.obj->callable = callable;
+  v->u.obj->args = args;
+  v->u.obj->how = how;
+  return v;
+}
+
+/* Grow an array of pointers held in the arena to hold at least need items. */
+static MfsStatus grow(ValueSet *vs, Value ***items, size_t n, size_t *cap, size_t need) {
+  if (need <= *cap) return MFS_OK;
+  size_t ncap = *cap ? *cap * 2 : 4;
+  while (ncap < need) ncap *= 2;
+  Value **p = arena_alloc(vs->arena, ncap * sizeof *p);
+  if (p == NULL) return err_set(vs->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+  if (n) memcpy(p, *items, n * sizeof *p);
+  *items = p;
+  *cap = ncap;
+  return MFS_OK;
+}
+
+MfsStatus seq_push(ValueSet *vs, Value *seq, Value *item) {
+  Seq *s = &seq->u.seq;
+  if (grow(vs, &s->items, s->n, &s->cap, s->n + 1) != MFS_OK) return vs->err->code;
+  s->items[s->n++] = item;
+  return MFS_OK;
+}
+
+MfsStatus dict_put(ValueSet *vs, Value *dict, Value *key, Value *val) {
+  Dict *d = &dict->u.dict;
+  size_t kcap = d->cap, vcap = d->cap;
+  if (grow(vs, &d->keys, d->n, &kcap, d->n + 1) != MFS_OK) return vs->err->code;
+  if (grow(vs, &d->vals, d->n, &vcap, d->n + 1) != MFS_OK) return vs->err->code;
+  d->cap = kcap < vcap ? kcap : vcap;
+  d->keys[d->n] = key;
+  d->vals[d->n] = val;
+  d->n++;
+  return MFS_OK;
+}
+
+int value_is_str(const Value *v, const char *s) {
+  if (v == NULL || v->kind != VAL_STR) return 0;
+  size_t n = strlen(s);
+  return v->u.str.len == n && memcmp(v->u.str.s, s, n) == 0;
+}
+
+Value *dict_get_str(const Value *dict, const char *key) {
+  if (dict == NULL || dict->kind != VAL_DICT) return NULL;
+  for (size_t i = dict->u.dict.n; i-- > 0;)   /* last write wins, as in a dict */
+    if (value_is_str(dict->u.dict.keys[i], key)) return dict->u.dict.vals[i];
+  return NULL;
+}
+
+int value_is_global(const Value *v, const char *module, const char *name) {
+  return v != NULL && v->kind == VAL_GLOBAL && strcmp(v->u.global.module, module) == 0 &&
+         strcmp(v->u.global.name, name) == 0;
+}
+
+const char *global_dotted(Arena *a, const Value *g) {
+  size_t m = strlen(g->u.global.module), n = strlen(g->u.global.name);
+  char *s = arena_alloc(a, m + n + 2);
+  if (s == NULL) return NULL;
+  memcpy(s, g->u.global.module, m);
+  s[m] = '.';
+  memcpy(s + m + 1, g->u.global.name, n + 1);
+  return s;
+}
+
+const char *value_kind_name(ValueKind k) {
+  static const char *names[VAL_KIND_COUNT] = {
+    "none", "bool", "int", "bigint", "float", "complex", "str", "bytes", "bytearray",
+    "text", "list", "tuple", "set", "frozenset", "dict", "global", "object", "ndarray",
+    "dtype", "scalar"};
+  return (unsigned)k < VAL_KIND_COUNT ? names[k] : "?";
+}
+
+uint64_t ndarray_count(const NdArray *a, int *overflow) {
+  uint64_t n = 1;
+  *overflow = 0;
+  for (int i = 0; i < a->ndim; i++) {
+    if (a->shape[i] != 0 && n > UINT64_MAX / a->shape[i]) {
+      *overflow = 1;
+      return 0;
+    }
+    n *= a->shape[i];
+  }
+  return n;
+}

@@ -1,0 +1,13 @@
+/*
+** cli.h -- the offline commands (no FUSE): ls, cat, tree, scan, check.
+** They serve the same RTree the mount serves, so they print the same bytes.
+*/
+#ifndef MODELFS_CLI_H
+#define MODELFS_CLI_H
+
+/* Nonzero when argv[1] names an offline command. */
+int cli_is_command(const char *word);
+/* Run it; returns the process exit status (0 ok, 1 not found/failed, 2 usage). */
+int cli_main(int argc, char **argv);
+
+#endif

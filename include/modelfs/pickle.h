@@ -1,0 +1,41 @@
+/*
+** pickle.h -- the pickle virtual machine: opcodes in, value graph out.
+**
+** pickle_run executes one pickle stream from the reader's position to its STOP
+** with CPython's semantics for stack, MARK, memo and sharing, but it never imports,
+** resolves or calls anything: globals become VAL_GLOBAL, calls become VAL_OBJECT,
+** and the numpy/copyreg/codecs/datetime plumbing is folded into concrete values by
+** the recognisers (numpy.c).  Formats that splice raw bytes into the stream
+** (joblib) hook in after BUILD and read from the same Reader.
+*/
+#ifndef MODELFS_PICKLE_H
+#define MODELFS_PICKLE_H
+
+#include "modelfs/decode.h"
+
+typedef struct PickleHooks {
+  void *ctx;
+  /* Called after BUILD applied a state to *obj when *obj is a VAL_OBJECT whose
+  ** callable is a VAL_GLOBAL.  May read bytes from r (the stream continues after
+  ** them) and replace *obj (the stack slot is updated; memo entries are not, as
+  ** in joblib).  Return MFS_OK or an error recorded in m->err. */
+  MfsStatus (*after_build)(void *ctx, Model *m, Reader *r, Value **obj);
+} PickleHooks;
+
+/*
+** Run one pickle to its STOP.  depth counts nested pickles (joblib object arrays)
+** for the limits.  *result gets the value at STOP; on error, the bottom of the
+** stack (the object being built) flagged VF_PARTIAL, or NULL.  *protocol gets the
+** PROTO number (0 when absent); may be NULL.
+*/
+MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
+                     Value **result, int *protocol);
+
+/* Nonzero when head can start a pickle (PROTO 2..5, or a protocol 0/1 opcode). */
+int pickle_sniff(const uint8_t *head, size_t n);
+
+/* Python-2 to Python-3 name mapping (_compat_pickle), applied to every global.
+** Returns the mapped module and name (static or from the table). */
+void pickle_map_py2_name(const char **module, const char **name);
+
+#endif

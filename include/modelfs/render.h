@@ -1,0 +1,57 @@
+/*
+** render.h -- a value graph as a tree of names (SPEC sections 2-4).
+**
+** render_tree walks a decoded Model once and lays out every name: meta.json,
+** types.txt, untrusted.txt, object.json, one entry per attribute, links for
+** shared values.  File contents are produced lazily, on the first size or read
+** request, and cached; .npy data is read from the array's Blob by offset and never
+** held whole.  Nothing here knows about FUSE or about file formats: the same tree
+** serves the mount and the offline CLI, so both give the same bytes.
+**
+** Thread safety: render_size and render_read may be called from many threads.
+*/
+#ifndef MODELFS_RENDER_H
+#define MODELFS_RENDER_H
+
+#include "modelfs/decode.h"
+#include "modelfs/trust.h"
+
+typedef enum RKind { RK_DIR, RK_FILE, RK_LINK } RKind;
+
+typedef struct RNode {
+  const char *name;        /* escaped, unique within its directory; "" for the model dir */
+  uint8_t kind;            /* RKind */
+  uint8_t content;         /* renderer-private: how file bytes are produced */
+  uint32_t index;          /* 0 = the model directory; stable for one tree */
+  uint32_t parent;
+  uint32_t nchildren;      /* RK_DIR: children in listing order */
+  uint32_t *children;
+  const Value *value;
+  const char *target;      /* RK_LINK: relative path, e.g. "../../random_state" */
+} RNode;
+
+typedef struct RTree RTree;
+
+/* Lay out the tree of a decoded model (ok or not).  NULL only on OOM. */
+RTree *render_tree(Model *m, const TrustList *trust);
+void render_free(RTree *t);               /* does not free the Model */
+Model *render_model(const RTree *t);
+
+uint32_t render_count(const RTree *t);
+const RNode *render_node(const RTree *t, uint32_t index);
+const RNode *render_root(const RTree *t);
+const RNode *render_lookup(const RTree *t, const RNode *dir, const char *name);
+/* "a/b/c" relative to the model directory ("" is the root); links are not followed. */
+const RNode *render_path(const RTree *t, const char *path);
+
+/* Size of a file (produces its content on first call) or link (target length). */
+MfsStatus render_size(RTree *t, const RNode *n, uint64_t *size, Err *e);
+/* Read file bytes at off; *got < len only at the end of the file.  An entry whose
+** data cannot be produced fails (the FUSE layer answers EIO). */
+MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,
+                      size_t *got, Err *e);
+
+/* Memory held by the tree, its cached contents and its Model, for cache bounds. */
+size_t render_memory(const RTree *t);
+
+#endif

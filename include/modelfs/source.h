@@ -1,0 +1,88 @@
+/*
+** source.h -- bytes at an offset, whatever the container.
+**
+** A Source answers "give me LEN bytes at OFF" for a plain file (pread), a
+** decompressed stream (zlib, gzip, bz2, xz, lzma, lz4: restart points or a chunk
+** cache) or a zip member.  The decoder reads through a Reader (buffered, forward)
+** and the renderer serves array bytes by offset, so neither knows where bytes live.
+**
+** A Source is reference counted: the value graph keeps the Sources its arrays point
+** into.  source_read is safe to call from several threads at once.  A Source never
+** reads outside the bytes it was given (a zip member never reaches the next one).
+*/
+#ifndef MODELFS_SOURCE_H
+#define MODELFS_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "modelfs/err.h"
+
+#define SOURCE_SIZE_UNKNOWN UINT64_MAX
+
+typedef struct Source Source;
+
+typedef struct SourceOps {
+  /* Read up to len bytes at off into buf; *got < len only at end of data. */
+  MfsStatus (*read)(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e);
+  void (*destroy)(Source *s);
+} SourceOps;
+
+struct Source {
+  const SourceOps *ops;
+  uint64_t size;          /* SOURCE_SIZE_UNKNOWN until a decompressor reaches the end */
+  int refs;               /* atomic */
+  char *name;             /* for messages: "model.joblib" or "model.zip:member.pkl" */
+};
+
+/* Read exactly len bytes; a short read is MFS_ETRUNC with the offset. */
+MfsStatus source_read(Source *s, uint64_t off, void *buf, size_t len, Err *e);
+Source *source_ref(Source *s);
+void source_unref(Source *s);
+/* For implementations: fill the common fields (refs = 1, name copied). */
+void source_init(Source *s, const SourceOps *ops, const char *name, uint64_t size);
+
+/* source_file.c: a plain file read with pread; the fd stays open. */
+Source *source_open_file(const char *path, Err *e);
+/* source_mem.c: bytes in memory (tests, fuzzers, small decoded members); copies them. */
+Source *source_from_memory(const void *data, size_t len, const char *name);
+/* A window [off, off+len) of another source (legacy joblib ZF payloads, zip stored members). */
+Source *source_slice(Source *inner, uint64_t off, uint64_t len, const char *name);
+
+/* source_inflate.c and friends: the decompressed view of a compressed source.
+** kind is one of the compression names meta.json uses ("zlib", "gzip", "bz2",
+** "xz", "lzma", "lz4").  Sequential reads cost one pass; random reads use restart
+** points recorded on the way. */
+Source *source_decompress(Source *compressed, const char *kind, Err *e);
+/* The compression name whose magic starts head, or NULL for none. */
+const char *source_sniff_compression(const uint8_t *head, size_t n);
+
+/*
+** Reader: a forward cursor over a Source with a small buffer, for decoders.
+** reader_take returns a pointer valid until the next call on the reader.
+*/
+#define READER_BUF (64u * 1024u)
+
+typedef struct Reader {
+  Source *src;
+  uint64_t pos;           /* offset of the next unread byte */
+  uint64_t buf_off;       /* source offset of buf[0] */
+  size_t buf_len;
+  uint8_t *buf;           /* READER_BUF bytes */
+  Err *err;               /* where failures are recorded */
+} Reader;
+
+MfsStatus reader_init(Reader *r, Source *src, uint64_t start, Err *e);
+void reader_done(Reader *r);
+/* Take n (<= READER_BUF) bytes; MFS_ETRUNC at end of data. */
+MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p);
+/* Copy n bytes of any size. */
+MfsStatus reader_copy(Reader *r, void *dst, uint64_t n);
+/* Skip n bytes (checked against the source size when it is known). */
+MfsStatus reader_skip(Reader *r, uint64_t n);
+/* Take bytes up to and excluding '\n' (max READER_BUF-1); *len excludes the newline. */
+MfsStatus reader_line(Reader *r, const uint8_t **p, size_t *len);
+/* Peek at up to n bytes without consuming; *got may be < n at end of data. */
+MfsStatus reader_peek(Reader *r, size_t n, const uint8_t **p, size_t *got);
+static inline uint64_t reader_pos(const Reader *r) { return r->pos; }
+
+#endif

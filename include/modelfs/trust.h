@@ -1,0 +1,28 @@
+/*
+** trust.h -- which globals are plumbing, which are unknown, which can run code.
+**
+** Judgements over names only: a global is a string "module.qualname", never
+** imported.  The built-in list ships with the program (trust_data.c);
+** -o trust=FILE / --trust FILE add names, one per line ('#' comments).
+*/
+#ifndef MODELFS_TRUST_H
+#define MODELFS_TRUST_H
+
+#include <stddef.h>
+#include "modelfs/err.h"
+
+typedef struct TrustList TrustList;
+
+TrustList *trust_new_default(void);
+MfsStatus trust_add_file(TrustList *t, const char *path, Err *e);
+MfsStatus trust_add_name(TrustList *t, const char *dotted);
+void trust_free(TrustList *t);
+
+int trust_is_trusted(const TrustList *t, const char *dotted);
+/* Nonzero when the global can run code or touch the system (os.system, eval, ...). */
+int trust_is_dangerous(const char *dotted);
+
+/* "safe", "untrusted" or "dangerous" for a sorted, unique list of globals. */
+const char *trust_verdict(const TrustList *t, const char *const *globals, size_t n);
+
+#endif
