@@ -16,8 +16,9 @@ LIB_SRCS := $(filter-out fs/main.c,$(SRCS))
 HDRS     := $(wildcard include/modelfs/*.h)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
-REL_OBJS  := $(LIB_SRCS:fs/%.c=build/rel/%.o)
-ASAN_OBJS := $(LIB_SRCS:fs/%.c=build/asan/%.o)
+REL_OBJS  := $(LIB_SRCS:fs/%.c=build/rel/%.o) build/rel/data_lists.o
+ASAN_OBJS := $(LIB_SRCS:fs/%.c=build/asan/%.o) build/asan/data_lists.o
+DATA_LISTS := $(sort $(wildcard data/*.txt))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 
 PYTHON   := /usr/bin/python3
@@ -31,6 +32,16 @@ modelfs: build/rel/libmodelfs.a build/rel/main.o
 
 build/rel/%.o: fs/%.c $(HDRS) | build/rel
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# data/NAME.txt becomes the C string `data_NAME` (the lists ship inside the binary).
+build/gen/data_lists.c: $(DATA_LISTS) scripts/embed.sh | build/gen
+	scripts/embed.sh $(DATA_LISTS) > $@
+
+build/rel/data_lists.o: build/gen/data_lists.c | build/rel
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/asan/data_lists.o: build/gen/data_lists.c | build/asan
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
 build/rel/libmodelfs.a: $(REL_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -49,7 +60,7 @@ asan: build/asan/modelfs
 build/asan/unit/%: tests/unit/%.c build/asan/libmodelfs.a $(HDRS) | build/asan/unit
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< build/asan/libmodelfs.a $(PKG_LIBS) -lcmocka
 
-build/rel build/asan build/asan/unit:
+build/rel build/asan build/asan/unit build/gen:
 	mkdir -p $@
 
 # Installs the Debian packages this project needs when any is missing.
