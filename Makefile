@@ -1,7 +1,7 @@
 # modelfs -- build, test, demo.  `make` builds ./modelfs; `make check` runs every
 # test (C units with cmocka, pytest with real mounts) against a sanitized build.
 
-CC       ?= gcc
+CC       := gcc
 PKGS     := fuse3 zlib libcjson libzip liblzma liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2 -lm -lpthread
