@@ -1,6 +1,1252 @@
-/* fuse.c -- STUB (owner: FUSE helper). */
-#include <stdio.h>
+/*
+** fuse.c -- the mount: libfuse low-level operations over cache.h and render.h.
+**
+** Translates calls and nothing more: a name or an inode number in, a slot of
+** SOURCE or a node of a rendered tree out.  Inode numbers are (slot, version,
+** node index), so every inode names one version of one thing forever and the
+** kernel may cache it all with long timeouts and keep_cache; a changed source
+** file gets new numbers, and a thread of its own (the notifier, fed by inotify
+** and by change detection in requests) tells the kernel to drop the old names.
+**
+** Must never: write to SOURCE; decode, render or interpret bytes itself; send
+** a notification from inside a request handler (the kernel may deadlock on the
+** request it is waiting for); serve .npy with direct_io (mmap needs the page
+** cache); answer with bytes of another version than the one a handle opened.
+*/
 #define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include "modelfs/cache.h"
+#include "modelfs/limits.h"
 #include "modelfs/mount.h"
-int mount_main(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "modelfs: mount not written yet\n"); return 2; }
+#include "modelfs/source.h"
+
+/* Seconds the kernel may trust a name or attributes.  Content is immutable per
+** inode number, so "forever" is right wherever inotify will tell us about
+** changes; a directory we could not watch (watch limit, NFS) gets a short one. */
+#define TTL_FOREVER   86400.0
+#define TTL_UNWATCHED 1.0
+/* What the notifier watches in each directory of SOURCE.  Not IN_MODIFY: a
+** writer makes one per write(); the change is taken when it closes (or when a
+** reader opens, which always re-checks size, mtime and inode). */
+#define WATCH_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | \
+                      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+/* Seconds the notifier gets to finish at unmount before the connection is aborted. */
+#define NOTIFIER_GRACE_S 2
+/* libfuse's own bound on loop threads (FUSE_LOOP_MT_MAX_THREADS). */
+#define MAX_LOOP_THREADS 100000
+/* st_blksize: makes cat and cp read in large blocks. */
+#define IO_BLOCK      (128 * 1024)
+
+/* Extended attributes for tests and curious users: counters, never content. */
+#define XA_DECODES   "user.modelfs.decodes"
+#define XA_EVICTIONS "user.modelfs.evictions"
+#define XA_MODELS    "user.modelfs.cached_models"
+#define XA_BYTES     "user.modelfs.cached_bytes"
+
+typedef enum HandleKind { H_PASS, H_MODEL, H_SRCDIR, H_MODELDIR } HandleKind;
+
+/* An open file or directory.  Each holds what it needs to answer later calls
+** with the version it opened: an fd, or a reference to the decoded tree. */
+typedef struct Handle {
+  struct Handle *prev, *next;   /* every open handle, freed at unmount */
+  HandleKind kind;
+  int fd;                       /* H_PASS */
+  CacheModel *model;            /* H_MODEL, H_MODELDIR */
+  uint32_t index;               /* node of the tree */
+  CacheEntry *entries;          /* H_SRCDIR: the listing, taken at opendir */
+  size_t n;
+  fuse_ino_t self, parent;      /* for "." and ".." */
+  double ttl;
+} Handle;
+
+/* An invalidation to send from the notifier thread. */
+typedef struct Notice {
+  struct Notice *next;
+  fuse_ino_t parent, old;       /* old == 0: only the name */
+  char name[];
+} Notice;
+
+typedef struct Mount {
+  Cache *cache;
+  TrustList *trust;
+  struct fuse_session *se;
+  /* Lock order: the cache's lock may be held when qlock is taken (on_changed),
+  ** never the other way round; lock is never held across a cache call. */
+  pthread_mutex_t qlock;        /* queue, queue_tail, stopping */
+  Notice *queue, *queue_tail;
+  int stopping;
+  pthread_mutex_t lock;         /* the fields below */
+  Handle *handles;
+  int wake_fd, inotify_fd;
+  pthread_t notifier;
+  int notifier_running;
+  uint32_t *wd_slot;            /* inotify watch descriptor -> directory slot */
+  size_t wd_cap;
+  uint8_t *watch_state;         /* per slot: 0 untried, 1 watched, 2 failed */
+  size_t watch_cap;
+  unsigned max_read;            /* -o max_read=N, echoed in init (libfuse 3.14 needs it) */
+  unsigned conn;                /* /sys/fs/fuse/connections/N of the mount, 0 unknown */
+  int abandoned;                /* the notifier could not be stopped: free nothing */
+} Mount;
+
+static Mount *mount_of(fuse_req_t req) { return fuse_req_userdata(req); }
+
+/* ---- attributes ---------------------------------------------------------- */
+
+/* A model shows as a directory that can be entered wherever it can be read. */
+static mode_t dir_mode_of(mode_t src) {
+  mode_t r = src & 0444;
+  return S_IFDIR | r | (r >> 2);
+}
+
+static void attr_base(struct stat *st, const struct stat *src, fuse_ino_t ino) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_nlink = 1;             /* "unknown": find must not count subdirectories */
+  st->st_uid = src->st_uid;
+  st->st_gid = src->st_gid;
+  st->st_atim = src->st_mtim;
+  st->st_mtim = src->st_mtim;
+  st->st_ctim = src->st_mtim;
+  st->st_blksize = IO_BLOCK;
+}
+
+/* Attributes of a source entry (node 0).  A model directory's size is the size
+** of its file, which is what `ls -l` users want to see. */
+static void slot_attr(const SlotStat *ss, struct stat *st) {
+  fuse_ino_t ino = ss->id == 0 ? FUSE_ROOT_ID : cache_ino(ss->id, ss->version, 0);
+  attr_base(st, &ss->st, ino);
+  switch (ss->kind) {
+  case SLOT_DIR:
+    st->st_mode = S_IFDIR | (ss->st.st_mode & 0555);
+    st->st_size = ss->st.st_size;
+    break;
+  case SLOT_FILE:
+    st->st_mode = S_IFREG | (ss->st.st_mode & 0555);
+    st->st_size = ss->st.st_size;
+    st->st_blocks = ss->st.st_blocks;
+    break;
+  case SLOT_MODEL:
+    st->st_mode = dir_mode_of(ss->st.st_mode);
+    st->st_size = ss->st.st_size;
+    break;
+  case SLOT_LINK:
+  case SLOT_GONE:
+    st->st_mode = S_IFLNK | 0777;
+    st->st_size = ss->st.st_size;
+    break;
+  }
+}
+
+/* Attributes of a node of a model.  A file whose content cannot be produced
+** shows size 0; opening it then fails with EIO. */
+static void node_attr(RTree *t, const SlotStat *ss, const RNode *n, struct stat *st) {
+  if (n->index == 0) return slot_attr(ss, st);
+  attr_base(st, &ss->st, cache_ino(ss->id, ss->version, n->index));
+  if (n->kind == RK_DIR) {
+    st->st_mode = dir_mode_of(ss->st.st_mode);
+  } else if (n->kind == RK_LINK) {
+    st->st_mode = S_IFLNK | 0777;
+    st->st_size = n->target ? (off_t)strlen(n->target) : 0;
+  } else {
+    uint64_t size = 0;
+    Err e;
+    err_clear(&e);
+    if (render_size(t, n, &size, &e) != MFS_OK) size = 0;
+    st->st_mode = S_IFREG | (ss->st.st_mode & 0444);
+    st->st_size = (off_t)size;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+  }
+}
+
+static void entry_of(struct fuse_entry_param *e, const struct stat *st, uint32_t gen,
+                     double ttl) {
+  memset(e, 0, sizeof *e);
+  e->ino = st->st_ino;
+  e->generation = gen;
+  e->attr = *st;
+  e->attr_timeout = ttl;
+  e->entry_timeout = ttl;
+}
+
+/* ---- the notifier thread and inotify --------------------------------------- */
+
+static void wake(Mount *mt) {
+  uint64_t one = 1;
+  if (write(mt->wake_fd, &one, sizeof one) < 0) { /* counter full: already awake */ }
+}
+
+/* Called by the cache (under its lock) when a known entry changed identity. */
+static void on_changed(void *ctx, const SlotStat *old, uint64_t parent_ino, const char *name) {
+  Mount *mt = ctx;
+  size_t len = strlen(name);
+  Notice *n = malloc(sizeof *n + len + 1);
+  if (n == NULL) return;      /* the open-time check still catches the change */
+  n->next = NULL;
+  n->parent = parent_ino;
+  n->old = old->kind == SLOT_GONE ? 0 : cache_ino(old->id, old->version, 0);
+  memcpy(n->name, name, len + 1);
+  pthread_mutex_lock(&mt->qlock);
+  if (mt->queue_tail) mt->queue_tail->next = n; else mt->queue = n;
+  mt->queue_tail = n;
+  pthread_mutex_unlock(&mt->qlock);
+  wake(mt);
+}
+
+static void queue_name(Mount *mt, fuse_ino_t parent, const char *name) {
+  SlotStat none;
+  memset(&none, 0, sizeof none);
+  on_changed(mt, &none, parent, name);
+}
+
+/* Watch a directory of SOURCE; nonzero when watched (long timeouts are safe). */
+static int watch_dir(Mount *mt, uint32_t slot) {
+  const char *rel = cache_relpath(mt->cache, slot);    /* before the lock: see Mount */
+  if (rel == NULL) return 0;
+  pthread_mutex_lock(&mt->lock);
+  if (slot >= mt->watch_cap) {
+    size_t cap = mt->watch_cap ? mt->watch_cap : 256;
+    while (cap <= slot) cap *= 2;
+    uint8_t *v = realloc(mt->watch_state, cap);
+    if (v == NULL) {
+      pthread_mutex_unlock(&mt->lock);
+      return 0;
+    }
+    memset(v + mt->watch_cap, 0, cap - mt->watch_cap);
+    mt->watch_state = v;
+    mt->watch_cap = cap;
+  }
+  int state = mt->watch_state[slot];
+  if (state == 0 && mt->inotify_fd >= 0) {
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", cache_source(mt->cache), *rel ? "/" : "", rel);
+    int wd = n > 0 && (size_t)n < sizeof path
+                 ? inotify_add_watch(mt->inotify_fd, path,
+                                     WATCH_EVENTS)
+                 : -1;
+    if (wd >= 0 && (size_t)wd >= mt->wd_cap) {
+      size_t cap = mt->wd_cap ? mt->wd_cap : 256;
+      while (cap <= (size_t)wd) cap *= 2;
+      uint32_t *v = realloc(mt->wd_slot, cap * sizeof *v);
+      if (v == NULL) {
+        inotify_rm_watch(mt->inotify_fd, wd);
+        wd = -1;
+      } else {
+        memset(v + mt->wd_cap, 0xff, (cap - mt->wd_cap) * sizeof *v);
+        mt->wd_slot = v;
+        mt->wd_cap = cap;
+      }
+    }
+    if (wd >= 0) mt->wd_slot[wd] = slot;
+    state = mt->watch_state[slot] = wd >= 0 ? 1 : 2;
+  }
+  pthread_mutex_unlock(&mt->lock);
+  return state == 1;
+}
+
+static double ttl_for_dir(Mount *mt, uint32_t slot) {
+  return watch_dir(mt, slot) ? TTL_FOREVER : TTL_UNWATCHED;
+}
+
+static void inotify_event(Mount *mt, const struct inotify_event *ev) {
+  if (ev->mask & IN_Q_OVERFLOW) {
+    cache_refresh_all(mt->cache);
+    return;
+  }
+  pthread_mutex_lock(&mt->lock);
+  uint32_t dir = ev->wd >= 0 && (size_t)ev->wd < mt->wd_cap ? mt->wd_slot[ev->wd] : UINT32_MAX;
+  if (dir != UINT32_MAX && (ev->mask & IN_IGNORED)) {
+    mt->wd_slot[ev->wd] = UINT32_MAX;
+    if (dir < mt->watch_cap) mt->watch_state[dir] = 0;
+  }
+  pthread_mutex_unlock(&mt->lock);
+  if (dir == UINT32_MAX) return;
+  SlotStat ss;
+  if (ev->len == 0 || ev->name[0] == 0) {
+    cache_refresh(mt->cache, dir, &ss);
+    return;
+  }
+  uint32_t child;
+  if (cache_find(mt->cache, dir, ev->name, &child) == 0) {
+    cache_refresh(mt->cache, child, &ss);     /* a change reaches on_changed */
+  } else if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && cache_get(mt->cache, dir, &ss) == 0) {
+    /* Never seen: the kernel may hold a negative entry for the name. */
+    queue_name(mt, dir == 0 ? FUSE_ROOT_ID : cache_ino(dir, ss.version, 0), ev->name);
+  }
+}
+
+static void read_inotify(Mount *mt) {
+  char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+  for (;;) {
+    ssize_t n = read(mt->inotify_fd, buf, sizeof buf);
+    if (n <= 0) return;
+    for (char *p = buf; p < buf + n;) {
+      struct inotify_event *ev = (struct inotify_event *)p;
+      inotify_event(mt, ev);
+      p += sizeof *ev + ev->len;
+    }
+  }
+}
+
+/* Send what is queued.  The lock is not held while talking to the kernel: it
+** may wait for a request that needs the lock. */
+static void send_notices(Mount *mt) {
+  pthread_mutex_lock(&mt->qlock);
+  Notice *n = mt->queue;
+  mt->queue = mt->queue_tail = NULL;
+  pthread_mutex_unlock(&mt->qlock);
+  while (n) {
+    Notice *next = n->next;
+    fuse_lowlevel_notify_inval_entry(mt->se, n->parent, n->name, strlen(n->name));
+    if (n->old) fuse_lowlevel_notify_inval_inode(mt->se, n->old, 0, 0);
+    free(n);
+    n = next;
+  }
+}
+
+static void *notifier_main(void *arg) {
+  Mount *mt = arg;
+  for (;;) {
+    struct pollfd p[2] = {{mt->wake_fd, POLLIN, 0}, {mt->inotify_fd, POLLIN, 0}};
+    if (poll(p, mt->inotify_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR) break;
+    if (p[1].revents & POLLIN) read_inotify(mt);
+    if (p[0].revents & POLLIN) {
+      uint64_t v;
+      if (read(mt->wake_fd, &v, sizeof v) < 0) { /* spurious */ }
+    }
+    pthread_mutex_lock(&mt->qlock);
+    int stop = mt->stopping;
+    pthread_mutex_unlock(&mt->qlock);
+    if (stop) break;
+    send_notices(mt);
+  }
+  return NULL;
+}
+
+/* After fuse_daemonize: threads do not survive the fork.  Signals stay with the
+** loop's threads, so SIGTERM always ends the loop. */
+static int notifier_start(Mount *mt) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int r = pthread_create(&mt->notifier, NULL, notifier_main, mt);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  mt->notifier_running = r == 0;
+  return r;
+}
+
+/* The kernel's connection number of our mount (its st_dev minor), read from
+** mountinfo: stat'ing the mountpoint would call into ourselves. */
+static unsigned connection_of(const char *mountpoint) {
+  char *want = realpath(mountpoint, NULL);
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  unsigned conn = 0, major, minor;
+  char line[4096], mnt[4096];
+  while (want && f && fgets(line, sizeof line, f))
+    if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) == 3 &&
+        strcmp(mnt, want) == 0)
+      conn = minor;                /* the last one mounted there is ours */
+  if (f) fclose(f);
+  free(want);
+  return conn;
+}
+
+/* The notifier may be blocked in the kernel on a request the finished loop will
+** never answer (an invalidation waits for a lookup in the same directory).
+** Aborting the connection ends that request, and so the wait. */
+static void notifier_stop(Mount *mt) {
+  if (!mt->notifier_running) return;
+  pthread_mutex_lock(&mt->qlock);
+  mt->stopping = 1;
+  pthread_mutex_unlock(&mt->qlock);
+  wake(mt);
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += NOTIFIER_GRACE_S;
+  if (pthread_timedjoin_np(mt->notifier, NULL, &deadline) != 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/sys/fs/fuse/connections/%u/abort", mt->conn);
+    FILE *f = mt->conn ? fopen(path, "w") : NULL;
+    if (f == NULL) {
+      /* No fusectl: leave the thread (and all it uses) to the process exit. */
+      fprintf(stderr, "modelfs: notifier did not stop; exiting without cleanup\n");
+      mt->abandoned = 1;
+      return;
+    }
+    fputs("1", f);
+    fclose(f);
+    pthread_join(mt->notifier, NULL);
+  }
+  mt->notifier_running = 0;
+}
+
+/* ---- handles ------------------------------------------------------------- */
+
+static Handle *handle_new(Mount *mt, HandleKind kind) {
+  Handle *h = calloc(1, sizeof *h);
+  if (h == NULL) return NULL;
+  h->kind = kind;
+  h->fd = -1;
+  pthread_mutex_lock(&mt->lock);
+  h->next = mt->handles;
+  if (mt->handles) mt->handles->prev = h;
+  mt->handles = h;
+  pthread_mutex_unlock(&mt->lock);
+  return h;
+}
+
+static void handle_free(Mount *mt, Handle *h) {
+  if (h == NULL) return;
+  pthread_mutex_lock(&mt->lock);
+  if (h->prev) h->prev->next = h->next; else mt->handles = h->next;
+  if (h->next) h->next->prev = h->prev;
+  pthread_mutex_unlock(&mt->lock);
+  if (h->fd >= 0) close(h->fd);
+  cache_release(mt->cache, h->model);
+  cache_list_free(h->entries, h->n);
+  free(h);
+}
+
+static Handle *handle_of(const struct fuse_file_info *fi) {
+  return fi ? (Handle *)(uintptr_t)fi->fh : NULL;
+}
+
+/* ---- resolving inode numbers ---------------------------------------------- */
+
+/* A node of a decoded model; the tree is held until model_put. */
+static int model_get(Mount *mt, fuse_ino_t ino, CacheModel **m, const RNode **n) {
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  int err = cache_acquire(mt->cache, slot, ver8, m);
+  if (err) return err;
+  *n = render_node(cache_tree(*m), index);
+  if (*n == NULL) {
+    cache_release(mt->cache, *m);
+    return ENOENT;
+  }
+  return 0;
+}
+
+/* Stat the source entry again and check the inode is still its version: the
+** fallback when inotify has not (yet) told us.  ESTALE makes the kernel look the
+** path up again and find the new inode numbers. */
+static int fresh(Mount *mt, fuse_ino_t ino, SlotStat *ss) {
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  int err = cache_refresh(mt->cache, slot, ss);
+  if (err) return err == ENOENT ? ESTALE : err;
+  return cache_same_version(ss, ver8) ? 0 : ESTALE;
+}
+
+static fuse_ino_t parent_of_slot(Mount *mt, uint32_t slot) {
+  if (slot == 0) return FUSE_ROOT_ID;
+  uint32_t p = cache_parent(mt->cache, slot);
+  SlotStat ps;
+  if (p == 0 || cache_get(mt->cache, p, &ps) != 0) return FUSE_ROOT_ID;
+  return cache_ino(p, ps.version, 0);
+}
+
+/* ---- lookup, getattr, readlink -------------------------------------------- */
+
+static void reply_negative(fuse_req_t req, double ttl) {
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof e);
+  e.entry_timeout = ttl;
+  fuse_reply_entry(req, &e);
+}
+
+static void lookup_source(fuse_req_t req, Mount *mt, uint32_t dir, const char *name) {
+  double ttl = ttl_for_dir(mt, dir);
+  SlotStat ss;
+  int err = cache_lookup(mt->cache, dir, name, &ss);
+  if (err == ENOENT) return reply_negative(req, ttl);
+  if (err) return (void)fuse_reply_err(req, err);
+  struct stat st;
+  struct fuse_entry_param e;
+  slot_attr(&ss, &st);
+  entry_of(&e, &st, ss.version, ttl);
+  fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  Mount *mt = mount_of(req);
+  uint32_t slot, ver8, index;
+  cache_ino_split(parent, &slot, &ver8, &index);
+  SlotStat ps;
+  if (index == 0) {
+    if (cache_get(mt->cache, slot, &ps) != 0) return (void)fuse_reply_err(req, ENOENT);
+    if (!cache_same_version(&ps, ver8)) return (void)fuse_reply_err(req, ESTALE);
+    if (ps.kind == SLOT_GONE) return (void)fuse_reply_err(req, ENOENT);
+    if (ps.kind == SLOT_DIR) return lookup_source(req, mt, slot, name);
+    if (ps.kind != SLOT_MODEL) return (void)fuse_reply_err(req, ENOTDIR);
+  }
+  CacheModel *m;
+  const RNode *dir;
+  int err = model_get(mt, parent, &m, &dir);
+  if (err) return (void)fuse_reply_err(req, err);
+  RTree *t = cache_tree(m);
+  const SlotStat *ss = cache_model_stat(m);
+  if (dir->kind != RK_DIR) {
+    cache_release(mt->cache, m);
+    return (void)fuse_reply_err(req, ENOTDIR);
+  }
+  const RNode *n = render_lookup(t, dir, name);
+  if (n == NULL) {
+    cache_release(mt->cache, m);
+    return reply_negative(req, TTL_FOREVER);
+  }
+  struct stat st;
+  struct fuse_entry_param e;
+  node_attr(t, ss, n, &st);
+  entry_of(&e, &st, ss->version, TTL_FOREVER);
+  cache_release(mt->cache, m);
+  fuse_reply_entry(req, &e);
+}
+
+static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st) {
+  if (h->kind == H_PASS) {
+    struct stat src;
+    if (fstat(h->fd, &src) != 0) return errno;
+    attr_base(st, &src, ino);
+    st->st_mode = S_IFREG | (src.st_mode & 0555);
+    st->st_size = src.st_size;
+    st->st_blocks = src.st_blocks;
+    return 0;
+  }
+  if (h->model) {
+    RTree *t = cache_tree(h->model);
+    const RNode *n = render_node(t, h->index);
+    if (n == NULL) return ENOENT;
+    node_attr(t, cache_model_stat(h->model), n, st);
+    return 0;
+  }
+  (void)mt;
+  return ENOENT;
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  Mount *mt = mount_of(req);
+  struct stat st;
+  Handle *h = handle_of(fi);
+  if (h && attr_of_handle(mt, h, ino, &st) == 0) return (void)fuse_reply_attr(req, &st, TTL_FOREVER);
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  if (index == 0) {
+    SlotStat ss;
+    int err = fresh(mt, ino, &ss);
+    if (err) return (void)fuse_reply_err(req, err);
+    slot_attr(&ss, &st);
+    return (void)fuse_reply_attr(req, &st, ss.kind == SLOT_DIR ? ttl_for_dir(mt, slot)
+                                                               : TTL_FOREVER);
+  }
+  CacheModel *m;
+  const RNode *n;
+  int err = model_get(mt, ino, &m, &n);
+  if (err) return (void)fuse_reply_err(req, err);
+  node_attr(cache_tree(m), cache_model_stat(m), n, &st);
+  cache_release(mt->cache, m);
+  fuse_reply_attr(req, &st, TTL_FOREVER);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  Mount *mt = mount_of(req);
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  if (index == 0) {
+    char buf[PATH_MAX];
+    long n = cache_readlink(mt->cache, slot, buf, sizeof buf - 1);
+    if (n < 0) return (void)fuse_reply_err(req, (int)-n);
+    buf[n] = 0;
+    return (void)fuse_reply_readlink(req, buf);
+  }
+  CacheModel *m;
+  const RNode *n;
+  int err = model_get(mt, ino, &m, &n);
+  if (err) return (void)fuse_reply_err(req, err);
+  if (n->kind != RK_LINK || n->target == NULL) err = EINVAL;
+  else fuse_reply_readlink(req, n->target);
+  cache_release(mt->cache, m);
+  if (err) fuse_reply_err(req, err);
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi) {
+  if (ss->kind == SLOT_DIR || ss->kind == SLOT_MODEL) return EISDIR;
+  if (ss->kind != SLOT_FILE) return ELOOP;
+  int fd = cache_open_source(mt->cache, ss->id, O_RDONLY);
+  if (fd < 0) return -fd;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_ino != ss->st.st_ino || st.st_dev != ss->st.st_dev) {
+    close(fd);
+    return ESTALE;               /* replaced between the stat and the open */
+  }
+  Handle *h = handle_new(mt, H_PASS);
+  if (h == NULL) {
+    close(fd);
+    return ENOMEM;
+  }
+  h->fd = fd;
+  fi->fh = (uintptr_t)h;
+  fi->keep_cache = 1;
+  return 0;
+}
+
+static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi) {
+  CacheModel *m;
+  const RNode *n;
+  int err = model_get(mt, ino, &m, &n);
+  if (err) return err;
+  uint64_t size;
+  Err e;
+  err_clear(&e);
+  if (n->kind == RK_DIR) err = EISDIR;
+  else if (n->kind != RK_FILE) err = ELOOP;
+  else if (render_size(cache_tree(m), n, &size, &e) != MFS_OK) err = EIO;
+  Handle *h = err ? NULL : handle_new(mt, H_MODEL);
+  if (h == NULL) {
+    cache_release(mt->cache, m);
+    return err ? err : ENOMEM;
+  }
+  h->model = m;
+  h->index = n->index;
+  fi->fh = (uintptr_t)h;
+  fi->keep_cache = 1;           /* immutable per inode number; no direct_io: mmap works */
+  return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  Mount *mt = mount_of(req);
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT | O_APPEND)))
+    return (void)fuse_reply_err(req, EROFS);
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  SlotStat ss;
+  int err = fresh(mt, ino, &ss);
+  if (!err) err = index == 0 ? open_source_file(mt, &ss, fi) : open_model_file(mt, ino, fi);
+  if (err) return (void)fuse_reply_err(req, err);
+  fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi) {
+  Mount *mt = mount_of(req);
+  Handle *h = handle_of(fi);
+  (void)ino;
+  if (h == NULL) return (void)fuse_reply_err(req, EBADF);
+  if (h->kind == H_PASS) {
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = h->fd;
+    buf.buf[0].pos = off;
+    return (void)fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+  }
+  if (h->kind != H_MODEL) return (void)fuse_reply_err(req, EISDIR);
+  /* Rewritten in place since decoded: lazily read array bytes could be new ones. */
+  if (cache_model_torn(mt->cache, h->model)) return (void)fuse_reply_err(req, EIO);
+  RTree *t = cache_tree(h->model);
+  const RNode *n = render_node(t, h->index);
+  char *buf = malloc(size ? size : 1);
+  if (n == NULL || buf == NULL) {
+    free(buf);
+    return (void)fuse_reply_err(req, n ? ENOMEM : EIO);
+  }
+  size_t got = 0;
+  Err e;
+  err_clear(&e);
+  if (render_read(t, n, (uint64_t)off, buf, size, &got, &e) != MFS_OK) {
+    free(buf);
+    return (void)fuse_reply_err(req, EIO);
+  }
+  fuse_reply_buf(req, buf, got);
+  free(buf);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)ino;
+  handle_free(mount_of(req), handle_of(fi));
+  fuse_reply_err(req, 0);
+}
+
+/* ---- directories ---------------------------------------------------------- */
+
+static int opendir_source(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi) {
+  double ttl = ttl_for_dir(mt, ss->id);
+  CacheEntry *v;
+  size_t n;
+  int err = cache_list(mt->cache, ss->id, &v, &n);
+  if (err) return err;
+  Handle *h = handle_new(mt, H_SRCDIR);
+  if (h == NULL) {
+    cache_list_free(v, n);
+    return ENOMEM;
+  }
+  h->entries = v;
+  h->n = n;
+  h->self = ss->id == 0 ? FUSE_ROOT_ID : cache_ino(ss->id, ss->version, 0);
+  h->parent = parent_of_slot(mt, ss->id);
+  h->ttl = ttl;
+  fi->fh = (uintptr_t)h;
+  return 0;
+}
+
+static int opendir_model(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi) {
+  CacheModel *m;
+  const RNode *n;
+  int err = model_get(mt, ino, &m, &n);
+  if (err) return err;
+  Handle *h = n->kind == RK_DIR ? handle_new(mt, H_MODELDIR) : NULL;
+  if (h == NULL) {
+    cache_release(mt->cache, m);
+    return n->kind == RK_DIR ? ENOMEM : ENOTDIR;
+  }
+  uint32_t slot = cache_model_stat(m)->id;
+  h->model = m;
+  h->index = n->index;
+  h->self = ino;
+  h->parent = n->index == 0 ? parent_of_slot(mt, slot)
+                            : cache_ino(slot, cache_model_stat(m)->version, n->parent);
+  h->ttl = TTL_FOREVER;
+  fi->fh = (uintptr_t)h;
+  fi->cache_readdir = 1;
+  fi->keep_cache = 1;
+  return 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  Mount *mt = mount_of(req);
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  SlotStat ss;
+  int err = fresh(mt, ino, &ss);
+  if (!err) {
+    if (index == 0 && ss.kind == SLOT_DIR) err = opendir_source(mt, &ss, fi);
+    else if (index == 0 && ss.kind != SLOT_MODEL) err = ENOTDIR;
+    else err = opendir_model(mt, ino, fi);
+  }
+  if (err) return (void)fuse_reply_err(req, err);
+  fuse_reply_open(req, fi);
+}
+
+/* Entry I of a directory handle (0 ".", 1 "..", then the listing). */
+static const char *dir_entry(Mount *mt, Handle *h, size_t i, struct stat *st, uint32_t *gen,
+                             int plus) {
+  memset(st, 0, sizeof *st);
+  *gen = 0;
+  if (i < 2) {
+    st->st_ino = i == 0 ? h->self : h->parent;
+    st->st_mode = S_IFDIR;
+    return i == 0 ? "." : "..";
+  }
+  i -= 2;
+  if (h->kind == H_SRCDIR) {
+    if (i >= h->n) return NULL;
+    slot_attr(&h->entries[i].ss, st);
+    *gen = h->entries[i].ss.version;
+    return h->entries[i].name;
+  }
+  RTree *t = cache_tree(h->model);
+  const RNode *dir = render_node(t, h->index);
+  if (dir == NULL || i >= dir->nchildren) return NULL;
+  const RNode *n = render_node(t, dir->children[i]);
+  if (n == NULL) return NULL;
+  const SlotStat *ss = cache_model_stat(h->model);
+  *gen = ss->version;
+  if (plus) {
+    node_attr(t, ss, n, st);
+  } else {
+    st->st_ino = cache_ino(ss->id, ss->version, n->index);
+    st->st_mode = n->kind == RK_DIR ? S_IFDIR : n->kind == RK_LINK ? S_IFLNK : S_IFREG;
+  }
+  (void)mt;
+  return n->name;
+}
+
+/* readdir and readdirplus: offsets are entry numbers, so a listing resumes
+** exactly where the kernel's buffer filled up. */
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+                       int plus) {
+  Mount *mt = mount_of(req);
+  Handle *h = handle_of(fi);
+  if (h == NULL || (h->kind != H_SRCDIR && h->kind != H_MODELDIR))
+    return (void)fuse_reply_err(req, EBADF);
+  char *buf = malloc(size ? size : 1);
+  if (buf == NULL) return (void)fuse_reply_err(req, ENOMEM);
+  size_t used = 0;
+  for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
+    struct stat st;
+    uint32_t gen;
+    const char *name = dir_entry(mt, h, i, &st, &gen, plus);
+    if (name == NULL) break;
+    size_t len;
+    if (plus) {
+      struct fuse_entry_param e;
+      entry_of(&e, &st, gen, h->ttl);
+      if (i < 2) e.ino = 0;     /* "." and "..": no attributes, no lookup count */
+      len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
+    } else {
+      len = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
+    }
+    if (len > size - used) break;
+    used += len;
+  }
+  fuse_reply_buf(req, buf, used);
+  free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi) {
+  (void)ino;
+  do_readdir(req, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi) {
+  (void)ino;
+  do_readdir(req, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)ino;
+  handle_free(mount_of(req), handle_of(fi));
+  fuse_reply_err(req, 0);
+}
+
+/* ---- statfs, xattrs --------------------------------------------------------- */
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+  Mount *mt = mount_of(req);
+  (void)ino;
+  struct statvfs sv;
+  if (statvfs(cache_source(mt->cache), &sv) != 0) return (void)fuse_reply_err(req, errno);
+  sv.f_bfree = sv.f_bavail = 0;       /* nothing can be written here */
+  sv.f_ffree = sv.f_favail = 0;
+  sv.f_flag |= ST_RDONLY;
+  sv.f_namemax = NAME_MAX;
+  fuse_reply_statfs(req, &sv);
+}
+
+/* The value of a counter xattr, or ENODATA. */
+static int xattr_value(Mount *mt, fuse_ino_t ino, const char *name, char *out, size_t cap) {
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  CacheStats cs;
+  cache_stats(mt->cache, &cs);
+  unsigned long long v;
+  if (ino == FUSE_ROOT_ID && strcmp(name, XA_DECODES) == 0) v = cs.decodes;
+  else if (ino == FUSE_ROOT_ID && strcmp(name, XA_EVICTIONS) == 0) v = cs.evictions;
+  else if (ino == FUSE_ROOT_ID && strcmp(name, XA_MODELS) == 0) v = cs.models;
+  else if (ino == FUSE_ROOT_ID && strcmp(name, XA_BYTES) == 0) v = cs.bytes;
+  else if (ino != FUSE_ROOT_ID && index == 0 && strcmp(name, XA_DECODES) == 0) {
+    SlotStat ss;
+    if (cache_get(mt->cache, slot, &ss) != 0 || ss.kind != SLOT_MODEL) return -ENODATA;
+    v = cache_slot_decodes(mt->cache, slot);
+  } else {
+    return -ENODATA;
+  }
+  return snprintf(out, cap, "%llu", v);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  char val[32];
+  int n = xattr_value(mount_of(req), ino, name, val, sizeof val);
+  if (n < 0) return (void)fuse_reply_err(req, -n);
+  if (size == 0) return (void)fuse_reply_xattr(req, (size_t)n);
+  if (size < (size_t)n) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, val, (size_t)n);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  static const char root_names[] = XA_DECODES "\0" XA_EVICTIONS "\0" XA_MODELS "\0" XA_BYTES;
+  static const char model_names[] = XA_DECODES;
+  char tmp[8];
+  const char *names = "";
+  size_t len = 0;
+  if (ino == FUSE_ROOT_ID) {
+    names = root_names;
+    len = sizeof root_names;
+  } else if (xattr_value(mount_of(req), ino, XA_DECODES, tmp, sizeof tmp) >= 0) {
+    names = model_names;
+    len = sizeof model_names;
+  }
+  if (size == 0) return (void)fuse_reply_xattr(req, len);
+  if (size < len) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, names, len);
+}
+
+/* ---- everything that would write --------------------------------------------- */
+
+static void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int to_set,
+                       struct fuse_file_info *fi) {
+  (void)ino; (void)a; (void)to_set; (void)fi;
+  erofs(req);
+}
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d) {
+  (void)p; (void)n; (void)m; (void)d;
+  erofs(req);
+}
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m) {
+  (void)p; (void)n; (void)m;
+  erofs(req);
+}
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n) {
+  (void)p; (void)n;
+  erofs(req);
+}
+static void op_rmdir(fuse_req_t req, fuse_ino_t p, const char *n) {
+  (void)p; (void)n;
+  erofs(req);
+}
+static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n) {
+  (void)l; (void)p; (void)n;
+  erofs(req);
+}
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np,
+                      const char *nn, unsigned int flags) {
+  (void)p; (void)n; (void)np; (void)nn; (void)flags;
+  erofs(req);
+}
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn) {
+  (void)ino; (void)np; (void)nn;
+  erofs(req);
+}
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o,
+                     struct fuse_file_info *fi) {
+  (void)ino; (void)b; (void)s; (void)o; (void)fi;
+  erofs(req);
+}
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+                      struct fuse_file_info *fi) {
+  (void)p; (void)n; (void)m; (void)fi;
+  erofs(req);
+}
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v,
+                        size_t s, int f) {
+  (void)ino; (void)n; (void)v; (void)s; (void)f;
+  erofs(req);
+}
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n) {
+  (void)ino; (void)n;
+  erofs(req);
+}
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int m, off_t o, off_t l,
+                         struct fuse_file_info *fi) {
+  (void)ino; (void)m; (void)o; (void)l; (void)fi;
+  erofs(req);
+}
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t i, off_t o, struct fuse_file_info *f,
+                               fuse_ino_t i2, off_t o2, struct fuse_file_info *f2, size_t l,
+                               int fl) {
+  (void)i; (void)o; (void)f; (void)i2; (void)o2; (void)f2; (void)l; (void)fl;
+  erofs(req);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn) {
+  Mount *mt = userdata;
+  /* 3.14 fails INIT with EPROTO when -o max_read=N is not echoed here. */
+  if (mt->max_read) conn->max_read = mt->max_read;
+  /* readlink answers never change for an inode number: let the kernel keep them. */
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  conn->time_gran = 1;
+}
+
+static const struct fuse_lowlevel_ops mount_ops = {
+  .init = op_init,
+  .lookup = op_lookup,
+  .getattr = op_getattr,
+  .readlink = op_readlink,
+  .open = op_open,
+  .read = op_read,
+  .release = op_release,
+  .opendir = op_opendir,
+  .readdir = op_readdir,
+  .readdirplus = op_readdirplus,
+  .releasedir = op_releasedir,
+  .statfs = op_statfs,
+  .getxattr = op_getxattr,
+  .listxattr = op_listxattr,
+  .setattr = op_setattr,
+  .mknod = op_mknod,
+  .mkdir = op_mkdir,
+  .unlink = op_unlink,
+  .rmdir = op_rmdir,
+  .symlink = op_symlink,
+  .rename = op_rename,
+  .link = op_link,
+  .write = op_write,
+  .create = op_create,
+  .setxattr = op_setxattr,
+  .removexattr = op_removexattr,
+  .fallocate = op_fallocate,
+  .copy_file_range = op_copy_file_range,
+};
+
+/* ---- command line ------------------------------------------------------------ */
+
+typedef struct MountConf {
+  char *source;
+  unsigned cache_mb;
+  char *trust;
+  char *cache_dir;
+  unsigned max_read;
+  int nowatch;
+  int help, version;
+} MountConf;
+
+enum { KEY_HELP, KEY_VERSION };
+
+static const struct fuse_opt conf_opts[] = {
+  {"cache_mb=%u", offsetof(MountConf, cache_mb), 0},
+  {"trust=%s", offsetof(MountConf, trust), 0},
+  {"cache_dir=%s", offsetof(MountConf, cache_dir), 0},
+  {"nowatch", offsetof(MountConf, nowatch), 1},
+  {"max_read=%u", offsetof(MountConf, max_read), 0},      /* noted, and kept for libfuse: */
+  FUSE_OPT_KEY("max_read=", FUSE_OPT_KEY_KEEP),
+  FUSE_OPT_KEY("-h", KEY_HELP),
+  FUSE_OPT_KEY("--help", KEY_HELP),
+  FUSE_OPT_KEY("-V", KEY_VERSION),
+  FUSE_OPT_KEY("--version", KEY_VERSION),
+  FUSE_OPT_END,
+};
+
+/* Our options are consumed; SOURCE is the first plain argument; everything else
+** (the mountpoint, -f -d -s, -o for libfuse) is left for libfuse. */
+static int conf_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
+  MountConf *conf = data;
+  (void)outargs;
+  switch (key) {
+  case KEY_HELP: conf->help = 1; return 0;
+  case KEY_VERSION: conf->version = 1; return 0;
+  case FUSE_OPT_KEY_NONOPT:
+    if (conf->source == NULL) {
+      conf->source = strdup(arg);
+      return conf->source ? 0 : -1;
+    }
+    return 1;
+  default: return 1;
+  }
+}
+
+static void usage(const char *prog) {
+  printf("usage: %s [options] SOURCE MOUNTPOINT\n\n"
+         "Shows every scikit-learn model file (pickle, joblib, skops) under SOURCE as a\n"
+         "read-only directory of its attributes; other files appear as themselves.\n"
+         "Nothing in a model file is ever executed.  Unmount: fusermount3 -u MOUNTPOINT\n\n"
+         "modelfs options:\n"
+         "    -o cache_mb=N          keep up to N MiB of decoded models (default %d)\n"
+         "    -o trust=FILE          also trust the globals named in FILE, one per line\n"
+         "    -o nowatch             no inotify (network filesystems): names and attributes\n"
+         "                           are re-checked after 1 s, and on every open\n"
+         "    -o cache_dir=DIR       where decompressed bytes of bz2/xz/lz4 models spill\n"
+         "                           (unlinked files; default $TMPDIR or /tmp)\n"
+         "    -h   --help            print help\n"
+         "    -V   --version         print version\n\n",
+         prog, MFS_CACHE_MB_DEFAULT);
+  fuse_cmdline_help();
+  fuse_lowlevel_help();
+}
+
+/* -o ro,default_permissions,fsname=SOURCE: after the user's options, so they win. */
+static int add_mount_opts(struct fuse_args *args, const char *source) {
+  char *opts = NULL, *fsname = NULL;
+  int r = -1;
+  if (asprintf(&fsname, "fsname=%s", source) >= 0 && fuse_opt_add_opt(&opts, "ro") == 0 &&
+      fuse_opt_add_opt(&opts, "default_permissions") == 0 &&
+      fuse_opt_add_opt_escaped(&opts, fsname) == 0 && fuse_opt_add_arg(args, "-o") == 0 &&
+      fuse_opt_add_arg(args, opts) == 0)
+    r = 0;
+  free(fsname);
+  free(opts);
+  return r;
+}
+
+/* A daemon started from a script inherits SIGINT ignored; we still want a clean
+** unmount on it (fuse_set_signal_handlers only replaces default actions). */
+static void unignore_signals(void) {
+  int sigs[] = {SIGINT, SIGTERM};
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+    struct sigaction sa;
+    if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) signal(sigs[i], SIG_DFL);
+  }
+}
+
+/* Each cached model holds its file open. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *opts) {
+  mt->se = fuse_session_new(args, &mount_ops, sizeof mount_ops, mt);
+  if (mt->se == NULL) return 1;
+  int status = 1;
+  unignore_signals();
+  if (fuse_set_signal_handlers(mt->se) != 0) goto out_session;
+  if (fuse_session_mount(mt->se, opts->mountpoint) != 0) goto out_signals;
+  mt->conn = connection_of(opts->mountpoint);
+  fuse_daemonize(opts->foreground);
+  if (notifier_start(mt) != 0) fprintf(stderr, "modelfs: no notifier thread\n");
+  int r;
+  if (opts->singlethread) {
+    r = fuse_session_loop(mt->se);
+  } else {
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(cfg, (unsigned)opts->clone_fd);
+    /* Unset values are UINT_MAX, which 3.14.0 warns about; the defaults stand then. */
+    if (opts->max_idle_threads < MAX_LOOP_THREADS)
+      fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads);
+    if (opts->max_threads > 0 && opts->max_threads < MAX_LOOP_THREADS)
+      fuse_loop_cfg_set_max_threads(cfg, opts->max_threads);
+    r = fuse_session_loop_mt(mt->se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+  }
+  notifier_stop(mt);
+  /* 0: unmounted; > 0: the signal that ended the loop.  Both are a clean exit. */
+  status = r < 0 ? 1 : 0;
+  fuse_session_unmount(mt->se);
+  if (mt->abandoned) return status;
+out_signals:
+  fuse_remove_signal_handlers(mt->se);
+out_session:
+  fuse_session_destroy(mt->se);
+  mt->se = NULL;
+  return status;
+}
+
+static void mount_cleanup(Mount *mt) {
+  while (mt->handles) handle_free(mt, mt->handles);
+  while (mt->queue) {
+    Notice *n = mt->queue;
+    mt->queue = n->next;
+    free(n);
+  }
+  cache_free(mt->cache);
+  trust_free(mt->trust);
+  if (mt->inotify_fd >= 0) close(mt->inotify_fd);
+  if (mt->wake_fd >= 0) close(mt->wake_fd);
+  free(mt->wd_slot);
+  free(mt->watch_state);
+  pthread_mutex_destroy(&mt->lock);
+  pthread_mutex_destroy(&mt->qlock);
+}
+
+/* The mountpoint relative to SOURCE when it lies inside it, else NULL. */
+static char *mountpoint_inside(const char *source, const char *mountpoint) {
+  char *s = realpath(source, NULL), *m = realpath(mountpoint, NULL), *rel = NULL;
+  size_t n = s ? strlen(s) : 0;
+  if (s && m && strncmp(s, m, n) == 0 && m[n] == '/' && m[n + 1])
+    rel = strdup(m + n + 1);
+  else if (s && m && strcmp(s, "/") == 0 && m[1])
+    rel = strdup(m + 1);
+  free(s);
+  free(m);
+  return rel;
+}
+
+static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint) {
+  memset(mt, 0, sizeof *mt);
+  pthread_mutex_init(&mt->lock, NULL);
+  pthread_mutex_init(&mt->qlock, NULL);
+  mt->inotify_fd = conf->nowatch ? -1 : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  mt->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  mt->trust = trust_new_default();
+  if (mt->wake_fd < 0 || mt->trust == NULL) {
+    fprintf(stderr, "modelfs: out of resources\n");
+    return 1;
+  }
+  Err e;
+  err_clear(&e);
+  if (conf->cache_dir) {
+    /* Resolved now: the daemon runs from "/". */
+    char *dir = realpath(conf->cache_dir, NULL);
+    if (dir == NULL) {
+      fprintf(stderr, "modelfs: cache_dir=%s: %s\n", conf->cache_dir, strerror(errno));
+      return 2;
+    }
+    source_set_cache_dir(dir);
+    free(dir);
+  }
+  if (conf->trust && trust_add_file(mt->trust, conf->trust, &e) != MFS_OK) {
+    fprintf(stderr, "modelfs: trust=%s: %s\n", conf->trust, e.msg);
+    return 2;
+  }
+  char *hide = mountpoint_inside(conf->source, mountpoint);
+  CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, hide};
+  mt->cache = cache_new(&cc, &e);
+  free(hide);
+  if (mt->cache == NULL) {
+    fprintf(stderr, "modelfs: %s\n", e.msg);
+    return 1;
+  }
+  return 0;
+}
+
+int mount_main(int argc, char **argv) {
+  struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  MountConf conf = {NULL, MFS_CACHE_MB_DEFAULT, NULL, NULL, 0, 0, 0, 0};
+  struct fuse_cmdline_opts opts;
+  memset(&opts, 0, sizeof opts);
+  Mount mt;
+  int status = 2, set_up = 0;
+  if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0) goto out;
+  if (conf.help) {
+    usage(argv[0]);
+    status = 0;
+    goto out;
+  }
+  if (conf.version) {
+    printf("modelfs %s\nFUSE library version %s\n", MODELFS_VERSION, fuse_pkgversion());
+    fflush(stdout);
+    fuse_lowlevel_version();
+    status = 0;
+    goto out;
+  }
+  if (conf.source == NULL) {
+    fprintf(stderr, "usage: %s [options] SOURCE MOUNTPOINT (--help for more)\n", argv[0]);
+    goto out;
+  }
+  if (fuse_parse_cmdline(&args, &opts) != 0) goto out;
+  if (opts.mountpoint == NULL) {
+    fprintf(stderr, "%s: no mountpoint (usage: %s [options] SOURCE MOUNTPOINT)\n", argv[0],
+            argv[0]);
+    goto out;
+  }
+  set_up = 1;
+  if ((status = mount_setup(&mt, &conf, opts.mountpoint)) != 0) goto out;
+  mt.max_read = conf.max_read;
+  if (add_mount_opts(&args, cache_source(mt.cache)) != 0) {
+    status = 1;
+    goto out;
+  }
+  raise_fd_limit();
+  status = serve(&mt, &args, &opts);
+out:
+  if (set_up && !mt.abandoned) mount_cleanup(&mt);
+  free(opts.mountpoint);
+  free(conf.source);
+  free(conf.trust);
+  free(conf.cache_dir);
+  fuse_opt_free_args(&args);
+  return status;
+}

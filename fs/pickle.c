@@ -1,8 +1,1594 @@
-/* pickle.c -- STUB: the pickle VM (owner: pickle helper). */
+/*
+** pickle.c -- the pickle virtual machine: opcodes in, value graph out.
+**
+** Executes one pickle stream (protocols 0-5, all 68 opcodes) with CPython's
+** semantics for the stack, MARKs, the memo and object sharing, and builds the
+** value graph of value.h.  It must never import, resolve or call anything: a
+** global is a VAL_GLOBAL naming it, a call is a VAL_OBJECT, and the well-known
+** numpy/copyreg/codecs/datetime plumbing is folded by the recognisers (numpy.c,
+** through recognise.h).  It must never recurse on file data (the loop is
+** iterative), never allocate a length the file declares before checking it
+** against the bytes that remain and limits.h, and never copy large bytes: those
+** stay in the Source and are referenced by offset.
+**
+** Choices where CPython would call user code:
+**  - PERSID/BINPERSID give VAL_OBJECT(callable = VAL_GLOBAL pickle.persistent_load,
+**    args = (pid,)); EXT1/2/4 give VAL_OBJECT(copyreg._inverted_registry, (code,)).
+**    Neither name is recorded in the model's globals: the file does not name them.
+**  - NEXT_BUFFER (and READONLY_BUFFER on anything but in-band bytes) is an
+**    "out-of-band buffer" error: files carry no out-of-band buffers.
+**  - Dict keys are not deduplicated (dict_put appends; lookups take the last).
+*/
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "modelfs/limits.h"
 #include "modelfs/pickle.h"
-MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth, Value **result, int *protocol) {
-  (void)hooks; (void)depth; (void)protocol; *result = NULL;
-  return err_set(&m->err, MFS_EUNSUPPORTED, reader_pos(r), "pickle VM not written yet");
+#include "modelfs/recognise.h"
+
+/* ---- U64Map ----------------------------------------------------------------- */
+
+static size_t map_slot(uint64_t key, size_t cap) {
+  key ^= key >> 33;
+  key *= 0xff51afd7ed558ccdULL;
+  key ^= key >> 33;
+  return (size_t)key & (cap - 1);
 }
-int pickle_sniff(const uint8_t *head, size_t n) { return n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5; }
-void pickle_map_py2_name(const char **module, const char **name) { (void)module; (void)name; }
+
+int u64map_get(const U64Map *m, uint64_t key, uint64_t *val) {
+  if (m->cap == 0) return 0;
+  for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+    if (!m->used[i]) return 0;
+    if (m->keys[i] == key) {
+      if (val) *val = m->vals[i];
+      return 1;
+    }
+  }
+}
+
+static MfsStatus map_grow(U64Map *m) {
+  size_t cap = m->cap ? m->cap * 2 : 64;
+  U64Map n = {calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(uint64_t)), calloc(cap, 1), 0,
+              cap};
+  if (n.keys == NULL || n.vals == NULL || n.used == NULL) {
+    u64map_free(&n);
+    return MFS_ENOMEM;
+  }
+  for (size_t i = 0; i < m->cap; i++)
+    if (m->used[i]) u64map_put(&n, m->keys[i], m->vals[i]);
+  u64map_free(m);
+  *m = n;
+  return MFS_OK;
+}
+
+MfsStatus u64map_put(U64Map *m, uint64_t key, uint64_t val) {
+  if ((m->n + 1) * 2 > m->cap && map_grow(m) != MFS_OK) return MFS_ENOMEM;
+  size_t i = map_slot(key, m->cap);
+  while (m->used[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+  if (!m->used[i]) {
+    m->used[i] = 1;
+    m->keys[i] = key;
+    m->n++;
+  }
+  m->vals[i] = val;
+  return MFS_OK;
+}
+
+void u64map_free(U64Map *m) {
+  free(m->keys);
+  free(m->vals);
+  free(m->used);
+  memset(m, 0, sizeof *m);
+}
+
+/* ---- Python-2 names (CPython's Lib/_compat_pickle.py, 3.11) ------------------- */
+
+typedef struct NameMap { const char *mod, *name, *to_mod, *to_name; } NameMap;
+typedef struct ModMap { const char *mod, *to_mod; } ModMap;
+
+/* NAME_MAPPING, sorted by (module, name). */
+static const NameMap name_mapping[] = {
+  {"UserDict", "IterableUserDict", "collections", "UserDict"},
+  {"UserDict", "UserDict", "collections", "UserDict"},
+  {"UserList", "UserList", "collections", "UserList"},
+  {"UserString", "UserString", "collections", "UserString"},
+  {"__builtin__", "basestring", "builtins", "str"},
+  {"__builtin__", "intern", "sys", "intern"},
+  {"__builtin__", "long", "builtins", "int"},
+  {"__builtin__", "reduce", "functools", "reduce"},
+  {"__builtin__", "unichr", "builtins", "chr"},
+  {"__builtin__", "unicode", "builtins", "str"},
+  {"__builtin__", "xrange", "builtins", "range"},
+  {"_multiprocessing", "Connection", "multiprocessing.connection", "Connection"},
+  {"_socket", "fromfd", "socket", "fromfd"},
+  {"exceptions", "ArithmeticError", "builtins", "ArithmeticError"},
+  {"exceptions", "AssertionError", "builtins", "AssertionError"},
+  {"exceptions", "AttributeError", "builtins", "AttributeError"},
+  {"exceptions", "BaseException", "builtins", "BaseException"},
+  {"exceptions", "BufferError", "builtins", "BufferError"},
+  {"exceptions", "BytesWarning", "builtins", "BytesWarning"},
+  {"exceptions", "DeprecationWarning", "builtins", "DeprecationWarning"},
+  {"exceptions", "EOFError", "builtins", "EOFError"},
+  {"exceptions", "EnvironmentError", "builtins", "EnvironmentError"},
+  {"exceptions", "Exception", "builtins", "Exception"},
+  {"exceptions", "FloatingPointError", "builtins", "FloatingPointError"},
+  {"exceptions", "FutureWarning", "builtins", "FutureWarning"},
+  {"exceptions", "GeneratorExit", "builtins", "GeneratorExit"},
+  {"exceptions", "IOError", "builtins", "IOError"},
+  {"exceptions", "ImportError", "builtins", "ImportError"},
+  {"exceptions", "ImportWarning", "builtins", "ImportWarning"},
+  {"exceptions", "IndentationError", "builtins", "IndentationError"},
+  {"exceptions", "IndexError", "builtins", "IndexError"},
+  {"exceptions", "KeyError", "builtins", "KeyError"},
+  {"exceptions", "KeyboardInterrupt", "builtins", "KeyboardInterrupt"},
+  {"exceptions", "LookupError", "builtins", "LookupError"},
+  {"exceptions", "MemoryError", "builtins", "MemoryError"},
+  {"exceptions", "NameError", "builtins", "NameError"},
+  {"exceptions", "NotImplementedError", "builtins", "NotImplementedError"},
+  {"exceptions", "OSError", "builtins", "OSError"},
+  {"exceptions", "OverflowError", "builtins", "OverflowError"},
+  {"exceptions", "PendingDeprecationWarning", "builtins", "PendingDeprecationWarning"},
+  {"exceptions", "ReferenceError", "builtins", "ReferenceError"},
+  {"exceptions", "RuntimeError", "builtins", "RuntimeError"},
+  {"exceptions", "RuntimeWarning", "builtins", "RuntimeWarning"},
+  {"exceptions", "StandardError", "builtins", "Exception"},
+  {"exceptions", "StopIteration", "builtins", "StopIteration"},
+  {"exceptions", "SyntaxError", "builtins", "SyntaxError"},
+  {"exceptions", "SyntaxWarning", "builtins", "SyntaxWarning"},
+  {"exceptions", "SystemError", "builtins", "SystemError"},
+  {"exceptions", "SystemExit", "builtins", "SystemExit"},
+  {"exceptions", "TabError", "builtins", "TabError"},
+  {"exceptions", "TypeError", "builtins", "TypeError"},
+  {"exceptions", "UnboundLocalError", "builtins", "UnboundLocalError"},
+  {"exceptions", "UnicodeDecodeError", "builtins", "UnicodeDecodeError"},
+  {"exceptions", "UnicodeEncodeError", "builtins", "UnicodeEncodeError"},
+  {"exceptions", "UnicodeError", "builtins", "UnicodeError"},
+  {"exceptions", "UnicodeTranslateError", "builtins", "UnicodeTranslateError"},
+  {"exceptions", "UnicodeWarning", "builtins", "UnicodeWarning"},
+  {"exceptions", "UserWarning", "builtins", "UserWarning"},
+  {"exceptions", "ValueError", "builtins", "ValueError"},
+  {"exceptions", "Warning", "builtins", "Warning"},
+  {"exceptions", "ZeroDivisionError", "builtins", "ZeroDivisionError"},
+  {"itertools", "ifilter", "builtins", "filter"},
+  {"itertools", "ifilterfalse", "itertools", "filterfalse"},
+  {"itertools", "imap", "builtins", "map"},
+  {"itertools", "izip", "builtins", "zip"},
+  {"itertools", "izip_longest", "itertools", "zip_longest"},
+  {"multiprocessing", "AuthenticationError", "multiprocessing.context", "AuthenticationError"},
+  {"multiprocessing", "BufferTooShort", "multiprocessing.context", "BufferTooShort"},
+  {"multiprocessing", "ProcessError", "multiprocessing.context", "ProcessError"},
+  {"multiprocessing", "TimeoutError", "multiprocessing.context", "TimeoutError"},
+  {"multiprocessing.forking", "Popen", "multiprocessing.popen_fork", "Popen"},
+  {"multiprocessing.process", "Process", "multiprocessing.context", "Process"},
+  {"socket", "_socketobject", "socket", "SocketType"},
+  {"urllib", "ContentTooShortError", "urllib.error", "ContentTooShortError"},
+  {"urllib", "getproxies", "urllib.request", "getproxies"},
+  {"urllib", "pathname2url", "urllib.request", "pathname2url"},
+  {"urllib", "quote", "urllib.parse", "quote"},
+  {"urllib", "quote_plus", "urllib.parse", "quote_plus"},
+  {"urllib", "unquote", "urllib.parse", "unquote"},
+  {"urllib", "unquote_plus", "urllib.parse", "unquote_plus"},
+  {"urllib", "url2pathname", "urllib.request", "url2pathname"},
+  {"urllib", "urlcleanup", "urllib.request", "urlcleanup"},
+  {"urllib", "urlencode", "urllib.parse", "urlencode"},
+  {"urllib", "urlopen", "urllib.request", "urlopen"},
+  {"urllib", "urlretrieve", "urllib.request", "urlretrieve"},
+  {"urllib2", "HTTPError", "urllib.error", "HTTPError"},
+  {"urllib2", "URLError", "urllib.error", "URLError"},
+  {"whichdb", "whichdb", "dbm", "whichdb"},
+};
+
+/* IMPORT_MAPPING, sorted by module. */
+static const ModMap import_mapping[] = {
+  {"BaseHTTPServer", "http.server"},
+  {"CGIHTTPServer", "http.server"},
+  {"ConfigParser", "configparser"},
+  {"Cookie", "http.cookies"},
+  {"Dialog", "tkinter.dialog"},
+  {"DocXMLRPCServer", "xmlrpc.server"},
+  {"FileDialog", "tkinter.filedialog"},
+  {"HTMLParser", "html.parser"},
+  {"Queue", "queue"},
+  {"ScrolledText", "tkinter.scrolledtext"},
+  {"SimpleDialog", "tkinter.simpledialog"},
+  {"SimpleHTTPServer", "http.server"},
+  {"SimpleXMLRPCServer", "xmlrpc.server"},
+  {"SocketServer", "socketserver"},
+  {"StringIO", "io"},
+  {"Tix", "tkinter.tix"},
+  {"Tkconstants", "tkinter.constants"},
+  {"Tkdnd", "tkinter.dnd"},
+  {"Tkinter", "tkinter"},
+  {"UserDict", "collections"},
+  {"UserList", "collections"},
+  {"UserString", "collections"},
+  {"__builtin__", "builtins"},
+  {"_abcoll", "collections.abc"},
+  {"_elementtree", "xml.etree.ElementTree"},
+  {"_winreg", "winreg"},
+  {"anydbm", "dbm"},
+  {"cPickle", "pickle"},
+  {"cStringIO", "io"},
+  {"commands", "subprocess"},
+  {"cookielib", "http.cookiejar"},
+  {"copy_reg", "copyreg"},
+  {"dbhash", "dbm.bsd"},
+  {"dbm", "dbm.ndbm"},
+  {"dumbdbm", "dbm.dumb"},
+  {"dummy_thread", "_dummy_thread"},
+  {"gdbm", "dbm.gnu"},
+  {"htmlentitydefs", "html.entities"},
+  {"httplib", "http.client"},
+  {"markupbase", "_markupbase"},
+  {"repr", "reprlib"},
+  {"robotparser", "urllib.robotparser"},
+  {"test.test_support", "test.support"},
+  {"thread", "_thread"},
+  {"tkColorChooser", "tkinter.colorchooser"},
+  {"tkCommonDialog", "tkinter.commondialog"},
+  {"tkFileDialog", "tkinter.filedialog"},
+  {"tkFont", "tkinter.font"},
+  {"tkMessageBox", "tkinter.messagebox"},
+  {"tkSimpleDialog", "tkinter.simpledialog"},
+  {"ttk", "tkinter.ttk"},
+  {"urllib2", "urllib.request"},
+  {"urlparse", "urllib.parse"},
+  {"whichdb", "dbm"},
+  {"xmlrpclib", "xmlrpc.client"},
+};
+
+static int cmp_name(const void *k, const void *e) {
+  const NameMap *a = k, *b = e;
+  int c = strcmp(a->mod, b->mod);
+  return c ? c : strcmp(a->name, b->name);
+}
+
+static int cmp_mod(const void *k, const void *e) {
+  return strcmp(((const ModMap *)k)->mod, ((const ModMap *)e)->mod);
+}
+
+void pickle_map_py2_name(const char **module, const char **name) {
+  NameMap key = {*module, *name, NULL, NULL};
+  const NameMap *n = bsearch(&key, name_mapping, sizeof name_mapping / sizeof *name_mapping,
+                             sizeof *name_mapping, cmp_name);
+  if (n != NULL) {
+    *module = n->to_mod;
+    *name = n->to_name;
+    return;
+  }
+  ModMap mk = {*module, NULL};
+  const ModMap *m = bsearch(&mk, import_mapping, sizeof import_mapping / sizeof *import_mapping,
+                            sizeof *import_mapping, cmp_mod);
+  if (m != NULL) *module = m->to_mod;
+}
+
+/* ---- opcodes ------------------------------------------------------------------ */
+
+enum {
+  OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2',
+  OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C', OP_FLOAT = 'F', OP_BINFLOAT = 'G',
+  OP_INT = 'I', OP_BININT = 'J', OP_BININT1 = 'K', OP_LONG = 'L', OP_BININT2 = 'M',
+  OP_NONE = 'N', OP_PERSID = 'P', OP_BINPERSID = 'Q', OP_REDUCE = 'R', OP_STRING = 'S',
+  OP_BINSTRING = 'T', OP_SHORT_BINSTRING = 'U', OP_UNICODE = 'V', OP_BINUNICODE = 'X',
+  OP_EMPTY_LIST = ']', OP_APPEND = 'a', OP_BUILD = 'b', OP_GLOBAL = 'c', OP_DICT = 'd',
+  OP_APPENDS = 'e', OP_GET = 'g', OP_BINGET = 'h', OP_INST = 'i', OP_LONG_BINGET = 'j',
+  OP_LIST = 'l', OP_OBJ = 'o', OP_PUT = 'p', OP_BINPUT = 'q', OP_LONG_BINPUT = 'r',
+  OP_SETITEM = 's', OP_TUPLE = 't', OP_SETITEMS = 'u', OP_EMPTY_DICT = '}',
+  OP_EMPTY_TUPLE = ')',
+  OP_PROTO = 0x80, OP_NEWOBJ, OP_EXT1, OP_EXT2, OP_EXT4, OP_TUPLE1, OP_TUPLE2, OP_TUPLE3,
+  OP_NEWTRUE, OP_NEWFALSE, OP_LONG1, OP_LONG4, OP_SHORT_BINUNICODE, OP_BINUNICODE8,
+  OP_BINBYTES8, OP_EMPTY_SET, OP_ADDITEMS, OP_FROZENSET, OP_NEWOBJ_EX, OP_STACK_GLOBAL,
+  OP_MEMOIZE, OP_FRAME, OP_BYTEARRAY8, OP_NEXT_BUFFER, OP_READONLY_BUFFER
+};
+
+static const char *op_name(int op) {
+  switch (op) {
+  case OP_MARK: return "MARK";
+  case OP_STOP: return "STOP";
+  case OP_POP: return "POP";
+  case OP_POP_MARK: return "POP_MARK";
+  case OP_DUP: return "DUP";
+  case OP_BINBYTES: return "BINBYTES";
+  case OP_SHORT_BINBYTES: return "SHORT_BINBYTES";
+  case OP_FLOAT: return "FLOAT";
+  case OP_BINFLOAT: return "BINFLOAT";
+  case OP_INT: return "INT";
+  case OP_BININT: return "BININT";
+  case OP_BININT1: return "BININT1";
+  case OP_LONG: return "LONG";
+  case OP_BININT2: return "BININT2";
+  case OP_NONE: return "NONE";
+  case OP_PERSID: return "PERSID";
+  case OP_BINPERSID: return "BINPERSID";
+  case OP_REDUCE: return "REDUCE";
+  case OP_STRING: return "STRING";
+  case OP_BINSTRING: return "BINSTRING";
+  case OP_SHORT_BINSTRING: return "SHORT_BINSTRING";
+  case OP_UNICODE: return "UNICODE";
+  case OP_BINUNICODE: return "BINUNICODE";
+  case OP_EMPTY_LIST: return "EMPTY_LIST";
+  case OP_APPEND: return "APPEND";
+  case OP_BUILD: return "BUILD";
+  case OP_GLOBAL: return "GLOBAL";
+  case OP_DICT: return "DICT";
+  case OP_APPENDS: return "APPENDS";
+  case OP_GET: return "GET";
+  case OP_BINGET: return "BINGET";
+  case OP_INST: return "INST";
+  case OP_LONG_BINGET: return "LONG_BINGET";
+  case OP_LIST: return "LIST";
+  case OP_OBJ: return "OBJ";
+  case OP_PUT: return "PUT";
+  case OP_BINPUT: return "BINPUT";
+  case OP_LONG_BINPUT: return "LONG_BINPUT";
+  case OP_SETITEM: return "SETITEM";
+  case OP_TUPLE: return "TUPLE";
+  case OP_SETITEMS: return "SETITEMS";
+  case OP_EMPTY_DICT: return "EMPTY_DICT";
+  case OP_EMPTY_TUPLE: return "EMPTY_TUPLE";
+  case OP_PROTO: return "PROTO";
+  case OP_NEWOBJ: return "NEWOBJ";
+  case OP_EXT1: return "EXT1";
+  case OP_EXT2: return "EXT2";
+  case OP_EXT4: return "EXT4";
+  case OP_TUPLE1: return "TUPLE1";
+  case OP_TUPLE2: return "TUPLE2";
+  case OP_TUPLE3: return "TUPLE3";
+  case OP_NEWTRUE: return "NEWTRUE";
+  case OP_NEWFALSE: return "NEWFALSE";
+  case OP_LONG1: return "LONG1";
+  case OP_LONG4: return "LONG4";
+  case OP_SHORT_BINUNICODE: return "SHORT_BINUNICODE";
+  case OP_BINUNICODE8: return "BINUNICODE8";
+  case OP_BINBYTES8: return "BINBYTES8";
+  case OP_EMPTY_SET: return "EMPTY_SET";
+  case OP_ADDITEMS: return "ADDITEMS";
+  case OP_FROZENSET: return "FROZENSET";
+  case OP_NEWOBJ_EX: return "NEWOBJ_EX";
+  case OP_STACK_GLOBAL: return "STACK_GLOBAL";
+  case OP_MEMOIZE: return "MEMOIZE";
+  case OP_FRAME: return "FRAME";
+  case OP_BYTEARRAY8: return "BYTEARRAY8";
+  case OP_NEXT_BUFFER: return "NEXT_BUFFER";
+  case OP_READONLY_BUFFER: return "READONLY_BUFFER";
+  default: return NULL;
+  }
+}
+
+/* ---- machine state -------------------------------------------------------------- */
+
+typedef struct Vm {
+  Model *m;
+  ValueSet *vs;
+  Reader *r;
+  Err *outer_err;           /* the reader's own Err: restored around hooks and at exit */
+  Err rerr;                 /* reader failures, re-reported with the opcode's name */
+  const PickleHooks *hooks;
+  int depth;
+  int proto;
+  Value **stack;
+  size_t sp, scap;
+  size_t *marks;
+  size_t nmarks, mcap;
+  U64Map memo;              /* index -> Value* */
+  uint64_t op_off;          /* offset of the opcode being executed */
+  int op;
+  char *scratch;            /* NUL-terminated copies of text arguments */
+  size_t scratch_cap;
+  Value *result;
+  Recog rc;
+} Vm;
+
+static MfsStatus vm_fail(Vm *vm, MfsStatus code, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static MfsStatus vm_fail(Vm *vm, MfsStatus code, const char *fmt, ...) {
+  char why[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  const char *name = op_name(vm->op);
+  return err_set(&vm->m->err, code, vm->op_off, "offset %llu: %s%s%s",
+                 (unsigned long long)vm->op_off, name ? name : "", name ? ": " : "", why);
+}
+
+/* The reader recorded why it failed in vm->rerr; say it again with the opcode. */
+static MfsStatus rd_fail(Vm *vm) {
+  if (vm->rerr.code == MFS_ETRUNC)
+    return vm_fail(vm, MFS_ETRUNC, "truncated (data ends at offset %llu)",
+                   (unsigned long long)vm->rerr.offset);
+  const char *msg = vm->rerr.msg;
+  if (strncmp(msg, "offset ", 7) == 0 && strstr(msg, ": ") != NULL) msg = strstr(msg, ": ") + 2;
+  return vm_fail(vm, vm->rerr.code != MFS_OK ? vm->rerr.code : MFS_EIO, "%s", msg);
+}
+
+static MfsStatus take(Vm *vm, size_t n, const uint8_t **p) {
+  return reader_take(vm->r, n, p) == MFS_OK ? MFS_OK : rd_fail(vm);
+}
+
+static MfsStatus scratch_fit(Vm *vm, size_t need) {
+  if (need <= vm->scratch_cap) return MFS_OK;
+  size_t cap = vm->scratch_cap ? vm->scratch_cap : 256;
+  while (cap < need) cap *= 2;
+  char *n = realloc(vm->scratch, cap);
+  if (n == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  vm->scratch = n;
+  vm->scratch_cap = cap;
+  return MFS_OK;
+}
+
+/* A text argument (up to '\n', which is consumed), copied NUL-terminated into
+** vm->scratch.  Lines may be longer than the reader's buffer (protocol 0 writes a
+** whole bytes object on one line); MFS_MAX_STRING caps them. */
+static MfsStatus text_line(Vm *vm, char **s, size_t *len) {
+  size_t have = 0;
+  for (;;) {
+    const uint8_t *p;
+    size_t got;
+    if (reader_peek(vm->r, READER_BUF, &p, &got) != MFS_OK) return rd_fail(vm);
+    const uint8_t *nl = memchr(p, '\n', got);
+    size_t k = nl ? (size_t)(nl - p) : got;
+    if (!nl && got < READER_BUF)
+      return vm_fail(vm, MFS_ETRUNC, "line not terminated before end of data");
+    if (have + k > MFS_MAX_STRING)
+      return vm_fail(vm, MFS_ELIMIT, "text argument longer than %u bytes", MFS_MAX_STRING);
+    if (scratch_fit(vm, have + k + 1) != MFS_OK) return vm->m->err.code;
+    memcpy(vm->scratch + have, p, k);
+    have += k;
+    if (reader_take(vm->r, nl ? k + 1 : k, &p) != MFS_OK) return rd_fail(vm);
+    if (nl) break;
+  }
+  vm->scratch[have] = '\0';
+  *s = vm->scratch;
+  *len = have;
+  return MFS_OK;
+}
+
+static uint64_t le_u(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+static MfsStatus take_u(Vm *vm, int n, uint64_t *v) {
+  const uint8_t *p;
+  if (take(vm, (size_t)n, &p) != MFS_OK) return vm->m->err.code;
+  *v = le_u(p, n);
+  return MFS_OK;
+}
+
+/* A length from the file against a limit and against the bytes that remain. */
+static MfsStatus check_len(Vm *vm, uint64_t len, uint64_t cap) {
+  if (len > cap)
+    return vm_fail(vm, MFS_ELIMIT, "length %llu exceeds the limit of %llu bytes",
+                   (unsigned long long)len, (unsigned long long)cap);
+  uint64_t size = vm->r->src->size, pos = reader_pos(vm->r);
+  if (size != SOURCE_SIZE_UNKNOWN && (pos > size || len > size - pos))
+    return vm_fail(vm, MFS_ETRUNC, "length %llu exceeds the %llu bytes that remain",
+                   (unsigned long long)len, (unsigned long long)(pos < size ? size - pos : 0));
+  return MFS_OK;
+}
+
+/* ---- stack, marks, memo ------------------------------------------------------------ */
+
+static size_t fence(const Vm *vm) { return vm->nmarks ? vm->marks[vm->nmarks - 1] : 0; }
+
+static MfsStatus push(Vm *vm, Value *v) {
+  if (v == NULL) return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ENOMEM;
+  if (vm->sp == vm->scap) {
+    if (vm->scap >= MFS_MAX_STACK)
+      return vm_fail(vm, MFS_ELIMIT, "more than %d values on the stack", MFS_MAX_STACK);
+    size_t cap = vm->scap ? vm->scap * 2 : 64;
+    if (cap > MFS_MAX_STACK) cap = MFS_MAX_STACK;
+    Value **s = realloc(vm->stack, cap * sizeof *s);
+    if (s == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+    vm->stack = s;
+    vm->scap = cap;
+  }
+  vm->stack[vm->sp++] = v;
+  return MFS_OK;
+}
+
+/* At least n values above the topmost MARK, as CPython's Pdata_pop demands. */
+static MfsStatus need(Vm *vm, size_t n) {
+  if (vm->sp - fence(vm) < n) return vm_fail(vm, MFS_ECORRUPT, "unpickling stack underflow");
+  return MFS_OK;
+}
+
+static Value *pop1(Vm *vm) { return vm->stack[--vm->sp]; }
+
+static MfsStatus push_mark(Vm *vm) {
+  if (vm->nmarks == vm->mcap) {
+    if (vm->mcap >= MFS_MAX_MARKS)
+      return vm_fail(vm, MFS_ELIMIT, "more than %d open MARKs", MFS_MAX_MARKS);
+    size_t cap = vm->mcap ? vm->mcap * 2 : 16;
+    if (cap > MFS_MAX_MARKS) cap = MFS_MAX_MARKS;
+    size_t *m = realloc(vm->marks, cap * sizeof *m);
+    if (m == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+    vm->marks = m;
+    vm->mcap = cap;
+  }
+  vm->marks[vm->nmarks++] = vm->sp;
+  return MFS_OK;
+}
+
+static MfsStatus pop_mark(Vm *vm, size_t *at) {
+  if (vm->nmarks == 0) return vm_fail(vm, MFS_ECORRUPT, "could not find MARK");
+  *at = vm->marks[--vm->nmarks];
+  return MFS_OK;
+}
+
+static MfsStatus memo_put(Vm *vm, uint64_t idx) {
+  if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+  if (vm->memo.n >= MFS_MAX_MEMO && !u64map_get(&vm->memo, idx, NULL))
+    return vm_fail(vm, MFS_ELIMIT, "more than %d memo entries", MFS_MAX_MEMO);
+  if (u64map_put(&vm->memo, idx, (uint64_t)(uintptr_t)vm->stack[vm->sp - 1]) != MFS_OK)
+    return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  return MFS_OK;
+}
+
+static MfsStatus memo_get(Vm *vm, uint64_t idx) {
+  uint64_t v;
+  if (!u64map_get(&vm->memo, idx, &v))
+    return vm_fail(vm, MFS_ECORRUPT, "memo value not found at index %llu",
+                   (unsigned long long)idx);
+  return push(vm, (Value *)(uintptr_t)v);
+}
+
+/* A container of the values stack[from..sp), which are popped. */
+static Value *seq_from(Vm *vm, ValueKind kind, size_t from) {
+  Value *v = value_new(vm->vs, kind);
+  if (v == NULL) return NULL;
+  size_t n = vm->sp - from;
+  if (n > 0) {
+    v->u.seq.items = arena_memdup(vm->vs->arena, vm->stack + from, n * sizeof(Value *));
+    if (v->u.seq.items == NULL) {
+      vm_fail(vm, MFS_ENOMEM, "out of memory");
+      return NULL;
+    }
+  }
+  v->u.seq.n = v->u.seq.cap = n;
+  vm->sp = from;
+  return v;
+}
+
+/* ---- text arguments (protocol 0) ------------------------------------------------------ */
+
+static int py_space(int c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static int digit_value(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'Z') return c - 'A' + 10;
+  return 99;
+}
+
+/* A little-endian magnitude and a sign: an int of any size. */
+typedef struct Mag {
+  uint8_t *b;
+  size_t n;
+  int neg;
+} Mag;
+
+/* Magnitude of digits d[0..nd) (most significant first) in base b. */
+static int mag_from_digits(const uint8_t *d, size_t nd, int b, Mag *g) {
+  int bits = b == 2 ? 1 : b == 8 ? 3 : b == 16 ? 4 : 0;
+  size_t cap = bits ? (nd * (size_t)bits + 7) / 8 + 1 : nd / 2 + 2;
+  g->b = calloc(cap, 1);
+  if (g->b == NULL) return -2;
+  g->n = 0;
+  if (bits) {
+    for (size_t k = 0; k < nd; k++) {
+      unsigned dv = d[nd - 1 - k];
+      for (int j = 0; j < bits; j++)
+        if (dv >> j & 1) {
+          size_t bit = k * (size_t)bits + (size_t)j;
+          g->b[bit / 8] |= (uint8_t)(1u << (bit % 8));
+        }
+    }
+    g->n = cap;
+    return 0;
+  }
+  for (size_t k = 0; k < nd; k++) {
+    unsigned carry = d[k];
+    for (size_t i = 0; i < g->n; i++) {
+      unsigned t = g->b[i] * 10u + carry;
+      g->b[i] = (uint8_t)t;
+      carry = t >> 8;
+    }
+    while (carry) {
+      g->b[g->n++] = (uint8_t)carry;
+      carry >>= 8;
+    }
+  }
+  return 0;
+}
+
+/* Python 3.11's int(s, base) for base 0 or 10 (PyLong_FromString): whitespace,
+** sign, 0x/0o/0b prefixes, underscores between digits, and the 4300-digit limit
+** on decimal text.  0 on success (g->b malloc'd), -1 with *why, -2 out of memory. */
+static int pylong_text(const char *s, int base, Mag *g, const char **why) {
+  *why = "invalid literal for int()";
+  memset(g, 0, sizeof *g);
+  while (py_space((unsigned char)*s)) s++;
+  if (*s == '+' || *s == '-') g->neg = *s++ == '-';
+  int b = base ? base : 10, prefix = 0;
+  if (base == 0 && s[0] == '0') {
+    int c = s[1] | 0x20;
+    b = c == 'x' ? 16 : c == 'o' ? 8 : c == 'b' ? 2 : 10;
+    if (b != 10) {
+      prefix = 1;
+      s += 2;
+    }
+  }
+  size_t len = strlen(s);
+  uint8_t *d = malloc(len + 1);
+  if (d == NULL) return -2;
+  size_t nd = 0;
+  int allow_us = prefix, want_digit = 0;
+  for (; *s; s++) {
+    if (*s == '_') {
+      if (!allow_us) break;
+      allow_us = 0;
+      want_digit = 1;
+      continue;
+    }
+    int v = digit_value((unsigned char)*s);
+    if (v >= b) break;
+    d[nd++] = (uint8_t)v;
+    allow_us = 1;
+    want_digit = 0;
+  }
+  while (py_space((unsigned char)*s)) s++;
+  int bad = *s != '\0' || nd == 0 || want_digit;
+  if (!bad && base == 0 && b == 10 && d[0] == 0)
+    for (size_t i = 1; i < nd; i++)
+      if (d[i] != 0) bad = 1;   /* "010" is not an int literal in Python 3 */
+  if (!bad && b == 10 && nd > MFS_MAX_INT_DIGITS) {
+    *why = "integer text exceeds the limit of digits (Python's int_max_str_digits)";
+    bad = 1;
+  }
+  int rc = bad ? -1 : mag_from_digits(d, nd, b, g);
+  free(d);
+  return rc;
+}
+
+static Value *mag_value(Vm *vm, const Mag *g) {
+  size_t n = g->n + 1;
+  uint8_t *t = calloc(n, 1);
+  if (t == NULL) {
+    vm_fail(vm, MFS_ENOMEM, "out of memory");
+    return NULL;
+  }
+  if (g->n) memcpy(t, g->b, g->n);
+  if (g->neg) {
+    unsigned carry = 1;
+    for (size_t i = 0; i < n; i++) {
+      unsigned x = (uint8_t)~t[i] + carry;
+      t[i] = (uint8_t)x;
+      carry = x >> 8;
+    }
+  }
+  Value *v = value_bigint(vm->vs, t, n);
+  free(t);
+  return v;
+}
+
+static MfsStatus push_pylong(Vm *vm, const char *s, int base, const char *what) {
+  Mag g;
+  const char *why;
+  int rc = pylong_text(s, base, &g, &why);
+  if (rc == -2) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  if (rc < 0) return vm_fail(vm, MFS_ECORRUPT, "could not convert %s to int (%s)", what, why);
+  MfsStatus st = push(vm, mag_value(vm, &g));
+  free(g.b);
+  return st;
+}
+
+/* A memo index written as decimal text (GET/PUT): Python's int(s, 10). */
+static MfsStatus text_index(Vm *vm, int64_t *idx) {
+  char *s;
+  size_t len;
+  if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  Mag g;
+  const char *why;
+  int rc = pylong_text(s, 10, &g, &why);
+  if (rc == -2) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  if (rc < 0) return vm_fail(vm, MFS_ECORRUPT, "bad memo index (%s)", why);
+  uint64_t v = 0;
+  int big = 0;
+  for (size_t i = g.n; i-- > 0;) {
+    if (v >> 55) big = 1;
+    v = v << 8 | g.b[i];
+  }
+  free(g.b);
+  if (big || v > (uint64_t)INT64_MAX) return vm_fail(vm, MFS_ECORRUPT, "memo index out of range");
+  *idx = g.neg ? -(int64_t)v : (int64_t)v;
+  return MFS_OK;
+}
+
+static MfsStatus op_int(Vm *vm) {
+  char *s;
+  size_t len;
+  if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  if (len == 0) return vm_fail(vm, MFS_ECORRUPT, "empty argument");
+  /* CPython tries strtol(base 0) first, then Python's int(); "00"/"01" are bools. */
+  char *end;
+  errno = 0;
+  long x = strtol(s, &end, 0);
+  if (errno != 0 || *end != '\0') return push_pylong(vm, s, 0, "INT text");
+  if (len == 2 && (x == 0 || x == 1)) return push(vm, value_bool(vm->vs, (int)x));
+  return push(vm, value_int(vm->vs, x));
+}
+
+static MfsStatus op_long(Vm *vm) {
+  char *s;
+  size_t len;
+  if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  if (len == 0) return vm_fail(vm, MFS_ECORRUPT, "empty argument");
+  if (s[len - 1] == 'L') s[len - 1] = '\0';
+  return push_pylong(vm, s, 0, "LONG text");
+}
+
+static int ci_prefix(const char *s, const char *word) {
+  for (; *word; s++, word++)
+    if ((*s | 0x20) != *word) return 0;
+  return 1;
+}
+
+/* Python's float(repr) as the unpickler parses it (PyOS_string_to_double). */
+static int parse_py_float(const char *s, double *out) {
+  const char *p = s;
+  int neg = 0;
+  if (*p == '-' || *p == '+') neg = *p++ == '-';
+  if (ci_prefix(p, "inf")) {
+    p += 3;
+    if (ci_prefix(p, "inity")) p += 5;
+    *out = neg ? -INFINITY : INFINITY;
+    return *p == '\0';
+  }
+  if (ci_prefix(p, "nan")) {
+    *out = neg ? -NAN : NAN;
+    return p[3] == '\0';
+  }
+  if (p[0] == '0' && (p[1] | 0x20) == 'x') return 0;
+  if (!(*p >= '0' && *p <= '9') && *p != '.') return 0;
+  char *end;
+  errno = 0;
+  double d = strtod(p, &end);
+  if (*end != '\0') return 0;
+  if (errno == ERANGE && fabs(d) >= 1.0) return 0;   /* OverflowError in Python */
+  *out = neg ? -d : d;
+  return 1;
+}
+
+static MfsStatus op_float(Vm *vm) {
+  char *s;
+  size_t len;
+  double d;
+  if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  if (len == 0 || !parse_py_float(s, &d))
+    return vm_fail(vm, MFS_ECORRUPT, "could not convert string to float");
+  return push(vm, value_float(vm->vs, d));
+}
+
+/* Python 2 string-escape (PyBytes_DecodeEscape) of the quoted STRING argument. */
+static MfsStatus op_string(Vm *vm) {
+  char *s;
+  size_t len;
+  if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  if (len < 2 || s[0] != s[len - 1] || (s[0] != '\'' && s[0] != '"'))
+    return vm_fail(vm, MFS_ECORRUPT, "the STRING opcode argument must be quoted");
+  const char *p = s + 1, *end = s + len - 1;
+  uint8_t *out = arena_alloc(vm->vs->arena, len), *q = out;
+  if (out == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  while (p < end) {
+    if (*p != '\\') {
+      *q++ = (uint8_t)*p++;
+      continue;
+    }
+    if (++p == end) return vm_fail(vm, MFS_ECORRUPT, "trailing \\ in string");
+    char c = *p++;
+    switch (c) {
+    case '\\': case '\'': case '"': *q++ = (uint8_t)c; break;
+    case 'b': *q++ = '\b'; break;
+    case 'f': *q++ = '\f'; break;
+    case 't': *q++ = '\t'; break;
+    case 'n': *q++ = '\n'; break;
+    case 'r': *q++ = '\r'; break;
+    case 'v': *q++ = '\v'; break;
+    case 'a': *q++ = '\a'; break;
+    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+      unsigned v = (unsigned)(c - '0');
+      for (int k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++) v = v * 8 + (unsigned)(*p++ - '0');
+      *q++ = (uint8_t)v;
+      break;
+    }
+    case 'x':
+      if (p + 1 < end && digit_value((unsigned char)p[0]) < 16 &&
+          digit_value((unsigned char)p[1]) < 16) {
+        *q++ = (uint8_t)(digit_value((unsigned char)p[0]) * 16 + digit_value((unsigned char)p[1]));
+        p += 2;
+        break;
+      }
+      return vm_fail(vm, MFS_ECORRUPT, "invalid \\x escape at position %zu",
+                     (size_t)(p - 2 - (s + 1)));
+    default:   /* unknown escapes keep their backslash */
+      *q++ = '\\';
+      p--;
+    }
+  }
+  Value *v = value_new(vm->vs, VAL_BYTES);
+  if (v == NULL) return vm->m->err.code;
+  v->flags |= VF_PY2STR;
+  v->u.bytes.mem = out;
+  v->u.bytes.len = (uint64_t)(q - out);
+  return push(vm, v);
+}
+
+static uint8_t *put_utf8(uint8_t *q, uint32_t c) {
+  if (c < 0x80) {
+    *q++ = (uint8_t)c;
+  } else if (c < 0x800) {
+    *q++ = (uint8_t)(0xc0 | c >> 6);
+    *q++ = (uint8_t)(0x80 | (c & 0x3f));
+  } else if (c < 0x10000) {   /* lone surrogates too, as surrogatepass writes them */
+    *q++ = (uint8_t)(0xe0 | c >> 12);
+    *q++ = (uint8_t)(0x80 | (c >> 6 & 0x3f));
+    *q++ = (uint8_t)(0x80 | (c & 0x3f));
+  } else {
+    *q++ = (uint8_t)(0xf0 | c >> 18);
+    *q++ = (uint8_t)(0x80 | (c >> 12 & 0x3f));
+    *q++ = (uint8_t)(0x80 | (c >> 6 & 0x3f));
+    *q++ = (uint8_t)(0x80 | (c & 0x3f));
+  }
+  return q;
+}
+
+/* raw-unicode-escape: bytes are Latin-1 code points; a backslash starts \uXXXX or
+** \UXXXXXXXX only when it is not itself escaped (pairs are literal). */
+static MfsStatus op_unicode(Vm *vm) {
+  char *s;
+  size_t len;
+  if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  uint8_t *out = arena_alloc(vm->vs->arena, 2 * len + 1), *q = out;
+  if (out == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  const uint8_t *p = (const uint8_t *)s, *end = p + len;
+  while (p < end) {
+    uint8_t c = *p++;
+    if (c != '\\' || p >= end) {
+      q = put_utf8(q, c);
+      continue;
+    }
+    c = *p++;
+    int count = c == 'u' ? 4 : c == 'U' ? 8 : 0;
+    if (count == 0) {
+      *q++ = '\\';
+      q = put_utf8(q, c);
+      continue;
+    }
+    uint32_t ch = 0;
+    for (; count; count--, p++) {
+      if (p >= end || digit_value(*p) >= 16)
+        return vm_fail(vm, MFS_ECORRUPT, "truncated \\%c escape in raw-unicode-escape text", c);
+      ch = ch << 4 | (uint32_t)digit_value(*p);
+    }
+    if (ch > 0x10ffff) return vm_fail(vm, MFS_ECORRUPT, "\\Uxxxxxxxx out of range");
+    q = put_utf8(q, ch);
+  }
+  Value *v = value_new(vm->vs, VAL_STR);
+  if (v == NULL) return vm->m->err.code;
+  *q = '\0';
+  v->u.str.s = (const char *)out;
+  v->u.str.len = (size_t)(q - out);
+  return push(vm, v);
+}
+
+/* ---- binary arguments --------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (surrogates allowed when pass), or 0. */
+static size_t utf8_seq(const uint8_t *p, size_t n, int pass) {
+  uint8_t c = p[0];
+  if (c < 0x80) return 1;
+  size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  if (k == 0 || c > 0xf4 || k > n) return 0;
+  for (size_t i = 1; i < k; i++)
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  if (c == 0xe0 && p[1] < 0xa0) return 0;                  /* overlong */
+  if (c == 0xed && p[1] >= 0xa0 && !pass) return 0;        /* surrogate */
+  if (c == 0xf0 && p[1] < 0x90) return 0;                  /* overlong */
+  if (c == 0xf4 && p[1] >= 0x90) return 0;                 /* > U+10FFFF */
+  return k;
+}
+
+static int utf8_valid(const uint8_t *p, size_t n, int pass) {
+  for (size_t i = 0; i < n;) {
+    size_t k = utf8_seq(p + i, n - i, pass);
+    if (k == 0) return 0;
+    i += k;
+  }
+  return 1;
+}
+
+/* BINUNICODE family: UTF-8 with surrogatepass, copied (strings are never huge). */
+static MfsStatus op_binunicode(Vm *vm, int lenbytes) {
+  uint64_t len = 0;
+  if (take_u(vm, lenbytes, &len) != MFS_OK || check_len(vm, len, MFS_MAX_STRING) != MFS_OK)
+    return vm->m->err.code;
+  char *buf = arena_alloc(vm->vs->arena, (size_t)len + 1);
+  if (buf == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  if (reader_copy(vm->r, buf, len) != MFS_OK) return rd_fail(vm);
+  if (!utf8_valid((const uint8_t *)buf, (size_t)len, 1))
+    return vm_fail(vm, MFS_ECORRUPT, "invalid UTF-8 in a %llu-byte string",
+                   (unsigned long long)len);
+  Value *v = value_new(vm->vs, VAL_STR);
+  if (v == NULL) return vm->m->err.code;
+  v->u.str.s = buf;
+  v->u.str.len = (size_t)len;
+  return push(vm, v);
+}
+
+/* bytes, bytearray, Python-2 str: small ones copied, large ones left in the source. */
+static MfsStatus push_bytes(Vm *vm, uint64_t len, ValueKind kind, int py2) {
+  if (check_len(vm, len, UINT64_MAX) != MFS_OK) return vm->m->err.code;
+  Value *v;
+  if (len <= MFS_MAX_INLINE_BYTES) {
+    const uint8_t *p = NULL;
+    if (len > 0 && take(vm, (size_t)len, &p) != MFS_OK) return vm->m->err.code;
+    v = value_bytes_mem(vm->vs, kind, p, (size_t)len);
+  } else {
+    uint64_t off = reader_pos(vm->r);
+    if (reader_skip(vm->r, len) != MFS_OK) return rd_fail(vm);
+    v = value_bytes_src(vm->vs, kind, vm->r->src, off, len);
+  }
+  if (v != NULL && py2) v->flags |= VF_PY2STR;
+  return push(vm, v);
+}
+
+static MfsStatus op_bytes(Vm *vm, int lenbytes, ValueKind kind, int py2) {
+  uint64_t len = 0;
+  if (take_u(vm, lenbytes, &len) != MFS_OK) return vm->m->err.code;
+  return push_bytes(vm, len, kind, py2);
+}
+
+static MfsStatus op_binstring(Vm *vm) {
+  uint64_t len = 0;
+  if (take_u(vm, 4, &len) != MFS_OK) return vm->m->err.code;
+  if (len & 0x80000000u) return vm_fail(vm, MFS_ECORRUPT, "BINSTRING pickle has negative byte count");
+  return push_bytes(vm, len, VAL_BYTES, 1);
+}
+
+static MfsStatus op_long_bin(Vm *vm, int lenbytes) {
+  uint64_t len = 0;
+  if (take_u(vm, lenbytes, &len) != MFS_OK) return vm->m->err.code;
+  if (lenbytes == 4 && (len & 0x80000000u))
+    return vm_fail(vm, MFS_ECORRUPT, "LONG pickle has negative byte count");
+  if (check_len(vm, len, MFS_MAX_STRING) != MFS_OK) return vm->m->err.code;
+  uint8_t *buf = malloc(len ? (size_t)len : 1);
+  if (buf == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  if (reader_copy(vm->r, buf, len) != MFS_OK) {
+    free(buf);
+    return rd_fail(vm);
+  }
+  Value *v = value_bigint(vm->vs, buf, (size_t)len);
+  free(buf);
+  return push(vm, v);
+}
+
+static MfsStatus op_binfloat(Vm *vm) {
+  const uint8_t *p;
+  if (take(vm, 8, &p) != MFS_OK) return vm->m->err.code;
+  uint64_t bits = 0;
+  for (int i = 0; i < 8; i++) bits = bits << 8 | p[i];   /* big-endian */
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return push(vm, value_float(vm->vs, d));
+}
+
+/* ---- globals and calls ------------------------------------------------------------- */
+
+static int good_name(const char *s, size_t n) {
+  return memchr(s, '\0', n) == NULL && utf8_valid((const uint8_t *)s, n, 0);
+}
+
+/* A referenced global: mapped from Python 2 names below protocol 3 (as Python 3's
+** Unpickler.find_class does with fix_imports), recorded in the model, pushed. */
+static MfsStatus push_global(Vm *vm, const char *mod, size_t mlen, const char *name, size_t nlen) {
+  if (!good_name(mod, mlen) || !good_name(name, nlen))
+    return vm_fail(vm, MFS_ECORRUPT, "global name is not valid UTF-8 text");
+  char *m = arena_strndup(vm->vs->arena, mod, mlen);
+  char *n = arena_strndup(vm->vs->arena, name, nlen);
+  if (m == NULL || n == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  const char *mm = m, *nn = n;
+  if (vm->proto < 3) pickle_map_py2_name(&mm, &nn);
+  if (model_note_global(vm->m, mm, nn) != MFS_OK) return vm->m->err.code;
+  return push(vm, value_global(vm->vs, mm, nn));
+}
+
+/* Two text lines "module\nname\n", copied out of the reader one at a time. */
+static MfsStatus read_global_lines(Vm *vm, char **mod, size_t *mlen, char **name, size_t *nlen) {
+  char *s;
+  if (text_line(vm, &s, mlen) != MFS_OK) return vm->m->err.code;
+  *mod = arena_strndup(vm->vs->arena, s, *mlen);
+  if (*mod == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  if (text_line(vm, name, nlen) != MFS_OK) return vm->m->err.code;
+  return MFS_OK;
+}
+
+static MfsStatus op_global(Vm *vm) {
+  char *mod, *name;
+  size_t mlen, nlen;
+  if (read_global_lines(vm, &mod, &mlen, &name, &nlen) != MFS_OK) return vm->m->err.code;
+  return push_global(vm, mod, mlen, name, nlen);
+}
+
+static MfsStatus op_stack_global(Vm *vm) {
+  if (need(vm, 2) != MFS_OK) return vm->m->err.code;
+  Value *name = pop1(vm), *mod = pop1(vm);
+  if (mod->kind != VAL_STR || name->kind != VAL_STR)
+    return vm_fail(vm, MFS_ECORRUPT, "STACK_GLOBAL requires str (got %s and %s)",
+                   value_kind_name(mod->kind), value_kind_name(name->kind));
+  return push_global(vm, mod->u.str.s, mod->u.str.len, name->u.str.s, name->u.str.len);
+}
+
+/* callable(*args) or cls.__new__(cls, *args): a recognised value or a VAL_OBJECT. */
+static MfsStatus push_call(Vm *vm, Value *callable, Value *args, Value *kwargs, ObjHow how) {
+  Value *out = NULL;
+  vm->rc.off = vm->op_off;
+  vm->rc.op = op_name(vm->op);
+  if (recognise_call(&vm->rc, callable, args, kwargs, how, &out) != MFS_OK)
+    return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ECORRUPT;
+  if (out == NULL) {
+    out = value_object(vm->vs, callable, args, how);
+    if (out != NULL) out->u.obj->kwargs = kwargs;
+  }
+  return push(vm, out);
+}
+
+static MfsStatus op_reduce(Vm *vm) {
+  if (need(vm, 2) != MFS_OK) return vm->m->err.code;
+  Value *args = pop1(vm), *callable = pop1(vm);
+  if (args->kind != VAL_TUPLE)
+    return vm_fail(vm, MFS_ECORRUPT, "argument list must be a tuple, not %s",
+                   value_kind_name(args->kind));
+  return push_call(vm, callable, args, NULL, OBJ_REDUCE);
+}
+
+static MfsStatus op_newobj(Vm *vm, int ex) {
+  if (need(vm, ex ? 3 : 2) != MFS_OK) return vm->m->err.code;
+  Value *kwargs = ex ? pop1(vm) : NULL;
+  Value *args = pop1(vm), *cls = pop1(vm);
+  if (args->kind != VAL_TUPLE)
+    return vm_fail(vm, MFS_ECORRUPT, "args must be a tuple, not %s", value_kind_name(args->kind));
+  if (kwargs != NULL && kwargs->kind != VAL_DICT)
+    return vm_fail(vm, MFS_ECORRUPT, "kwargs must be a dict, not %s",
+                   value_kind_name(kwargs->kind));
+  return push_call(vm, cls, args, kwargs, ex ? OBJ_NEWOBJ_EX : OBJ_NEWOBJ);
+}
+
+static MfsStatus op_inst(Vm *vm) {
+  size_t at = 0;
+  char *mod, *name;
+  size_t mlen, nlen;
+  if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+  if (read_global_lines(vm, &mod, &mlen, &name, &nlen) != MFS_OK) return vm->m->err.code;
+  Value *args = seq_from(vm, VAL_TUPLE, at);
+  if (args == NULL) return vm->m->err.code;
+  if (push_global(vm, mod, mlen, name, nlen) != MFS_OK) return vm->m->err.code;
+  Value *cls = pop1(vm);
+  return push_call(vm, cls, args, NULL, OBJ_INST);
+}
+
+static MfsStatus op_obj(Vm *vm) {
+  size_t at = 0;
+  if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+  if (vm->sp - at < 1) return vm_fail(vm, MFS_ECORRUPT, "unpickling stack underflow");
+  Value *args = seq_from(vm, VAL_TUPLE, at + 1);
+  if (args == NULL) return vm->m->err.code;
+  Value *cls = pop1(vm);
+  return push_call(vm, cls, args, NULL, OBJ_INST);
+}
+
+/* A value the file asks an external table for (persistent id, extension code). */
+static MfsStatus push_external(Vm *vm, const char *mod, const char *name, Value *arg) {
+  if (arg == NULL) return vm->m->err.code;
+  Value *args = value_new(vm->vs, VAL_TUPLE);
+  Value *g = value_global(vm->vs, mod, name);
+  if (args == NULL || g == NULL || seq_push(vm->vs, args, arg) != MFS_OK) return vm->m->err.code;
+  return push(vm, value_object(vm->vs, g, args, OBJ_REDUCE));
+}
+
+static MfsStatus op_persid(Vm *vm, int bin) {
+  Value *pid;
+  if (bin) {
+    if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+    pid = pop1(vm);
+  } else {
+    char *s;
+    size_t len;
+    if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+    for (size_t i = 0; i < len; i++)
+      if ((unsigned char)s[i] >= 0x80)
+        return vm_fail(vm, MFS_ECORRUPT, "persistent IDs in protocol 0 must be ASCII strings");
+    pid = value_str(vm->vs, s, len);
+  }
+  return push_external(vm, "pickle", "persistent_load", pid);
+}
+
+static MfsStatus op_ext(Vm *vm, int n) {
+  uint64_t code;
+  if (take_u(vm, n, &code) != MFS_OK) return vm->m->err.code;
+  int64_t c = n == 4 ? (int64_t)(int32_t)code : (int64_t)code;
+  if (c <= 0) return vm_fail(vm, MFS_ECORRUPT, "EXT specifies code <= 0");
+  return push_external(vm, "copyreg", "_inverted_registry", value_int(vm->vs, c));
+}
+
+/* ---- container mutation -------------------------------------------------------------- */
+
+static Value *lazy_container(Vm *vm, Value **slot, ValueKind kind) {
+  if (*slot == NULL) *slot = value_new(vm->vs, kind);
+  return *slot;
+}
+
+/* list.append/extend or set.add/update of items[0..n) onto target. */
+static MfsStatus add_items(Vm *vm, Value *target, Value **items, size_t n, int is_set) {
+  Value *dst = NULL;
+  if (target->kind == VAL_OBJECT)
+    dst = lazy_container(vm, &target->u.obj->items, VAL_LIST);
+  else if (target->kind == (is_set ? VAL_SET : VAL_LIST))
+    dst = target;
+  else
+    return vm_fail(vm, MFS_ECORRUPT, "cannot %s items to a %s", is_set ? "add" : "append",
+                   value_kind_name(target->kind));
+  if (dst == NULL) return vm->m->err.code;
+  for (size_t i = 0; i < n; i++)
+    if (seq_push(vm->vs, dst, items[i]) != MFS_OK) return vm->m->err.code;
+  return MFS_OK;
+}
+
+static MfsStatus set_items(Vm *vm, Value *target, Value **kv, size_t n) {
+  Value *dst = NULL;
+  if (target->kind == VAL_OBJECT)
+    dst = lazy_container(vm, &target->u.obj->dictitems, VAL_DICT);
+  else if (target->kind == VAL_DICT)
+    dst = target;
+  else
+    return vm_fail(vm, MFS_ECORRUPT, "cannot set items on a %s", value_kind_name(target->kind));
+  if (dst == NULL) return vm->m->err.code;
+  for (size_t i = 0; i + 1 < n; i += 2)
+    if (dict_put(vm->vs, dst, kv[i], kv[i + 1]) != MFS_OK) return vm->m->err.code;
+  return MFS_OK;
+}
+
+/* APPENDS/SETITEMS/ADDITEMS: the items above the mark go into the value below it. */
+static MfsStatus op_marked_items(Vm *vm, int which) {
+  size_t at = 0;
+  if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+  if (at > vm->sp || at <= fence(vm)) return vm_fail(vm, MFS_ECORRUPT, "unpickling stack underflow");
+  size_t n = vm->sp - at;
+  Value *target = vm->stack[at - 1];
+  MfsStatus st = MFS_OK;
+  if (which == OP_SETITEMS) {
+    if (n % 2) return vm_fail(vm, MFS_ECORRUPT, "odd number of items for SETITEMS");
+    if (n) st = set_items(vm, target, vm->stack + at, n);
+  } else if (n) {
+    st = add_items(vm, target, vm->stack + at, n, which == OP_ADDITEMS);
+  }
+  vm->sp = at;
+  return st;
+}
+
+static MfsStatus op_append(Vm *vm) {
+  if (need(vm, 2) != MFS_OK) return vm->m->err.code;
+  Value *item = pop1(vm);
+  return add_items(vm, vm->stack[vm->sp - 1], &item, 1, 0);
+}
+
+static MfsStatus op_setitem(Vm *vm) {
+  if (need(vm, 3) != MFS_OK) return vm->m->err.code;
+  Value *kv[2];
+  kv[1] = pop1(vm);
+  kv[0] = pop1(vm);
+  return set_items(vm, vm->stack[vm->sp - 1], kv, 2);
+}
+
+static MfsStatus op_dict(Vm *vm) {
+  size_t at = 0;
+  if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+  if ((vm->sp - at) % 2) return vm_fail(vm, MFS_ECORRUPT, "odd number of items for DICT");
+  Value *d = value_new(vm->vs, VAL_DICT);
+  if (d == NULL) return vm->m->err.code;
+  for (size_t i = at; i < vm->sp; i += 2)
+    if (dict_put(vm->vs, d, vm->stack[i], vm->stack[i + 1]) != MFS_OK) return vm->m->err.code;
+  vm->sp = at;
+  return push(vm, d);
+}
+
+static MfsStatus op_marked_seq(Vm *vm, ValueKind kind) {
+  size_t at = 0;
+  if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+  return push(vm, seq_from(vm, kind, at));
+}
+
+static MfsStatus op_tuple_n(Vm *vm, size_t n) {
+  if (need(vm, n) != MFS_OK) return vm->m->err.code;
+  return push(vm, seq_from(vm, VAL_TUPLE, vm->sp - n));
+}
+
+/* ---- BUILD -------------------------------------------------------------------------- */
+
+/* A second dict state updates the first, as obj.__dict__.update would. */
+static MfsStatus merge_state(Vm *vm, Object *o, Value *state) {
+  if (o->state == NULL || (state->kind == VAL_NONE)) {
+    if (o->state == NULL) o->state = state;
+    return MFS_OK;
+  }
+  if (o->state->kind != VAL_DICT || state->kind != VAL_DICT) {
+    o->state = state;
+    return MFS_OK;
+  }
+  Value *d = value_new(vm->vs, VAL_DICT);
+  if (d == NULL) return vm->m->err.code;
+  Value *old = o->state;
+  for (size_t i = 0; i < old->u.dict.n; i++)
+    if (dict_put(vm->vs, d, old->u.dict.keys[i], old->u.dict.vals[i]) != MFS_OK)
+      return vm->m->err.code;
+  for (size_t i = 0; i < state->u.dict.n; i++) {
+    Value *k = state->u.dict.keys[i];
+    size_t j = d->u.dict.n;
+    if (k->kind == VAL_STR)
+      for (j = 0; j < d->u.dict.n; j++)
+        if (d->u.dict.keys[j]->kind == VAL_STR && d->u.dict.keys[j]->u.str.len == k->u.str.len &&
+            memcmp(d->u.dict.keys[j]->u.str.s, k->u.str.s, k->u.str.len) == 0)
+          break;
+    if (j < d->u.dict.n)
+      d->u.dict.vals[j] = state->u.dict.vals[i];
+    else if (dict_put(vm->vs, d, k, state->u.dict.vals[i]) != MFS_OK)
+      return vm->m->err.code;
+  }
+  o->state = d;
+  return MFS_OK;
+}
+
+/* A folded dict/list/set that receives instance state (an OrderedDict with
+** attributes): it becomes, in place, an object of its class holding the items. */
+static MfsStatus objectify(Vm *vm, Value *v) {
+  const char *mod = "builtins", *name = v->kind == VAL_DICT ? "dict" : v->kind == VAL_SET ? "set" : "list";
+  if (v->kind == VAL_DICT && (v->flags & VF_ORDERED)) {
+    mod = "collections";
+    name = "OrderedDict";
+  }
+  Value *copy = value_new(vm->vs, v->kind == VAL_DICT ? VAL_DICT : VAL_LIST);
+  Value *g = value_global(vm->vs, mod, name);
+  Object *o = arena_alloc(vm->vs->arena, sizeof *o);
+  if (copy == NULL || g == NULL) return vm->m->err.code;
+  if (o == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  copy->u = v->u;
+  o->callable = g;
+  o->how = OBJ_REDUCE;
+  if (v->kind == VAL_DICT)
+    o->dictitems = copy;
+  else
+    o->items = copy;
+  v->kind = VAL_OBJECT;
+  v->flags &= (uint8_t)~VF_ORDERED;
+  v->u.obj = o;
+  return MFS_OK;
+}
+
+static MfsStatus op_build(Vm *vm) {
+  if (need(vm, 2) != MFS_OK) return vm->m->err.code;
+  Value *state = pop1(vm);
+  Value *target = vm->stack[vm->sp - 1];
+  int done = 0;
+  vm->rc.off = vm->op_off;
+  vm->rc.op = op_name(vm->op);
+  if (target->kind == VAL_OBJECT || target->kind == VAL_DTYPE) {
+    if (recognise_build(&vm->rc, target, state, &done) != MFS_OK)
+      return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ECORRUPT;
+  }
+  if (done) return MFS_OK;
+  if (target->kind == VAL_DTYPE) return MFS_OK;
+  if (target->kind != VAL_OBJECT) {
+    if (state->kind == VAL_NONE) return MFS_OK;
+    if (target->kind != VAL_DICT && target->kind != VAL_LIST && target->kind != VAL_SET)
+      return vm_fail(vm, MFS_EUNSUPPORTED, "cannot apply a state to a %s",
+                     value_kind_name(target->kind));
+    if (objectify(vm, target) != MFS_OK) return vm->m->err.code;
+  }
+  if (merge_state(vm, target->u.obj, state) != MFS_OK) return vm->m->err.code;
+  if (vm->hooks == NULL || vm->hooks->after_build == NULL ||
+      target->u.obj->callable == NULL || target->u.obj->callable->kind != VAL_GLOBAL)
+    return MFS_OK;
+  vm->r->err = vm->outer_err;
+  MfsStatus st = vm->hooks->after_build(vm->hooks->ctx, vm->m, vm->r, &vm->stack[vm->sp - 1]);
+  vm->r->err = &vm->rerr;
+  if (st != MFS_OK && vm->m->err.code == MFS_OK)
+    vm_fail(vm, st, "reading the data that follows the object failed");
+  if (vm->stack[vm->sp - 1] == NULL) return vm_fail(vm, MFS_ECORRUPT, "hook removed the object");
+  return st;
+}
+
+/* ---- the loop ----------------------------------------------------------------------- */
+
+static MfsStatus op_frame(Vm *vm) {
+  uint64_t len = 0;
+  if (take_u(vm, 8, &len) != MFS_OK) return vm->m->err.code;
+  if (len > (uint64_t)INT64_MAX)
+    return vm_fail(vm, MFS_ECORRUPT, "FRAME length exceeds system's maximum");
+  /* A hint only: big payloads sit outside frames, opcodes are read one by one.
+  ** CPython reads the whole frame first, so a frame longer than the file is an error. */
+  return check_len(vm, len, UINT64_MAX);
+}
+
+static MfsStatus op_pop(Vm *vm) {
+  if (vm->nmarks > 0 && vm->marks[vm->nmarks - 1] == vm->sp) {
+    vm->nmarks--;   /* nothing above the mark: POP discards the mark itself */
+    return MFS_OK;
+  }
+  if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+  vm->sp--;
+  return MFS_OK;
+}
+
+static MfsStatus op_readonly_buffer(Vm *vm) {
+  if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+  int k = vm->stack[vm->sp - 1]->kind;
+  if (k == VAL_BYTES || k == VAL_BYTEARRAY) return MFS_OK;   /* a read-only view of it */
+  return vm_fail(vm, MFS_EUNSUPPORTED, "out-of-band buffer");
+}
+
+static MfsStatus step(Vm *vm, int *stop) {
+  const uint8_t *p;
+  uint64_t u = 0;
+  int64_t idx;
+  vm->op_off = reader_pos(vm->r);
+  vm->op = -1;
+  if (reader_take(vm->r, 1, &p) != MFS_OK) {
+    if (vm->rerr.code == MFS_ETRUNC)
+      return vm_fail(vm, MFS_ETRUNC, "pickle data was truncated (no STOP opcode)");
+    return rd_fail(vm);
+  }
+  vm->op = p[0];
+  ValueSet *vs = vm->vs;
+  switch (vm->op) {
+  case OP_MARK: return push_mark(vm);
+  case OP_STOP:
+    if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+    vm->result = pop1(vm);
+    *stop = 1;
+    return MFS_OK;
+  case OP_POP: return op_pop(vm);
+  case OP_POP_MARK: {
+    size_t at = 0;
+    if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+    vm->sp = at;
+    return MFS_OK;
+  }
+  case OP_DUP:
+    if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+    return push(vm, vm->stack[vm->sp - 1]);
+  case OP_BINBYTES: return op_bytes(vm, 4, VAL_BYTES, 0);
+  case OP_SHORT_BINBYTES: return op_bytes(vm, 1, VAL_BYTES, 0);
+  case OP_BINBYTES8: return op_bytes(vm, 8, VAL_BYTES, 0);
+  case OP_BYTEARRAY8: return op_bytes(vm, 8, VAL_BYTEARRAY, 0);
+  case OP_BINSTRING: return op_binstring(vm);
+  case OP_SHORT_BINSTRING: return op_bytes(vm, 1, VAL_BYTES, 1);
+  case OP_STRING: return op_string(vm);
+  case OP_FLOAT: return op_float(vm);
+  case OP_BINFLOAT: return op_binfloat(vm);
+  case OP_INT: return op_int(vm);
+  case OP_BININT:
+    if (take_u(vm, 4, &u) != MFS_OK) return vm->m->err.code;
+    return push(vm, value_int(vs, (int32_t)(uint32_t)u));
+  case OP_BININT1:
+    if (take_u(vm, 1, &u) != MFS_OK) return vm->m->err.code;
+    return push(vm, value_int(vs, (int64_t)u));
+  case OP_BININT2:
+    if (take_u(vm, 2, &u) != MFS_OK) return vm->m->err.code;
+    return push(vm, value_int(vs, (int64_t)u));
+  case OP_LONG: return op_long(vm);
+  case OP_LONG1: return op_long_bin(vm, 1);
+  case OP_LONG4: return op_long_bin(vm, 4);
+  case OP_NONE: return push(vm, value_none(vs));
+  case OP_NEWTRUE: return push(vm, value_bool(vs, 1));
+  case OP_NEWFALSE: return push(vm, value_bool(vs, 0));
+  case OP_UNICODE: return op_unicode(vm);
+  case OP_BINUNICODE: return op_binunicode(vm, 4);
+  case OP_SHORT_BINUNICODE: return op_binunicode(vm, 1);
+  case OP_BINUNICODE8: return op_binunicode(vm, 8);
+  case OP_EMPTY_LIST: return push(vm, value_new(vs, VAL_LIST));
+  case OP_EMPTY_TUPLE: return push(vm, value_new(vs, VAL_TUPLE));
+  case OP_EMPTY_DICT: return push(vm, value_new(vs, VAL_DICT));
+  case OP_EMPTY_SET: return push(vm, value_new(vs, VAL_SET));
+  case OP_LIST: return op_marked_seq(vm, VAL_LIST);
+  case OP_TUPLE: return op_marked_seq(vm, VAL_TUPLE);
+  case OP_FROZENSET: return op_marked_seq(vm, VAL_FROZENSET);
+  case OP_TUPLE1: return op_tuple_n(vm, 1);
+  case OP_TUPLE2: return op_tuple_n(vm, 2);
+  case OP_TUPLE3: return op_tuple_n(vm, 3);
+  case OP_DICT: return op_dict(vm);
+  case OP_APPEND: return op_append(vm);
+  case OP_APPENDS: return op_marked_items(vm, OP_APPENDS);
+  case OP_SETITEM: return op_setitem(vm);
+  case OP_SETITEMS: return op_marked_items(vm, OP_SETITEMS);
+  case OP_ADDITEMS: return op_marked_items(vm, OP_ADDITEMS);
+  case OP_GET:
+    if (text_index(vm, &idx) != MFS_OK) return vm->m->err.code;
+    if (idx < 0)
+      return vm_fail(vm, MFS_ECORRUPT, "memo value not found at index %lld", (long long)idx);
+    return memo_get(vm, (uint64_t)idx);
+  case OP_BINGET:
+    if (take_u(vm, 1, &u) != MFS_OK) return vm->m->err.code;
+    return memo_get(vm, u);
+  case OP_LONG_BINGET:
+    if (take_u(vm, 4, &u) != MFS_OK) return vm->m->err.code;
+    return memo_get(vm, u);
+  case OP_PUT:
+    if (text_index(vm, &idx) != MFS_OK) return vm->m->err.code;
+    if (idx < 0) return vm_fail(vm, MFS_ECORRUPT, "negative PUT argument");
+    return memo_put(vm, (uint64_t)idx);
+  case OP_BINPUT:
+    if (take_u(vm, 1, &u) != MFS_OK) return vm->m->err.code;
+    return memo_put(vm, u);
+  case OP_LONG_BINPUT:
+    if (take_u(vm, 4, &u) != MFS_OK) return vm->m->err.code;
+    return memo_put(vm, u);
+  case OP_MEMOIZE: return memo_put(vm, vm->memo.n);
+  case OP_GLOBAL: return op_global(vm);
+  case OP_STACK_GLOBAL: return op_stack_global(vm);
+  case OP_INST: return op_inst(vm);
+  case OP_OBJ: return op_obj(vm);
+  case OP_REDUCE: return op_reduce(vm);
+  case OP_NEWOBJ: return op_newobj(vm, 0);
+  case OP_NEWOBJ_EX: return op_newobj(vm, 1);
+  case OP_BUILD: return op_build(vm);
+  case OP_PERSID: return op_persid(vm, 0);
+  case OP_BINPERSID: return op_persid(vm, 1);
+  case OP_EXT1: return op_ext(vm, 1);
+  case OP_EXT2: return op_ext(vm, 2);
+  case OP_EXT4: return op_ext(vm, 4);
+  case OP_PROTO:
+    if (take_u(vm, 1, &u) != MFS_OK) return vm->m->err.code;
+    if (u > 5) return vm_fail(vm, MFS_EUNSUPPORTED, "unsupported pickle protocol: %d", (int)u);
+    vm->proto = (int)u;
+    return MFS_OK;
+  case OP_FRAME: return op_frame(vm);
+  case OP_NEXT_BUFFER: return vm_fail(vm, MFS_EUNSUPPORTED, "out-of-band buffer");
+  case OP_READONLY_BUFFER: return op_readonly_buffer(vm);
+  default: {
+    int c = vm->op;
+    vm->op = -1;
+    if (c >= 0x20 && c < 0x7f) return vm_fail(vm, MFS_ECORRUPT, "invalid load key, '%c'", c);
+    return vm_fail(vm, MFS_ECORRUPT, "invalid load key, '\\x%02x'", c);
+  }
+  }
+}
+
+MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
+                     Value **result, int *protocol) {
+  *result = NULL;
+  if (protocol) *protocol = 0;
+  if (depth > MFS_MAX_NESTED_PICKLES)
+    return err_set(&m->err, MFS_ELIMIT, reader_pos(r), "offset %llu: pickles nested deeper than %d",
+                   (unsigned long long)reader_pos(r), MFS_MAX_NESTED_PICKLES);
+  Vm vm;
+  memset(&vm, 0, sizeof vm);
+  vm.m = m;
+  vm.vs = &m->vs;
+  vm.r = r;
+  vm.hooks = hooks;
+  vm.depth = depth;
+  vm.op = -1;
+  vm.outer_err = r->err;
+  err_clear(&vm.rerr);
+  r->err = &vm.rerr;
+  recog_init(&vm.rc, m);
+  MfsStatus st = MFS_OK;
+  int stop = 0;
+  for (uint64_t n = 0; st == MFS_OK && !stop; n++) {
+    if (n >= MFS_MAX_OPCODES) {
+      vm.op_off = reader_pos(r);
+      vm.op = -1;
+      st = vm_fail(&vm, MFS_ELIMIT, "more than %llu opcodes", (unsigned long long)MFS_MAX_OPCODES);
+      break;
+    }
+    st = step(&vm, &stop);
+  }
+  r->err = vm.outer_err;
+  if (protocol) *protocol = vm.proto;
+  if (st == MFS_OK) {
+    *result = vm.result;
+  } else {
+    if (m->err.code == MFS_OK) err_set(&m->err, st, vm.op_off, "offset %llu: decode failed",
+                                       (unsigned long long)vm.op_off);
+    if (vm.sp > 0 && vm.stack[0] != NULL) {
+      vm.stack[0]->flags |= VF_PARTIAL;
+      *result = vm.stack[0];
+    }
+  }
+  recog_done(&vm.rc);
+  u64map_free(&vm.memo);
+  free(vm.stack);
+  free(vm.marks);
+  free(vm.scratch);
+  return st;
+}
+
+/* ---- sniffing ------------------------------------------------------------------------ */
+
+static int name_char(int c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.';
+}
+
+/* Bytes of a text argument at p that a writer could have produced, up to '\n';
+** returns the length consumed incl. the newline, n - (p) when cut by the head's end,
+** or 0 when a byte does not fit. */
+static size_t sniff_line(const uint8_t *p, size_t n, int kind) {
+  for (size_t i = 0; i < n; i++) {
+    int c = p[i];
+    if (c == '\n') return i == 0 && kind != 'V' ? 0 : i + 1;
+    if (kind == 'n' && !name_char(c)) return 0;
+    if (kind == 'd' && !(name_char(c) || c == '-' || c == '+')) return 0;
+    if (kind == 'S' && i == 0 && c != '\'' && c != '"') return 0;
+    if (kind == 'P' && (c < 0x20 || c > 0x7e)) return 0;
+  }
+  return n;
+}
+
+/* Nonzero when head can start a pickle: PROTO 0..5, or protocol 0/1 opcodes whose
+** arguments look like what a writer produces, up to STOP or the end of head. */
+int pickle_sniff(const uint8_t *head, size_t n) {
+  if (n < 2) return 0;
+  if (head[0] == OP_PROTO) return head[1] <= 5;
+  size_t i = 0;
+  for (int ops = 0; i < n; ops++) {
+    int op = head[i++];
+    if (op_name(op) == NULL || op >= OP_PROTO) return 0;
+    if (op == OP_STOP) return ops > 0 || i > 1;
+    size_t k = 0, rest = n - i;
+    if (rest == 0) return 1;   /* cut by the end of head: fine so far */
+    switch (op) {
+    case OP_GLOBAL: case OP_INST:
+      k = sniff_line(head + i, rest, 'n');
+      if (k && k < rest) {
+        size_t k2 = sniff_line(head + i + k, rest - k, 'n');
+        k = k2 ? k + k2 : 0;
+      }
+      break;
+    case OP_INT: case OP_LONG: case OP_FLOAT: case OP_GET: case OP_PUT:
+      k = sniff_line(head + i, rest, 'd');
+      break;
+    case OP_STRING: k = sniff_line(head + i, rest, 'S'); break;
+    case OP_UNICODE: k = sniff_line(head + i, rest, 'V'); break;
+    case OP_PERSID: k = sniff_line(head + i, rest, 'P'); break;
+    case OP_BININT1: case OP_BINGET: case OP_BINPUT: case OP_SHORT_BINBYTES:
+    case OP_SHORT_BINSTRING:
+      k = 1;
+      if (op == OP_SHORT_BINBYTES || op == OP_SHORT_BINSTRING) k += rest ? head[i] : 0;
+      break;
+    case OP_BININT2: k = 2; break;
+    case OP_BININT: case OP_LONG_BINGET: case OP_LONG_BINPUT: k = 4; break;
+    case OP_BINFLOAT: k = 8; break;
+    case OP_BINUNICODE: case OP_BINSTRING: case OP_BINBYTES:
+      if (rest < 4) return 1;
+      k = 4 + (size_t)le_u(head + i, 4);
+      break;
+    default: k = 0;
+    }
+    if (k == 0 && (op == OP_GLOBAL || op == OP_INST || op == OP_INT || op == OP_LONG ||
+                   op == OP_FLOAT || op == OP_GET || op == OP_PUT || op == OP_STRING ||
+                   op == OP_PERSID))
+      return 0;
+    if (k >= rest) return 1;
+    i += k;
+  }
+  return 1;
+}

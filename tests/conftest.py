@@ -84,3 +84,119 @@ def models_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     run_script("make_fixtures.py", out)
     return str(out)
+
+
+# ---- the offline CLI's tree, parsed (added by the CLI/core-tests helper) -----------
+
+import re as _re
+
+_TREE_LINE = _re.compile(rb"^([dfl]) +(\d+|\?) (.*)$", _re.S)
+
+
+def unescape_name(raw):
+    """Undo the CLI's escaping of names (GNU ls -b style: \\\\ \\n \\t \\r \\xHH)."""
+    out, i = bytearray(), 0
+    while i < len(raw):
+        c = raw[i:i + 1]
+        if c != b"\\":
+            out += c
+            i += 1
+            continue
+        nxt = raw[i + 1:i + 2]
+        if nxt == b"x":
+            out.append(int(raw[i + 2:i + 4], 16))
+            i += 4
+            continue
+        out += {b"\\": b"\\", b"n": b"\n", b"t": b"\t", b"r": b"\r"}[nxt]
+        i += 2
+    return out.decode("utf-8", "surrogateescape")
+
+
+def parse_entry_line(line):
+    """One `KIND SIZE PATH [-> TARGET]` line of `modelfs tree` / `ls -l`:
+    (kind, size or None, path, target or None)."""
+    m = _TREE_LINE.match(line)
+    assert m, "malformed tree line: %r" % line
+    kind, size, rest = m.group(1).decode(), m.group(2), m.group(3)
+    target = None
+    if kind == "l":
+        rest, _, target = rest.partition(b" -> ")
+        target = unescape_name(target)
+    return kind, None if size == b"?" else int(size), unescape_name(rest), target
+
+
+def tree_entries(model):
+    """`modelfs tree MODEL` as an ordered dict path -> (kind, size, target)."""
+    p = cli("tree", model)
+    assert p.returncode == 0, "modelfs tree %s failed (%d): %s" % (
+        model, p.returncode, p.stderr.decode(errors="replace"))
+    entries = {}
+    for line in p.stdout.split(b"\n")[:-1]:
+        kind, size, path, target = parse_entry_line(line)
+        entries[path] = (kind, size, target)
+    return entries
+
+
+def cat_many(model, paths, sizes):
+    """Bytes of many file entries: one `modelfs cat MODEL -- P...` split by the sizes
+    `tree` gave; when that fails, entry by entry.  Returns path -> bytes, or an
+    AssertionError text for an entry that could not be read."""
+    out = {}
+    if paths and None not in sizes:
+        p = cli("cat", model, "--", *paths)
+        if p.returncode == 0 and len(p.stdout) == sum(sizes):
+            at = 0
+            for path, size in zip(paths, sizes):
+                out[path] = p.stdout[at:at + size]
+                at += size
+            return out
+    for path in paths:
+        p = cli("cat", model, "--", path)
+        if p.returncode == 0:
+            out[path] = p.stdout
+        else:
+            out[path] = AssertionError("cat %s failed (%d): %s" % (
+                path, p.returncode, p.stderr.decode(errors="replace").strip()))
+    return out
+
+
+# ---- mount helpers (test_mount.py) ------------------------------------------------
+
+@contextlib.contextmanager
+def mount_process(source, *options, timeout=30):
+    """Like mounted(), but yields (mountpoint, Popen) so a test can signal the daemon.
+
+    Always unmounts and reaps the daemon, even when the test failed or killed it."""
+    mnt = tempfile.mkdtemp(prefix="modelfs-mnt-")
+    proc = subprocess.Popen([MODELFS, "-f", *options, source, mnt],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + timeout
+        while not os.path.ismount(mnt):
+            if proc.poll() is not None:
+                raise AssertionError("modelfs exited %d before mounting: %s" %
+                                     (proc.returncode, proc.stderr.read().decode(errors="replace")))
+            if time.time() > deadline:
+                raise AssertionError("modelfs did not mount within %ds" % timeout)
+            time.sleep(0.05)
+        yield mnt, proc
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        os.rmdir(mnt)
+        assert proc.returncode != 99, "sanitizer report from the daemon:\n" + err
+
+
+def mount_counter(path, name="decodes"):
+    """A modelfs counter xattr (user.modelfs.NAME) of the mount root or a model directory."""
+    return int(os.getxattr(path, "user.modelfs." + name))

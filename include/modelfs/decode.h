@@ -29,6 +29,13 @@ typedef struct Model {
                               duplicates allowed, nested pickles and skops types included */
   Value *meta_extra;       /* VAL_DICT str -> scalar: format-specific meta.json keys */
   Source *src;             /* the file itself */
+  /* A format that judges trust node by node lists here what it reports as
+  ** untrusted (skops: exactly what skops.io.get_untrusted_types computes from the
+  ** schema, each node judged by its own default list, e.g. numpy.dtype is reported
+  ** for a DTypeNode, numpy.float64 for a protocol-0 scalar).  VAL_LIST of VAL_GLOBAL,
+  ** duplicates allowed; NULL for formats judged by the trust list alone.  When set,
+  ** untrusted.txt is this list (sorted, unique) rather than types.txt minus the list. */
+  Value *untrusted;
 } Model;
 
 typedef struct Format {

@@ -54,4 +54,86 @@
 /* Names generated for one directory before giving up on "~N" suffixes. */
 #define MFS_MAX_COLLISIONS       100000
 
+/* Decompressing sources (source_decompress.c).  zlib/gzip keep restart points
+** (a 32 KiB window each) every SPACING decompressed bytes; when there are MAX of
+** them every other one is dropped and the spacing doubles, so a 64 GiB stream
+** still holds at most 8 MiB of windows.  A random read then inflates at most
+** ~spacing bytes. */
+#define MFS_RESTART_SPACING      (1ULL << 20)
+#define MFS_MAX_RESTART_POINTS   256
+/* Decoders per zlib/gzip source, so readers of different arrays do not restart
+** each other; ~100 KiB each. */
+#define MFS_DECOMP_CURSORS       4
+/* bz2/xz/lzma/lz4 cannot restart mid-stream: decompressed bytes are kept, the
+** first MEM_CACHE in memory and the rest in an unlinked file in the cache dir. */
+#define MFS_DECOMP_MEM_CACHE     (4u << 20)
+/* Memory liblzma may use for one stream (the dictionary size comes from the
+** file; preset 9 needs 64 MiB, a hostile .lzma header can ask for 4 GiB). */
+#define MFS_MAX_DECODER_MEMORY   (256ULL << 20)
+
+/* Symbolic links followed while resolving one path in the offline CLI (as the
+** kernel's ELOOP bound): links in a tree point at earlier entries, so a longer
+** chain means a renderer bug, never a real need. */
+#define MFS_MAX_LINK_HOPS        40
+
+/* A .npy header (skops members, legacy joblib companions).  numpy itself refuses
+** headers over 10000 bytes unless told otherwise; records with thousands of fields
+** need more, 1 MiB is beyond any of them. */
+#define MFS_MAX_NPY_HEADER       (1u << 20)
+
+/* Renderer (render.c, text.c).  A .txt view is produced whole and cached, so the
+** array behind it is bounded (the .npy of a bigger array is still served by
+** offset).  Big ints beyond BIGINT_DECIMAL bytes (~40k digits; Python itself
+** refuses str() past 4300 digits) print in hex: decimal conversion is quadratic. */
+#define MFS_MAX_TEXT_VIEW        (1ULL << 30)
+#define MFS_MAX_BIGINT_DECIMAL   16384
+
+/* The mount (cache.c, fuse.c).  Paths of SOURCE the mount keeps a slot for: the
+** slot number is 24 bits of every inode number (the rest: 8 bits of version, 32
+** of node index). */
+#define MFS_MAX_SLOTS            (1u << 24)
+/* Decoded trees kept by default (-o cache_mb=N), and at most this many at once
+** whatever their size: each holds its source file open. */
+#define MFS_CACHE_MB_DEFAULT     512
+#define MFS_CACHE_MAX_MODELS     256
+/* Bytes read to recognise a model without a model extension (pickle opcodes,
+** joblib magic): only the head is ever read before first access. */
+#define MFS_SNIFF_BYTES          512
+/* A file that keeps changing while it is decoded is retried this often, then EIO. */
+#define MFS_DECODE_TRIES         3
+
+/* A zip member small enough to inflate whole into memory when first opened
+** (skops .npy/.bin members); larger deflated members are streamed. */
+#define MFS_ZIP_MEMBER_IN_MEMORY (1u << 20)
+
+/* Decimal digits of one integer written as text (skops JSON).  Python 3.11
+** refuses str<->int conversions past 4300 digits for the same reason: the
+** conversion is quadratic. */
+#define MFS_MAX_INT_DIGITS       4300
+
+/* compat.json: a path reported for an estimator deeper than this is cut at its
+** prefix; a pickled code object's line table larger than this is not inspected;
+** a sidecar "<model>.meta" larger than this is ignored (declared metadata is a
+** few hundred bytes). */
+#define MFS_MAX_COMPAT_PATH      4096
+#define MFS_MAX_COMPAT_LINETABLE (1u << 20)
+#define MFS_MAX_COMPAT_META      (1u << 20)
+
+/* Decimal digits of one protocol-0 INT/LONG text: CPython 3.11 refuses more
+** (sys.int_info.default_max_str_digits), and the conversion is quadratic. */
+#define MFS_MAX_INT_DIGITS       4300
+
+/* Pickles nested inside pickles (joblib object arrays, each holding arrays). */
+#define MFS_MAX_NESTED_PICKLES   16
+
+/* Structured dtypes: nodes of one dtype tree counted with repeats (shared field
+** dtypes count each time), and nesting depth.  Real ones have a few dozen nodes
+** and depth 2-3; the caps keep every walk over a dtype small and shallow. */
+#define MFS_MAX_DTYPE_NODES      65536
+#define MFS_MAX_DTYPE_DEPTH      32
+
+/* Bytes of an array rebuilt in memory because its stored order is neither C nor
+** Fortran (numpy >= 2.3 _frombuffer with an axis permutation). */
+#define MFS_MAX_MATERIALISE      (1ULL << 30)
+
 #endif

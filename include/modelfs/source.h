@@ -53,8 +53,14 @@ Source *source_slice(Source *inner, uint64_t off, uint64_t len, const char *name
 ** "xz", "lzma", "lz4").  Sequential reads cost one pass; random reads use restart
 ** points recorded on the way. */
 Source *source_decompress(Source *compressed, const char *kind, Err *e);
-/* The compression name whose magic starts head, or NULL for none. */
+/* The compression name whose magic starts head, or NULL for none.  A joblib < 0.10
+** "ZF" Z-file is "zlib" (source_decompress skips its header and checks its length). */
 const char *source_sniff_compression(const uint8_t *head, size_t n);
+/* source_decompress also takes kind "deflate": a raw deflate stream (zip members). */
+/* Directory for the files bz2/xz/lzma/lz4 sources spill decompressed bytes to
+** (unlinked at once).  NULL restores the default: $TMPDIR, else /tmp.  Process-wide;
+** affects sources created afterwards (the mount's -o cache_dir=). */
+void source_set_cache_dir(const char *dir);
 
 /*
 ** Reader: a forward cursor over a Source with a small buffer, for decoders.

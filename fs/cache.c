@@ -1,0 +1,722 @@
+/*
+** cache.c -- slots for the paths of SOURCE, and an LRU of decoded model trees.
+**
+** A slot records what a path was when last stat'ed; a change of identity bumps
+** its version (new inode numbers upstairs) and drops its tree.  Trees are
+** reference counted: every user holds one reference and the slot one more while
+** the tree is cached, so eviction never frees a tree somebody still reads.
+**
+** Must never: hold the lock across a syscall, a decode or a free of a tree;
+** decode one version of one file twice at the same time; let the cache grow
+** past its byte budget except by the one tree in use right now.
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "modelfs/cache.h"
+#include "modelfs/decode.h"
+#include "modelfs/limits.h"
+
+typedef struct Slot {
+  uint32_t id, parent;        /* immutable */
+  char *name, *relpath;       /* immutable */
+  struct Slot *hnext;         /* hash chain by (parent, name) */
+  SlotKind kind;
+  uint32_t version;
+  struct stat st;
+  CacheModel *model;          /* cached tree of the current version, or NULL */
+  int decoding;               /* a thread is decoding the current version */
+  uint64_t decodes;
+  uint32_t inplace_version;   /* version created by the last in-place rewrite */
+  ino_t inplace_ino;          /* ... of this source inode */
+} Slot;
+
+struct CacheModel {
+  RTree *tree;
+  Model *model;
+  SlotStat ss;                /* the version decoded */
+  int refs;
+  int attached;               /* held by its slot and on the LRU */
+  size_t mem;
+  struct timespec measured;   /* when mem was last taken from render_memory */
+  CacheModel *prev, *next;    /* LRU, most recent first */
+};
+
+struct Cache {
+  pthread_mutex_t lock;
+  pthread_cond_t decoded;
+  char *source;
+  int srcfd;
+  const TrustList *trust;
+  size_t budget;
+  CacheChanged changed;
+  void *changed_ctx;
+  char *hide;
+  Slot **slots;
+  uint32_t nslots, capslots;
+  Slot **hash;
+  size_t hcap;
+  CacheModel *lru_head, *lru_tail;
+  size_t lru_bytes;
+  uint32_t lru_count;
+  uint64_t decodes, evictions;
+};
+
+/* render_memory walks the tree: take it again at most this often per tree. */
+#define MEASURE_INTERVAL_NS 100000000LL
+
+static SlotStat snap(const Slot *s) {
+  SlotStat ss;
+  ss.id = s->id;
+  ss.version = s->version;
+  ss.kind = s->kind;
+  ss.st = s->st;
+  return ss;
+}
+
+static size_t hash_of(uint32_t parent, const char *name) {
+  uint64_t h = 1469598103934665603ULL ^ parent;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    h = (h ^ *p) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+static Slot *hash_find(Cache *c, uint32_t parent, const char *name) {
+  for (Slot *s = c->hash[hash_of(parent, name) & (c->hcap - 1)]; s; s = s->hnext)
+    if (s->parent == parent && strcmp(s->name, name) == 0) return s;
+  return NULL;
+}
+
+static int hash_grow(Cache *c) {
+  size_t cap = c->hcap * 2;
+  Slot **h = calloc(cap, sizeof *h);
+  if (h == NULL) return ENOMEM;
+  for (uint32_t i = 1; i < c->nslots; i++) {
+    Slot *s = c->slots[i];
+    size_t b = hash_of(s->parent, s->name) & (cap - 1);
+    s->hnext = h[b];
+    h[b] = s;
+  }
+  free(c->hash);
+  c->hash = h;
+  c->hcap = cap;
+  return 0;
+}
+
+static Slot *slot_get(Cache *c, uint32_t id) {
+  return id < c->nslots ? c->slots[id] : NULL;
+}
+
+static int join(char *out, size_t size, const char *dir, const char *name) {
+  int n = *dir ? snprintf(out, size, "%s/%s", dir, name) : snprintf(out, size, "%s", name);
+  return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
+}
+
+/* Under the lock.  A new slot for NAME in PARENT, with no identity yet. */
+static int slot_new(Cache *c, uint32_t parent, const char *name, Slot **out) {
+  if (c->nslots >= MFS_MAX_SLOTS) return ENOSPC;
+  if (c->nslots == c->capslots) {
+    uint32_t cap = c->capslots ? c->capslots * 2 : 256;
+    Slot **v = realloc(c->slots, cap * sizeof *v);
+    if (v == NULL) return ENOMEM;
+    c->slots = v;
+    c->capslots = cap;
+  }
+  if ((size_t)c->nslots * 2 >= c->hcap && hash_grow(c) != 0) return ENOMEM;
+  char rel[PATH_MAX];
+  int err = join(rel, sizeof rel, c->slots[parent]->relpath, name);
+  if (err) return err;
+  Slot *s = calloc(1, sizeof *s);
+  if (s == NULL) return ENOMEM;
+  s->name = strdup(name);
+  s->relpath = strdup(rel);
+  if (s->name == NULL || s->relpath == NULL) {
+    free(s->name);
+    free(s->relpath);
+    free(s);
+    return ENOMEM;
+  }
+  s->id = c->nslots;
+  s->parent = parent;
+  s->kind = SLOT_GONE;
+  c->slots[c->nslots++] = s;
+  size_t b = hash_of(parent, name) & (c->hcap - 1);
+  s->hnext = c->hash[b];
+  c->hash[b] = s;
+  *out = s;
+  return 0;
+}
+
+/* Identity: what, when it differs, makes the entry a different version.  A
+** directory's mtime moves with every file added to it, and its children have
+** slots of their own, so only its inode and mode count. */
+static int same_identity(SlotKind kind, const struct stat *a, const struct stat *b) {
+  if (a->st_dev != b->st_dev || a->st_ino != b->st_ino || a->st_mode != b->st_mode ||
+      a->st_uid != b->st_uid || a->st_gid != b->st_gid)
+    return 0;
+  if (kind == SLOT_DIR) return 1;
+  return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+         a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void lru_unlink(Cache *c, CacheModel *m) {
+  if (m->prev) m->prev->next = m->next; else c->lru_head = m->next;
+  if (m->next) m->next->prev = m->prev; else c->lru_tail = m->prev;
+  m->prev = m->next = NULL;
+}
+
+static void lru_push(Cache *c, CacheModel *m) {
+  m->prev = NULL;
+  m->next = c->lru_head;
+  if (c->lru_head) c->lru_head->prev = m; else c->lru_tail = m;
+  c->lru_head = m;
+}
+
+static void model_destroy(CacheModel *m) {
+  render_free(m->tree);
+  model_free(m->model);
+  free(m);
+}
+
+static void free_dropped(CacheModel *list) {
+  while (list) {
+    CacheModel *next = list->next;
+    model_destroy(list);
+    list = next;
+  }
+}
+
+/* Under the lock.  The slot lets go of its tree; the tree is freed (after the
+** unlock, through *dropped) once its last user lets go. */
+static void detach(Cache *c, Slot *s, CacheModel **dropped) {
+  CacheModel *m = s->model;
+  if (m == NULL) return;
+  s->model = NULL;
+  lru_unlink(c, m);
+  c->lru_bytes -= m->mem;
+  c->lru_count--;
+  m->attached = 0;
+  if (--m->refs == 0) {
+    m->next = *dropped;
+    *dropped = m;
+  }
+}
+
+/* Under the lock.  Evict least recently used trees until within bounds; KEEP (the
+** tree in use) stays even when it alone is over budget. */
+static void enforce(Cache *c, CacheModel *keep, CacheModel **dropped) {
+  while ((c->lru_bytes > c->budget || c->lru_count > MFS_CACHE_MAX_MODELS) && c->lru_tail &&
+         c->lru_tail != keep) {
+    detach(c, c->slots[c->lru_tail->ss.id], dropped);
+    c->evictions++;
+  }
+}
+
+static uint64_t parent_ino(Cache *c, const Slot *s) {
+  const Slot *p = c->slots[s->parent];
+  return cache_ino(p->id, p->version, 0);
+}
+
+/* Under the lock.  Record what a stat found (st NULL: gone).  A change of
+** identity bumps the version, drops the tree and tells the owner. */
+static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
+                    CacheModel **dropped) {
+  if (s->id == 0) {               /* the root keeps inode 1 whatever happens */
+    if (st) s->st = *st;
+    return;
+  }
+  int known = s->version != 0;
+  if (known && kind == s->kind && (kind == SLOT_GONE || same_identity(kind, &s->st, st)))
+    return;
+  SlotStat old = snap(s);
+  int inplace = known && st && s->kind != SLOT_GONE && s->kind != SLOT_DIR &&
+                s->st.st_dev == st->st_dev && s->st.st_ino == st->st_ino &&
+                (s->st.st_size != st->st_size || s->st.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+                 s->st.st_mtim.tv_nsec != st->st_mtim.tv_nsec);
+  s->version++;
+  if (inplace) {
+    s->inplace_version = s->version;
+    s->inplace_ino = st->st_ino;
+  }
+  s->kind = kind;
+  if (st) s->st = *st; else memset(&s->st, 0, sizeof s->st);
+  detach(c, s, dropped);
+  if (known && c->changed) c->changed(c->changed_ctx, &old, parent_ino(c, s), s->name);
+}
+
+static int stat_rel(Cache *c, const char *rel, struct stat *st) {
+  int r = *rel ? fstatat(c->srcfd, rel, st, AT_SYMLINK_NOFOLLOW) : fstat(c->srcfd, st);
+  return r == 0 ? 0 : errno;
+}
+
+/* A regular file without a model extension: read its head.  Never decodes.
+** Protocol 0 opcodes are printable ("Version 2\n" parses as UNICODE), so a
+** pickle stream must also end the way every pickle does, with STOP. */
+static int sniff(Cache *c, const char *rel, const struct stat *st) {
+  int fd = openat(c->srcfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return 0;
+  uint8_t head[MFS_SNIFF_BYTES], last = 0;
+  ssize_t n, m = 0;
+  do n = pread(fd, head, sizeof head, 0); while (n < 0 && errno == EINTR);
+  if (n > 0 && st->st_size > 0)
+    do m = pread(fd, &last, 1, st->st_size - 1); while (m < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0 || !model_head_looks_like_model(head, (size_t)n)) return 0;
+  int zfile = n >= 2 && head[0] == 'Z' && head[1] == 'F';   /* joblib < 0.10: zlib */
+  return zfile || (m == 1 && last == '.');
+}
+
+static SlotKind classify(Cache *c, const char *rel, const char *name, const struct stat *st) {
+  if (S_ISDIR(st->st_mode)) return SLOT_DIR;
+  if (S_ISLNK(st->st_mode)) return SLOT_LINK;
+  if (!S_ISREG(st->st_mode)) return SLOT_GONE;
+  if (model_name_looks_like_model(name)) return SLOT_MODEL;
+  return sniff(c, rel, st) ? SLOT_MODEL : SLOT_FILE;
+}
+
+/* NAME in PARENT was stat'ed as ST: find or make its slot and bring it up to date.
+** The kind is worked out (a sniff, maybe) only when the identity is new. */
+static int settle(Cache *c, uint32_t parent, const char *name, const char *rel,
+                  const struct stat *st, SlotStat *out) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = hash_find(c, parent, name);
+  if (s && s->version && s->kind != SLOT_GONE && same_identity(s->kind, &s->st, st)) {
+    *out = snap(s);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&c->lock);
+  SlotKind kind = classify(c, rel, name, st);
+  CacheModel *dropped = NULL;
+  int err = 0;
+  pthread_mutex_lock(&c->lock);
+  s = hash_find(c, parent, name);
+  if (s == NULL && kind != SLOT_GONE) err = slot_new(c, parent, name, &s);
+  if (s && !err) {
+    observe(c, s, kind, kind == SLOT_GONE ? NULL : st, &dropped);
+    *out = snap(s);
+  }
+  pthread_mutex_unlock(&c->lock);
+  free_dropped(dropped);
+  if (err) return err;
+  return kind == SLOT_GONE ? ENOENT : 0;
+}
+
+static void gone(Cache *c, uint32_t parent, const char *name) {
+  CacheModel *dropped = NULL;
+  pthread_mutex_lock(&c->lock);
+  Slot *s = hash_find(c, parent, name);
+  if (s) observe(c, s, SLOT_GONE, NULL, &dropped);
+  pthread_mutex_unlock(&c->lock);
+  free_dropped(dropped);
+}
+
+Cache *cache_new(const CacheConfig *cfg, Err *e) {
+  char *abs = realpath(cfg->source, NULL);
+  if (abs == NULL) {
+    err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", cfg->source, strerror(errno));
+    return NULL;
+  }
+  int fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", cfg->source, strerror(errno));
+    free(abs);
+    return NULL;
+  }
+  Cache *c = calloc(1, sizeof *c);
+  Slot *root = calloc(1, sizeof *root);
+  if (c) c->hash = calloc(1024, sizeof *c->hash);
+  if (c) c->slots = calloc(256, sizeof *c->slots);
+  if (c == NULL || root == NULL || c->hash == NULL || c->slots == NULL ||
+      (root->name = strdup("")) == NULL || (root->relpath = strdup("")) == NULL) {
+    if (root) free(root->name);
+    free(root);
+    if (c) free(c->hash), free(c->slots);
+    free(c);
+    close(fd);
+    free(abs);
+    err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->decoded, NULL);
+  c->source = abs;
+  c->srcfd = fd;
+  c->trust = cfg->trust;
+  c->budget = cfg->budget;
+  c->changed = cfg->changed;
+  c->changed_ctx = cfg->changed_ctx;
+  c->hide = cfg->hide ? strdup(cfg->hide) : NULL;
+  c->hcap = 1024;
+  c->capslots = 256;
+  root->kind = SLOT_DIR;
+  fstat(fd, &root->st);
+  c->slots[0] = root;
+  c->nslots = 1;
+  return c;
+}
+
+void cache_free(Cache *c) {
+  if (c == NULL) return;
+  CacheModel *dropped = NULL;
+  for (uint32_t i = 0; i < c->nslots; i++) detach(c, c->slots[i], &dropped);
+  free_dropped(dropped);
+  for (uint32_t i = 0; i < c->nslots; i++) {
+    free(c->slots[i]->name);
+    free(c->slots[i]->relpath);
+    free(c->slots[i]);
+  }
+  free(c->slots);
+  free(c->hash);
+  close(c->srcfd);
+  free(c->source);
+  free(c->hide);
+  pthread_cond_destroy(&c->decoded);
+  pthread_mutex_destroy(&c->lock);
+  free(c);
+}
+
+const char *cache_source(const Cache *c) { return c->source; }
+
+/* Our own mountpoint inside SOURCE: stat'ing it would call into ourselves. */
+static int hidden(const Cache *c, const char *rel) {
+  return c->hide && strcmp(rel, c->hide) == 0;
+}
+
+/* The relative path of a directory slot, for building a child's path. */
+static int dir_relpath(Cache *c, uint32_t dir, const char **rel) {
+  int err = 0;
+  pthread_mutex_lock(&c->lock);
+  Slot *p = slot_get(c, dir);
+  if (p == NULL || p->kind == SLOT_GONE) err = ENOENT;
+  else if (p->kind != SLOT_DIR) err = ENOTDIR;
+  else *rel = p->relpath;
+  pthread_mutex_unlock(&c->lock);
+  return err;
+}
+
+int cache_lookup(Cache *c, uint32_t parent, const char *name, SlotStat *out) {
+  const char *prel;
+  int err = dir_relpath(c, parent, &prel);
+  if (err) return err;
+  char rel[PATH_MAX];
+  if ((err = join(rel, sizeof rel, prel, name)) != 0) return err;
+  if (hidden(c, rel)) return ENOENT;
+  struct stat st;
+  if ((err = stat_rel(c, rel, &st)) != 0) {
+    if (err == ENOENT || err == ENOTDIR) gone(c, parent, name);
+    return err == ENOTDIR ? ENOENT : err;
+  }
+  return settle(c, parent, name, rel, &st, out);
+}
+
+int cache_refresh(Cache *c, uint32_t id, SlotStat *out) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  pthread_mutex_unlock(&c->lock);
+  if (s == NULL) return ENOENT;
+  struct stat st;
+  int err = stat_rel(c, s->relpath, &st);
+  if (id == 0) {
+    pthread_mutex_lock(&c->lock);
+    if (!err) s->st = st;
+    *out = snap(s);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+  }
+  if (err == ENOENT || err == ENOTDIR) {
+    gone(c, s->parent, s->name);
+    cache_get(c, id, out);
+    return ENOENT;
+  }
+  if (err) return err;
+  return settle(c, s->parent, s->name, s->relpath, &st, out);
+}
+
+void cache_refresh_all(Cache *c) {
+  pthread_mutex_lock(&c->lock);
+  uint32_t n = c->nslots;
+  pthread_mutex_unlock(&c->lock);
+  SlotStat ss;
+  for (uint32_t id = 1; id < n; id++) cache_refresh(c, id, &ss);
+}
+
+int cache_get(Cache *c, uint32_t id, SlotStat *out) {
+  int err = 0;
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  if (s) *out = snap(s); else err = ENOENT;
+  pthread_mutex_unlock(&c->lock);
+  return err;
+}
+
+static Slot *slot_locked(Cache *c, uint32_t id) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  pthread_mutex_unlock(&c->lock);
+  return s;
+}
+
+const char *cache_name(Cache *c, uint32_t id) {
+  Slot *s = slot_locked(c, id);
+  return s ? s->name : NULL;
+}
+
+const char *cache_relpath(Cache *c, uint32_t id) {
+  Slot *s = slot_locked(c, id);
+  return s ? s->relpath : NULL;
+}
+
+uint32_t cache_parent(Cache *c, uint32_t id) {
+  Slot *s = slot_locked(c, id);
+  return s ? s->parent : 0;
+}
+
+int cache_find(Cache *c, uint32_t parent, const char *name, uint32_t *id) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = hash_find(c, parent, name);
+  if (s) *id = s->id;
+  pthread_mutex_unlock(&c->lock);
+  return s ? 0 : ENOENT;
+}
+
+static int push_entry(CacheEntry **v, size_t *n, size_t *cap, const char *name,
+                      const SlotStat *ss) {
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 64;
+    CacheEntry *nv = realloc(*v, nc * sizeof *nv);
+    if (nv == NULL) return ENOMEM;
+    *v = nv;
+    *cap = nc;
+  }
+  if (((*v)[*n].name = strdup(name)) == NULL) return ENOMEM;
+  (*v)[*n].ss = *ss;
+  (*n)++;
+  return 0;
+}
+
+int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *nout) {
+  const char *prel;
+  int err = dir_relpath(c, dir, &prel);
+  if (err) return err;
+  int fd = openat(c->srcfd, *prel ? prel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    err = errno;
+    close(fd);
+    return err;
+  }
+  CacheEntry *v = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  while (!err && (de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    char rel[PATH_MAX];
+    struct stat st;
+    SlotStat ss;
+    if (join(rel, sizeof rel, prel, de->d_name) != 0 || hidden(c, rel)) continue;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    int e2 = settle(c, dir, de->d_name, rel, &st, &ss);
+    if (e2 == ENOMEM || e2 == ENOSPC) err = e2;
+    else if (e2 == 0) err = push_entry(&v, &n, &cap, de->d_name, &ss);
+  }
+  closedir(d);
+  if (err) {
+    cache_list_free(v, n);
+    return err;
+  }
+  *out = v;
+  *nout = n;
+  return 0;
+}
+
+void cache_list_free(CacheEntry *v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i].name);
+  free(v);
+}
+
+int cache_open_source(Cache *c, uint32_t id, int flags) {
+  Slot *s = slot_locked(c, id);
+  if (s == NULL) return -ENOENT;
+  int fd = *s->relpath ? openat(c->srcfd, s->relpath, flags | O_NOFOLLOW | O_CLOEXEC)
+                       : openat(c->srcfd, ".", flags | O_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+long cache_readlink(Cache *c, uint32_t id, char *buf, size_t size) {
+  Slot *s = slot_locked(c, id);
+  if (s == NULL || !*s->relpath) return -ENOENT;
+  ssize_t n = readlinkat(c->srcfd, s->relpath, buf, size);
+  return n < 0 ? -errno : (long)n;
+}
+
+/* Decode the file behind S as it was when WANT was taken.  Unlocked.  A file that
+** changes during the decode (stat before and after differ) is decoded again;
+** one that is no longer WANT gives ESTALE. */
+static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel **out) {
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof path, "%s/%s", c->source, s->relpath);
+  if (n < 0 || (size_t)n >= sizeof path) return ENAMETOOLONG;
+  for (int tries = 0; tries < MFS_DECODE_TRIES; tries++) {
+    struct stat a, b;
+    int err = stat_rel(c, s->relpath, &a);
+    if (err) return err == ENOENT ? ESTALE : err;
+    if (!same_identity(SLOT_MODEL, &a, &want->st)) return ESTALE;
+    Model *m = model_decode(path);
+    if (m == NULL) return ENOMEM;
+    err = stat_rel(c, s->relpath, &b);
+    if (err || !same_identity(SLOT_MODEL, &a, &b)) {
+      model_free(m);
+      continue;
+    }
+    RTree *t = render_tree(m, c->trust);
+    CacheModel *cm = t ? calloc(1, sizeof *cm) : NULL;
+    if (cm == NULL) {
+      render_free(t);
+      model_free(m);
+      return EIO;
+    }
+    cm->tree = t;
+    cm->model = m;
+    cm->ss = *want;
+    cm->mem = sizeof *cm + render_memory(t);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &cm->measured);
+    *out = cm;
+    return 0;
+  }
+  return EIO;
+}
+
+int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  for (;;) {
+    int err = 0;
+    if (s == NULL || s->kind == SLOT_GONE) err = ENOENT;
+    else if ((s->version & CACHE_VERSION_MASK) != ver8) err = ESTALE;
+    else if (s->kind != SLOT_MODEL) err = ENOENT;
+    if (err) {
+      pthread_mutex_unlock(&c->lock);
+      return err;
+    }
+    if (s->model) {
+      CacheModel *m = s->model;
+      m->refs++;
+      lru_unlink(c, m);
+      lru_push(c, m);
+      pthread_mutex_unlock(&c->lock);
+      *out = m;
+      return 0;
+    }
+    if (!s->decoding) break;
+    pthread_cond_wait(&c->decoded, &c->lock);
+  }
+  s->decoding = 1;
+  s->decodes++;
+  c->decodes++;
+  SlotStat want = snap(s);
+  pthread_mutex_unlock(&c->lock);
+
+  CacheModel *m = NULL;
+  int err = decode_slot(c, s, &want, &m);
+
+  CacheModel *dropped = NULL;
+  pthread_mutex_lock(&c->lock);
+  s->decoding = 0;
+  pthread_cond_broadcast(&c->decoded);
+  if (!err && s->version != want.version) err = ESTALE;
+  if (!err) {
+    m->refs = 2;
+    m->attached = 1;
+    s->model = m;
+    lru_push(c, m);
+    c->lru_bytes += m->mem;
+    c->lru_count++;
+    enforce(c, m, &dropped);
+  }
+  pthread_mutex_unlock(&c->lock);
+  free_dropped(dropped);
+  if (err == ESTALE) {
+    if (m) model_destroy(m);
+    SlotStat ss;
+    cache_refresh(c, id, &ss);   /* records the new identity: a new version */
+    return ESTALE;
+  }
+  if (err) return err;
+  *out = m;
+  return 0;
+}
+
+CacheModel *cache_hold(Cache *c, CacheModel *m) {
+  pthread_mutex_lock(&c->lock);
+  m->refs++;
+  pthread_mutex_unlock(&c->lock);
+  return m;
+}
+
+static int measure_due(CacheModel *m) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  long long ns = (now.tv_sec - m->measured.tv_sec) * 1000000000LL +
+                 (now.tv_nsec - m->measured.tv_nsec);
+  if (ns < MEASURE_INTERVAL_NS) return 0;
+  m->measured = now;
+  return 1;
+}
+
+void cache_release(Cache *c, CacheModel *m) {
+  if (m == NULL) return;
+  CacheModel *dropped = NULL;
+  pthread_mutex_lock(&c->lock);
+  int last = --m->refs == 0;
+  /* Only the slot holds it now, so nobody is producing content in it: the one
+  ** moment render_memory may look at its caches. */
+  if (!last && m->attached && m->refs == 1 && measure_due(m)) {
+    size_t mem = sizeof *m + render_memory(m->tree);
+    c->lru_bytes = c->lru_bytes - m->mem + mem;
+    m->mem = mem;
+    enforce(c, c->lru_head, &dropped);
+  }
+  pthread_mutex_unlock(&c->lock);
+  if (last) model_destroy(m);
+  free_dropped(dropped);
+}
+
+RTree *cache_tree(const CacheModel *m) { return m->tree; }
+
+const SlotStat *cache_model_stat(const CacheModel *m) { return &m->ss; }
+
+int cache_model_torn(Cache *c, const CacheModel *m) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, m->ss.id);
+  int torn = s && s->inplace_version > m->ss.version && s->inplace_ino == m->ss.st.st_ino;
+  pthread_mutex_unlock(&c->lock);
+  return torn;
+}
+
+void cache_stats(Cache *c, CacheStats *st) {
+  pthread_mutex_lock(&c->lock);
+  st->decodes = c->decodes;
+  st->evictions = c->evictions;
+  st->models = c->lru_count;
+  st->bytes = c->lru_bytes;
+  st->budget = c->budget;
+  pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t cache_slot_decodes(Cache *c, uint32_t id) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  uint64_t n = s ? s->decodes : 0;
+  pthread_mutex_unlock(&c->lock);
+  return n;
+}

@@ -1,0 +1,424 @@
+/*
+** scan.c -- `modelfs scan FILE|DIR...`: one verdict per model, for CI pipelines.
+**
+** Decodes each model (never renders it), judges the globals it references with
+** trust.h and prints one line (or one JSON object) per model.  It must never
+** execute anything from a file, never follow a symbolic link to a directory while
+** recursing (loops), and never call a model that failed to decode fully "safe"
+** (anchor 15: picklescan answers "clean" for files it could not parse).
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "modelfs/decode.h"
+#include "modelfs/limits.h"
+#include "modelfs/scan.h"
+#include "modelfs/trust.h"
+
+#define SCAN_HEAD 64
+
+typedef enum ScanClass { SC_SAFE, SC_UNTRUSTED, SC_INCOMPLETE, SC_UNREADABLE, SC_DANGEROUS } ScanClass;
+
+typedef struct Scan {
+  TrustList *trust;
+  int json;
+  size_t nmodels;          /* models reported so far */
+  int seen[SC_DANGEROUS + 1];
+  struct { dev_t dev; ino_t ino; } dirs[MFS_MAX_DEPTH];   /* directories on the walk path */
+  int ndirs;
+} Scan;
+
+/* What one model gave: the names are strings in the model's arena (or static). */
+typedef struct Verdict {
+  ScanClass cls;
+  const char *verdict;
+  const char *format;
+  const char *compression;
+  const char *error;       /* NULL when the model decoded fully */
+  const char **untrusted;  /* sorted, unique */
+  size_t nuntrusted;
+  const char **dangerous;  /* subset of untrusted that can run code */
+  size_t ndangerous;
+} Verdict;
+
+/* ---- output ------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  size_t k;
+  unsigned int cp;
+  if (s[0] < 0x80) return 1;
+  if (s[0] >= 0xc2 && s[0] <= 0xdf) k = 2, cp = s[0] & 0x1f;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef) k = 3, cp = s[0] & 0x0f;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4) k = 4, cp = s[0] & 0x07;
+  else return 0;
+  if (n < k) return 0;
+  for (size_t i = 1; i < k; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+  if (cp >= 0xd800 && cp <= 0xdfff) return 0;
+  return k;
+}
+
+/* A JSON string; bytes that are not UTF-8 (paths and names are attacker data)
+** become U+FFFD so the document always parses. */
+static void json_str(FILE *out, const char *s) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  size_t n = strlen((const char *)p);
+  fputc('"', out);
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    if (c == '"' || c == '\\') fprintf(out, "\\%c", c), i++;
+    else if (c == '\n') fputs("\\n", out), i++;
+    else if (c == '\t') fputs("\\t", out), i++;
+    else if (c < 0x20 || c == 0x7f) fprintf(out, "\\u%04x", c), i++;
+    else {
+      size_t k = utf8_len(p + i, n - i);
+      if (k == 0) fputs("\\ufffd", out), i++;
+      else fwrite(p + i, 1, k, out), i += k;
+    }
+  }
+  fputc('"', out);
+}
+
+static void json_list(FILE *out, const char *const *v, size_t n) {
+  fputc('[', out);
+  for (size_t i = 0; i < n; i++) {
+    if (i) fputs(", ", out);
+    json_str(out, v[i]);
+  }
+  fputc(']', out);
+}
+
+/* Plain text: one line per model whatever the names hold, so control bytes,
+** backslashes and the separators are escaped. */
+static void text_str(FILE *out, const char *s, int in_list) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '\\') fputs("\\\\", out);
+    else if (*p < 0x20 || *p == 0x7f || (in_list && *p == ',')) fprintf(out, "\\x%02x", *p);
+    else fputc(*p, out);
+  }
+}
+
+static void report(Scan *sc, const char *path, const Verdict *v) {
+  FILE *out = stdout;
+  sc->seen[v->cls]++;
+  if (sc->json) {
+    fputs(sc->nmodels ? ",\n  {" : "[\n  {", out);
+    fputs("\"path\": ", out), json_str(out, path);
+    fputs(", \"verdict\": ", out), json_str(out, v->verdict);
+    fputs(", \"status\": ", out), json_str(out, v->error ? "error" : "ok");
+    fputs(", \"error\": ", out);
+    if (v->error) json_str(out, v->error);
+    else fputs("null", out);
+    fputs(", \"format\": ", out);
+    if (v->format) json_str(out, v->format);
+    else fputs("null", out);
+    fputs(", \"compression\": ", out);
+    if (v->compression) json_str(out, v->compression);
+    else fputs("null", out);
+    fputs(", \"untrusted\": ", out), json_list(out, v->untrusted, v->nuntrusted);
+    fputs(", \"dangerous\": ", out), json_list(out, v->dangerous, v->ndangerous);
+    fputc('}', out);
+  } else {
+    text_str(out, path, 0);
+    fprintf(out, "\t%s\t", v->verdict);
+    if (v->nuntrusted == 0) fputc('-', out);
+    for (size_t i = 0; i < v->nuntrusted; i++) {
+      if (i) fputc(',', out);
+      text_str(out, v->untrusted[i], 1);
+    }
+    if (v->error) fputs("\terror: ", out), text_str(out, v->error, 0);
+    fputc('\n', out);
+  }
+  sc->nmodels++;
+}
+
+/* ---- judging one model -------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted unique dotted names of a VAL_LIST of VAL_GLOBAL, in the model's arena. */
+static MfsStatus names_of(Model *m, const Value *list, const char ***names, size_t *n) {
+  *names = NULL;
+  *n = 0;
+  if (list == NULL || list->kind != VAL_LIST || list->u.seq.n == 0) return MFS_OK;
+  const Seq *g = &list->u.seq;
+  const char **v = arena_alloc(m->vs.arena, g->n * sizeof *v);
+  if (v == NULL) return MFS_ENOMEM;
+  size_t k = 0;
+  for (size_t i = 0; i < g->n; i++) {
+    if (g->items[i] == NULL || g->items[i]->kind != VAL_GLOBAL) continue;
+    const char *d = global_dotted(m->vs.arena, g->items[i]);
+    if (d == NULL) return MFS_ENOMEM;
+    v[k++] = d;
+  }
+  if (k > 1) qsort(v, k, sizeof *v, cmp_str);
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
+  *names = v;
+  *n = u;
+  return MFS_OK;
+}
+
+/* The verdict meta.json gives (SPEC 5), then anchor 15: a model that did not
+** decode fully is "incomplete" unless something dangerous was already seen.
+** A format that judges node by node (skops) lists its own untrusted names. */
+static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
+  const char **names, **own;
+  size_t n, nown;
+  if (names_of(m, m->globals, &names, &n) != MFS_OK) return MFS_ENOMEM;
+  if (names_of(m, m->untrusted, &own, &nown) != MFS_OK) return MFS_ENOMEM;
+  size_t cap = n + nown + 1;
+  v->untrusted = arena_alloc(m->vs.arena, cap * sizeof *v->untrusted);
+  v->dangerous = arena_alloc(m->vs.arena, cap * sizeof *v->dangerous);
+  if (v->untrusted == NULL || v->dangerous == NULL) return MFS_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    if (trust_is_dangerous(names[i])) v->dangerous[v->ndangerous++] = names[i];
+    if (m->untrusted == NULL && !trust_is_trusted(sc->trust, names[i]))
+      v->untrusted[v->nuntrusted++] = names[i];
+  }
+  for (size_t i = 0; i < nown; i++) {
+    v->untrusted[v->nuntrusted++] = own[i];
+    if (trust_is_dangerous(own[i]) && !(n > 0 && bsearch(&own[i], names, n, sizeof *names, cmp_str)))
+      v->dangerous[v->ndangerous++] = own[i];
+  }
+  if (v->ndangerous > 1) qsort(v->dangerous, v->ndangerous, sizeof *v->dangerous, cmp_str);
+  if (m->untrusted == NULL) v->verdict = trust_verdict(sc->trust, names, n);
+  else v->verdict = v->nuntrusted ? "untrusted" : "safe";
+  v->format = m->format;
+  v->compression = m->compression;
+  if (v->ndangerous > 0 || strcmp(v->verdict, "dangerous") == 0) {
+    v->verdict = "dangerous";
+    v->cls = SC_DANGEROUS;
+  } else if (!m->ok) {
+    v->verdict = "incomplete";
+    v->cls = SC_INCOMPLETE;
+  } else if (strcmp(v->verdict, "safe") == 0) {
+    v->cls = SC_SAFE;
+  } else {
+    v->verdict = "untrusted";
+    v->cls = SC_UNTRUSTED;
+  }
+  if (!m->ok) v->error = m->err.msg[0] ? m->err.msg : err_code_name(m->err.code);
+  return MFS_OK;
+}
+
+static void report_unreadable(Scan *sc, const char *path, const char *why) {
+  Verdict v = {SC_UNREADABLE, "unreadable", NULL, NULL, why, NULL, 0, NULL, 0};
+  report(sc, path, &v);
+}
+
+static void scan_source(Scan *sc, const char *path, Source *src) {
+  Model *m = model_decode_source(src, path);
+  if (m == NULL) return report_unreadable(sc, path, "out of memory");
+  Verdict v;
+  memset(&v, 0, sizeof v);
+  if (judge(sc, m, &v) != MFS_OK) report_unreadable(sc, path, "out of memory");
+  else report(sc, path, &v);
+  model_free(m);
+}
+
+static void scan_file(Scan *sc, const char *path) {
+  Err e;
+  err_clear(&e);
+  Source *src = source_open_file(path, &e);
+  if (src == NULL) return report_unreadable(sc, path, e.msg[0] ? e.msg : strerror(errno));
+  scan_source(sc, path, src);
+  source_unref(src);
+}
+
+/* ---- which files in a directory are models ------------------------------------- */
+
+static int head_of(Source *src, uint8_t *head, size_t *n) {
+  Err e;
+  err_clear(&e);
+  *n = 0;
+  return src->ops->read(src, 0, head, SCAN_HEAD, n, &e) == MFS_OK;
+}
+
+/* By name, by pickle/joblib bytes, by the bytes under a compressor's magic, or by
+** being a zip that decodes as skops.  A directory of logs and CSVs stays quiet. */
+static int looks_like_model(const char *path, const char *name) {
+  if (model_name_looks_like_model(name)) return 1;
+  Err e;
+  err_clear(&e);
+  Source *src = source_open_file(path, &e);
+  if (src == NULL) return 0;
+  uint8_t head[SCAN_HEAD];
+  size_t n;
+  int yes = 0;
+  if (head_of(src, head, &n)) {
+    const char *kind = source_sniff_compression(head, n);
+    if (model_head_looks_like_model(head, n)) {
+      yes = 1;
+    } else if (kind != NULL) {
+      Source *plain = source_decompress(src, kind, &e);
+      if (plain != NULL && head_of(plain, head, &n)) yes = model_head_looks_like_model(head, n);
+      source_unref(plain);
+    } else if (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) {
+      Model *m = model_decode_source(src, path);
+      yes = m != NULL && strcmp(m->format, "skops") == 0;
+      model_free(m);
+    }
+  }
+  source_unref(src);
+  return yes;
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void scan_path(Scan *sc, const char *path, int explicit);
+
+/* Entries in bytewise order, so two runs print the same lines. */
+static void scan_dir(Scan *sc, const char *path, const struct stat *st) {
+  for (int i = 0; i < sc->ndirs; i++)
+    if (sc->dirs[i].dev == st->st_dev && sc->dirs[i].ino == st->st_ino) return;
+  if (sc->ndirs >= MFS_MAX_DEPTH) {
+    fprintf(stderr, "modelfs scan: %s: directories nested too deep, not entered\n", path);
+    return;
+  }
+  DIR *d = opendir(path);
+  if (d == NULL) return report_unreadable(sc, path, strerror(errno));
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      char **nn = realloc(names, nc * sizeof *nn);
+      if (nn == NULL) break;
+      names = nn, cap = nc;
+    }
+    if ((names[n] = strdup(de->d_name)) != NULL) n++;
+  }
+  closedir(d);
+  if (n > 1) qsort(names, n, sizeof *names, cmp_name);
+  sc->dirs[sc->ndirs].dev = st->st_dev;
+  sc->dirs[sc->ndirs].ino = st->st_ino;
+  sc->ndirs++;
+  size_t plen = strlen(path);
+  int slash = plen > 0 && path[plen - 1] == '/';
+  for (size_t i = 0; i < n; i++) {
+    char *child = malloc(plen + strlen(names[i]) + 2);
+    if (child != NULL) {
+      sprintf(child, "%s%s%s", path, slash ? "" : "/", names[i]);
+      scan_path(sc, child, 0);
+      free(child);
+    }
+    free(names[i]);
+  }
+  free(names);
+  sc->ndirs--;
+}
+
+/* explicit: named on the command line (always reported, symlinks followed);
+** otherwise found while recursing (models only, symlinked directories skipped). */
+static void scan_path(Scan *sc, const char *path, int explicit) {
+  struct stat st;
+  if (explicit ? stat(path, &st) != 0 : lstat(path, &st) != 0) {
+    if (explicit) report_unreadable(sc, path, strerror(errno));
+    return;
+  }
+  if (!explicit && S_ISLNK(st.st_mode)) {
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  }
+  if (S_ISDIR(st.st_mode)) return scan_dir(sc, path, &st);
+  if (!S_ISREG(st.st_mode)) {
+    if (explicit) report_unreadable(sc, path, "not a regular file");
+    return;
+  }
+  if (explicit) return scan_file(sc, path);
+  const char *slash = strrchr(path, '/');
+  if (looks_like_model(path, slash ? slash + 1 : path)) scan_file(sc, path);
+}
+
+/* ---- command line --------------------------------------------------------------- */
+
+static int usage(void) {
+  fputs("usage: modelfs scan [--json] [--trust FILE]... [-o trust=FILE] FILE|DIR...\n"
+        "exit status: 0 safe, 1 untrusted, 2 dangerous, 3 incomplete or unreadable\n",
+        stderr);
+  return SCAN_EXIT_USAGE;
+}
+
+static int add_trust(Scan *sc, const char *file) {
+  Err e;
+  err_clear(&e);
+  if (trust_add_file(sc->trust, file, &e) == MFS_OK) return 1;
+  fprintf(stderr, "modelfs scan: trust file %s: %s\n", file, e.msg[0] ? e.msg : "unreadable");
+  return 0;
+}
+
+/* "-o trust=A,trust=B" in the FUSE style; other options are refused. */
+static int add_o_options(Scan *sc, const char *opts) {
+  char *copy = strdup(opts);
+  if (copy == NULL) return 0;
+  int ok = 1;
+  char *save = NULL;
+  for (char *o = strtok_r(copy, ",", &save); o && ok; o = strtok_r(NULL, ",", &save)) {
+    if (strncmp(o, "trust=", 6) == 0) ok = add_trust(sc, o + 6);
+    else fprintf(stderr, "modelfs scan: unknown option -o %s\n", o), ok = 0;
+  }
+  free(copy);
+  return ok;
+}
+
+static int exit_status(const Scan *sc) {
+  if (sc->seen[SC_DANGEROUS]) return SCAN_EXIT_DANGEROUS;
+  if (sc->seen[SC_INCOMPLETE] || sc->seen[SC_UNREADABLE]) return SCAN_EXIT_UNREADABLE;
+  if (sc->seen[SC_UNTRUSTED]) return SCAN_EXIT_UNTRUSTED;
+  return SCAN_EXIT_SAFE;
+}
+
+int scan_cli_main(int argc, char **argv) {
+  Scan sc;
+  memset(&sc, 0, sizeof sc);
+  sc.trust = trust_new_default();
+  if (sc.trust == NULL) {
+    fputs("modelfs scan: out of memory\n", stderr);
+    return SCAN_EXIT_UNREADABLE;
+  }
+  int first = 2, ok = 1, options = 1;
+  char **paths = calloc(argc > 0 ? (size_t)argc : 1, sizeof *paths);
+  int npaths = 0;
+  for (int i = first; i < argc && ok && paths; i++) {
+    const char *a = argv[i];
+    if (options && strcmp(a, "--") == 0) options = 0;
+    else if (options && strcmp(a, "--json") == 0) sc.json = 1;
+    else if (options && (strcmp(a, "--trust") == 0 || strcmp(a, "-o") == 0)) {
+      if (i + 1 >= argc) ok = 0;
+      else if (a[1] == 'o') ok = add_o_options(&sc, argv[++i]);
+      else ok = add_trust(&sc, argv[++i]);
+    } else if (options && strncmp(a, "--trust=", 8) == 0) ok = add_trust(&sc, a + 8);
+    else if (options && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) ok = 0;
+    else if (options && a[0] == '-' && a[1] != '\0') {
+      fprintf(stderr, "modelfs scan: unknown option %s\n", a);
+      ok = 0;
+    } else paths[npaths++] = argv[i];
+  }
+  int status;
+  if (paths == NULL || !ok || npaths == 0) {
+    status = usage();
+  } else {
+    for (int i = 0; i < npaths; i++) scan_path(&sc, paths[i], 1);
+    if (sc.json) fputs(sc.nmodels ? "\n]\n" : "[]\n", stdout);
+    else if (sc.nmodels == 0) fputs("modelfs scan: no model files found\n", stderr);
+    status = exit_status(&sc);
+  }
+  fflush(stdout);
+  free(paths);
+  trust_free(sc.trust);
+  return status;
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Seed corpora for the modelfs fuzz targets, from real fixtures.
+
+usage: make_corpus.py OUTDIR
+
+Writes OUTDIR/{pickle,render,joblib,skops}/ with small inputs: pickles of small
+scikit-learn models at every protocol (written here with the real sklearn), the
+small files of ../shared/fixtures (realworld pickles/joblib, skops archives), joblib
+dumps decompressed, and schema.json texts in the fuzz_skops split form.  Never runs
+anything from a fixture: fixtures are read as bytes only.
+"""
+import hashlib
+import io
+import os
+import sys
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared", "fixtures")
+MAX_SEED = 256 * 1024
+# fuzz_joblib mode bytes (see fuzz_joblib.c)
+RAW, ZLIB, LZ4 = 0, 1, 6
+
+
+def put(outdir, target, data):
+    if len(data) > MAX_SEED:
+        return
+    d = os.path.join(outdir, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(data).hexdigest()[:16]), "wb") as f:
+        f.write(data)
+
+
+def generated_models():
+    """Small fitted estimators; pickles of them at every protocol, and joblib dumps."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.pipeline import make_pipeline
+    X = np.arange(40, dtype=float).reshape(10, 4)
+    y = np.array([0, 1] * 5)
+    models = [LogisticRegression().fit(X, y), DecisionTreeClassifier(max_depth=2).fit(X, y),
+              make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
+              {"a": [1, 2.5, None, "s", b"b"], "arr": np.arange(6).reshape(2, 3),
+               "obj": np.array(["x", 1], dtype=object), "rec": np.zeros(2, dtype=[("a", "<f8"), ("b", "u1")])}]
+    return models
+
+
+def main():
+    out = sys.argv[1]
+    import pickle
+    import joblib
+    for obj in generated_models():
+        for proto in range(0, 6):
+            p = pickle.dumps(obj, protocol=proto)
+            put(out, "pickle", p)
+            put(out, "render", p)
+        bio = io.BytesIO()
+        joblib.dump(obj, bio)
+        raw = bio.getvalue()
+        put(out, "joblib", bytes([RAW]) + raw)
+        put(out, "joblib", bytes([ZLIB]) + raw)
+        put(out, "joblib", bytes([LZ4]) + raw)
+        put(out, "pickle", raw)
+    # a gadget, so the verdict paths are covered
+    put(out, "pickle", b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.")
+    rw = os.path.join(SHARED, "realworld", "files")
+    if os.path.isdir(rw):
+        for name in sorted(os.listdir(rw)):
+            with open(os.path.join(rw, name), "rb") as f:
+                data = f.read(MAX_SEED + 1)
+            if name.endswith(".npy"):
+                continue
+            if data[:2] == b"PK":
+                put(out, "skops", b"\x00" + data)
+            elif data[:1] == b"\x80" or data[:1] in b"(]}c":
+                put(out, "pickle", data)
+                put(out, "render", data)
+                put(out, "joblib", bytes([RAW]) + data)
+            else:
+                put(out, "joblib", bytes([RAW]) + data)
+    sk = os.path.join(SHARED, "skops")
+    for base, _, files in os.walk(sk) if os.path.isdir(sk) else []:
+        for name in sorted(files):
+            path = os.path.join(base, name)
+            with open(path, "rb") as f:
+                data = f.read(MAX_SEED + 1)
+            if name.endswith(".skops"):
+                put(out, "skops", b"\x00" + data)
+                try:
+                    with zipfile.ZipFile(io.BytesIO(data)) as z:
+                        schema = z.read("schema.json")
+                        npys = [n for n in z.namelist() if n.endswith(".npy")]
+                        npy = z.read(npys[0]) if npys else b""
+                    put(out, "skops", b"\x01" + schema + b"\x00" + npy)
+                except Exception:
+                    pass
+            elif name.endswith(".pkl"):
+                put(out, "pickle", data)
+                put(out, "render", data)
+    crashers = os.path.join(ROOT, "tests", "data", "crashers")
+    for target in ("pickle", "render", "joblib", "skops"):
+        d = os.path.join(crashers, target)
+        if os.path.isdir(d):
+            for name in sorted(os.listdir(d)):
+                with open(os.path.join(d, name), "rb") as f:
+                    put(out, target, f.read())
+
+
+if __name__ == "__main__":
+    main()

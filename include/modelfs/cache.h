@@ -1,0 +1,142 @@
+/*
+** cache.h -- the mount's view of SOURCE: one slot per path, one decoded tree per model.
+**
+** A slot is a path below SOURCE (a directory, a plain file, a model file or a
+** symlink) with the stat identity it had when last seen.  Slot numbers never
+** change while mounted.  A slot's version goes up each time its identity (type,
+** inode, size, mtime, ctime, mode) changes, so an inode number built from
+** (slot, version, node index) names one version of one node for as long as the
+** kernel may remember it: a re-saved model gets fresh inode numbers, and the old
+** ones keep meaning the old bytes for readers that still hold them open.
+**
+** Model trees are decoded on first use, once (concurrent users wait for the
+** first), and kept in an LRU bounded in bytes (render_memory) and in count.  An
+** evicted tree is decoded again on demand; the renderer lays out the same bytes
+** the same way, so node indices, hence inode numbers, do not change.
+**
+** Nothing here knows about FUSE: callers get errno values and inode numbers.
+** All functions are thread-safe.  The only syscalls made under the lock are none:
+** stat, open, sniff and decode run unlocked.
+*/
+#ifndef MODELFS_CACHE_H
+#define MODELFS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "modelfs/err.h"
+#include "modelfs/render.h"
+#include "modelfs/trust.h"
+
+typedef enum SlotKind {
+  SLOT_GONE = 0,   /* not there (deleted, or a fifo/socket/device we do not show) */
+  SLOT_DIR,        /* a directory of SOURCE */
+  SLOT_FILE,       /* any other regular file: passed through */
+  SLOT_MODEL,      /* a model file: shown as a directory */
+  SLOT_LINK        /* a symlink of SOURCE: shown as itself */
+} SlotKind;
+
+/* What a request needs to know about a slot, copied out under the lock. */
+typedef struct SlotStat {
+  uint32_t id;
+  uint32_t version;      /* full counter: the FUSE generation; low bits go into inodes */
+  SlotKind kind;
+  struct stat st;        /* lstat of the source entry when last seen */
+} SlotStat;
+
+/*
+** Inode numbers: (slot << 40 | version8 << 32 | node index) + 1, so the root
+** (slot 0, version 0, node 0) is FUSE_ROOT_ID.  Node 0 is the source entry
+** itself (for a model: its directory, RNode index 0).
+*/
+#define CACHE_VERSION_MASK 0xffu
+static inline uint64_t cache_ino(uint32_t slot, uint32_t version, uint32_t index) {
+  return (((uint64_t)slot << 40) | ((uint64_t)(version & CACHE_VERSION_MASK) << 32) | index) + 1;
+}
+static inline void cache_ino_split(uint64_t ino, uint32_t *slot, uint32_t *ver8, uint32_t *index) {
+  uint64_t x = ino - 1;
+  *slot = (uint32_t)(x >> 40);
+  *ver8 = (uint32_t)(x >> 32) & CACHE_VERSION_MASK;
+  *index = (uint32_t)x;
+}
+static inline int cache_same_version(const SlotStat *s, uint32_t ver8) {
+  return (s->version & CACHE_VERSION_MASK) == ver8;
+}
+
+typedef struct Cache Cache;
+typedef struct CacheModel CacheModel;
+
+/* Called (under the cache lock: only queue work, never call back into the cache)
+** when a known slot changes identity; old is how it was, parent_ino the inode of
+** the directory holding NAME. */
+typedef void (*CacheChanged)(void *ctx, const SlotStat *old, uint64_t parent_ino,
+                             const char *name);
+
+typedef struct CacheConfig {
+  const char *source;        /* SOURCE directory */
+  size_t budget;             /* bytes of decoded trees kept (render_memory) */
+  const TrustList *trust;
+  CacheChanged changed;
+  void *changed_ctx;
+  const char *hide;          /* path relative to SOURCE never shown or stat'ed (the
+                                mountpoint, when it lies inside SOURCE), or NULL */
+} CacheConfig;
+
+/* Opens SOURCE (must be a directory).  NULL with e set on failure. */
+Cache *cache_new(const CacheConfig *cfg, Err *e);
+void cache_free(Cache *c);
+const char *cache_source(const Cache *c);    /* absolute path */
+
+/* Stat NAME in directory slot PARENT; its slot is created on first sight.
+** 0, or an errno: ENOENT (missing, or a kind not shown), ENOTDIR, ENAMETOOLONG, ENOSPC. */
+int cache_lookup(Cache *c, uint32_t parent, const char *name, SlotStat *out);
+/* Stat a known slot again (change detection); 0 or errno (ENOENT when gone). */
+int cache_refresh(Cache *c, uint32_t slot, SlotStat *out);
+/* Re-stat every known slot (after an inotify overflow). */
+void cache_refresh_all(Cache *c);
+/* What is known, without a syscall; 0 or ENOENT for an unknown slot. */
+int cache_get(Cache *c, uint32_t slot, SlotStat *out);
+/* Immutable facts of a slot (valid until cache_free); NULL for an unknown slot. */
+const char *cache_name(Cache *c, uint32_t slot);
+const char *cache_relpath(Cache *c, uint32_t slot);   /* "" for the root */
+uint32_t cache_parent(Cache *c, uint32_t slot);
+/* Slot of NAME in PARENT if already known, without a syscall; 0 ok or ENOENT. */
+int cache_find(Cache *c, uint32_t parent, const char *name, uint32_t *slot);
+
+/* One directory of SOURCE, listed: every shown entry, stat'ed and classified. */
+typedef struct CacheEntry {
+  char *name;
+  SlotStat ss;
+} CacheEntry;
+int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *n);
+void cache_list_free(CacheEntry *v, size_t n);
+
+/* Open a source entry read-only (plain files); returns fd or -errno. */
+int cache_open_source(Cache *c, uint32_t slot, int flags);
+/* Read a source symlink; returns length or -errno. */
+long cache_readlink(Cache *c, uint32_t slot, char *buf, size_t size);
+
+/* The decoded tree of model slot SLOT at version VER8, decoding it on first use
+** (once, whatever the number of concurrent callers).  0 or errno: ESTALE when the
+** slot is at another version now, ENOENT when it is not a model, ENOMEM. */
+int cache_acquire(Cache *c, uint32_t slot, uint32_t ver8, CacheModel **out);
+CacheModel *cache_hold(Cache *c, CacheModel *m);   /* one more reference */
+void cache_release(Cache *c, CacheModel *m);
+RTree *cache_tree(const CacheModel *m);
+const SlotStat *cache_model_stat(const CacheModel *m);  /* the version it was decoded from */
+/* Nonzero when the source was rewritten in place after this tree was decoded:
+** array bytes it reads lazily from the file may now be the new ones. */
+int cache_model_torn(Cache *c, const CacheModel *m);
+
+typedef struct CacheStats {
+  uint64_t decodes;          /* model_decode calls since mount */
+  uint64_t evictions;
+  uint64_t models;           /* trees held by the cache now */
+  uint64_t bytes;            /* their render_memory */
+  uint64_t budget;
+} CacheStats;
+void cache_stats(Cache *c, CacheStats *s);
+/* Decodes of one slot since mount. */
+uint64_t cache_slot_decodes(Cache *c, uint32_t slot);
+
+#endif

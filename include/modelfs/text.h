@@ -1,0 +1,67 @@
+/*
+** text.h -- Python-exact texts of values (internal to the renderer).
+**
+** str() and repr() of Python and numpy scalars as CPython 3.11 / numpy 1.24
+** print them (shortest round-trip floats, complex, big ints, quoted strings),
+** the str() of numpy dtypes' elements, and the .txt views of arrays (SPEC 3.1).
+** Pure formatting: nothing here reads a file except through a Blob.
+*/
+#ifndef MODELFS_TEXT_H
+#define MODELFS_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "modelfs/value.h"
+
+/* A growable byte buffer.  On OOM it sets oom and drops further writes, so
+** callers check once at the end. */
+typedef struct Buf {
+  char *p;
+  size_t len, cap;
+  int oom;
+} Buf;
+
+void buf_init(Buf *b);
+void buf_free(Buf *b);
+void buf_add(Buf *b, const void *p, size_t n);
+void buf_puts(Buf *b, const char *s);
+void buf_putc(Buf *b, char c);
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hand over the bytes (NUL-terminated, malloc'd); the Buf is reset. */
+char *buf_detach(Buf *b, size_t *len);
+
+/* Longest text a single float needs, NUL included. */
+#define TEXT_FLOAT_MAX 64
+
+/* Python repr(float): '0.1', '1e-05', '1e+16', '1.0', 'inf', 'nan', '-0.0'. */
+int text_double(char *out, double v);
+/* numpy str() of float32 / float16 (bits) / longdouble scalars. */
+int text_float32(char *out, float v);
+int text_half(char *out, uint16_t bits);
+int text_longdouble(char *out, long double v);
+/* Python repr(complex): '(1+2j)', '1j', '(-0+1j)'; is32: parts are float32. */
+void text_complex(Buf *b, double re, double im, int is32);
+/* Decimal of a little-endian two's complement integer of any length. */
+void text_bigint(Buf *b, const uint8_t *le, size_t n);
+/* Python repr of str (UTF-8 in, surrogatepass allowed) and of bytes. */
+void text_repr_str(Buf *b, const char *s, size_t n);
+void text_repr_bytes(Buf *b, const uint8_t *p, size_t n);
+/* Latin-1 bytes as UTF-8 text (Python-2 str). */
+void text_latin1(Buf *b, const uint8_t *p, size_t n);
+
+/* str(value) of a scalar-like value (None, bool, int, float, complex, str, Py2 str,
+** text, numpy scalar, global, dtype), without the newline.  Returns 0 when v is
+** not one of those kinds. */
+int text_scalar(Buf *b, const Value *v, Err *e);
+/* The name a non-string dict key gets: ints in decimal, else Python's repr. */
+void text_key(Buf *b, const Value *v);
+
+/* One element of an array of dtype d at p (itemsize bytes), as a numpy scalar's
+** str() (txt = 0) or as the .txt view writes it (txt = 1: bools 1/0, complex
+** always parenthesised, strings raw). */
+void text_element(Buf *b, const Dtype *d, const uint8_t *p, int txt);
+
+/* The whole N.txt view of a non-object array (SPEC 3.1). */
+MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e);
+
+#endif

@@ -1,0 +1,501 @@
+"""reference.py -- the tree modelfs must show for a pickle, computed by Python itself.
+
+This is SPEC.md sections 2-3 written in Python, as a test oracle.  It loads a
+(trusted, test-generated) pickle with pickle.load, then walks the loaded objects the
+way the pickler saw them: obj.__reduce_ex__(4) gives (callable, args, state,
+listitems, dictitems) for every object that is not a plain value; numpy arrays give
+the bytes numpy.save writes; sharing is object identity, and the second and later
+places of a shared value are relative links to the first place in a depth-first walk.
+
+The result, Expected.entries, maps each relative path inside the model directory to
+    ('file', bytes) | ('dir',) | ('link', target)
+and Expected keeps what the tests need to judge the entries that are not fixed bytes
+(arrays for the .txt views, JSON values for .json containers).
+
+Choices where SPEC is silent are named constants below, so a change of mind is one
+line.  The globals a pickle references (types.txt) are computed statically from the
+opcodes (pickle_globals), never by loading.
+"""
+import _compat_pickle
+import copyreg
+import datetime
+import io
+import json
+import math
+import os
+import pickle
+import pickletools
+import types
+
+import numpy as np
+
+RESERVED = ("meta.json", "types.txt", "untrusted.txt", "object.json")
+
+# The protocol whose reduce form is canonical.  SPEC 3.2: every protocol renders
+# the same tree, so protocol 0's copyreg._reconstructor form must look like this.
+CANONICAL_PROTOCOL = 4
+
+# SPEC's .json row lists "None/bool/int/float/str"; numpy scalars are a separate
+# row of the table, so a list holding numpy.float64 values is a directory.
+JSON_ACCEPTS_NUMPY_SCALARS = False
+
+# Leaves that print as text and are never links, like scalars (SPEC: "Scalars and
+# empty containers are never linked"): globals, dtypes and datetimes are shown as
+# one line of text; linking them would only hide that text.
+TEXT_KINDS = ("scalar", "global", "dtype", "datetime")
+
+# Every text file ends with "\n" (the datetime row of the table omits it; every
+# other text row has it).
+NEWLINE = "\n"
+
+DATETIME_TYPES = (datetime.datetime, datetime.date, datetime.time, datetime.timedelta)
+PLAIN_JSON_TYPES = (type(None), bool, int, float, str)
+
+
+# ---- what kind of value is this --------------------------------------------------
+
+def is_plain_array(obj):
+    """An ndarray that pickles through numpy's own reducer (_reconstruct or, at
+    protocol 5, _frombuffer): a subclass with its own __reduce__ (MaskedArray) is an
+    object built by its reconstructor, not an array."""
+    cls = type(obj)
+    return (isinstance(obj, np.ndarray) and cls.__reduce__ is np.ndarray.__reduce__
+            and cls.__reduce_ex__ is np.ndarray.__reduce_ex__)
+
+
+def is_global(obj):
+    """Values pickle writes by name (save_global): classes and functions."""
+    return isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType))
+
+
+def kind_of(obj):
+    t = type(obj)
+    if t in (type(None), bool, int, float, complex, str):
+        return "scalar"
+    if isinstance(obj, np.generic) and not isinstance(obj, np.ndarray):
+        return "scalar"
+    if t in (bytes, bytearray):
+        return "bytes"
+    if is_global(obj):
+        return "global"
+    if isinstance(obj, np.dtype):
+        return "dtype"
+    if t in DATETIME_TYPES:
+        return "datetime"
+    if is_plain_array(obj):
+        return "objarray" if obj.dtype.hasobject else "array"
+    if t in (list, tuple, set, frozenset, dict) or isinstance(obj, dict) and \
+            t.__module__ == "collections" and t.__name__ == "OrderedDict":
+        return "container"
+    return "object"
+
+
+def scalar_text(obj):
+    """Python's str() of the value; numpy scalars print as the Python value."""
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    return str(obj)
+
+
+def global_name(obj):
+    """module.qualname exactly as the pickler writes it (protocol 4 STACK_GLOBAL)."""
+    strings = []
+    for op, arg, _ in pickletools.genops(pickle.dumps(obj, protocol=4)):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
+            strings.append(arg)
+        elif op.name == "STACK_GLOBAL":
+            return strings[-2] + "." + strings[-1]
+    raise ValueError("%r does not pickle as a global" % (obj,))
+
+
+def class_name(obj):
+    """meta.json "class" of a non-object root (builtins.dict, numpy.ndarray, ...)."""
+    return global_name(type(obj))
+
+
+# ---- containers ---------------------------------------------------------------------
+
+def container_items(obj):
+    """(key, value) pairs in rendering order: index for sequences, key for dicts."""
+    if isinstance(obj, dict):
+        return list(obj.items())
+    if isinstance(obj, np.ndarray):
+        return list(enumerate(object_array_as_list(obj)))
+    return list(enumerate(obj))
+
+
+def object_array_as_list(a):
+    """An object ndarray as nested lists, one level per axis (SPEC 3)."""
+    if a.ndim == 0:
+        return [a[()]]
+    if a.ndim == 1:
+        return [a[i] for i in range(a.shape[0])]
+    return [object_array_as_list(a[i]) for i in range(a.shape[0])]
+
+
+def is_json_leaf(v):
+    if type(v) in PLAIN_JSON_TYPES:
+        return True
+    return JSON_ACCEPTS_NUMPY_SCALARS and isinstance(v, np.generic) and \
+        type(v.item()) in PLAIN_JSON_TYPES
+
+
+def is_json_container(obj):
+    """All elements (and keys) plain scalars, or empty: the container is one .json."""
+    if isinstance(obj, np.ndarray):
+        items = object_array_as_list(obj)
+        return all(is_json_leaf(v) for v in items)
+    if isinstance(obj, dict):
+        return all(is_json_leaf(k) and is_json_leaf(v) for k, v in obj.items())
+    return all(is_json_leaf(v) for v in obj)
+
+
+def json_leaf(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def json_text(v):
+    return json.dumps(json_leaf(v), ensure_ascii=False)
+
+
+def json_value(obj):
+    """The JSON document a .json container holds (as Python values)."""
+    if isinstance(obj, np.ndarray):
+        obj = object_array_as_list(obj)
+    if isinstance(obj, dict):
+        return {str(json_leaf(k)) if not isinstance(k, str) else k: json_leaf(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (set, frozenset)):
+        return [json_leaf(v) for v in sorted(obj, key=lambda v: json_text(v).encode())]
+    return [json_leaf(v) for v in obj]
+
+
+# ---- names --------------------------------------------------------------------------
+
+def escape(name):
+    name = name.replace("%", "%25").replace("/", "%2F").replace("\0", "%00")
+    return {"": "%", ".": "%2E", "..": "%2E%2E"}.get(name, name)
+
+
+def key_name(key):
+    """Attribute names and string keys as they are; integers in decimal; other
+    keys as Python's repr; all escaped."""
+    if type(key) is str:
+        return escape(key)
+    if type(key) is int:
+        return str(key)
+    return escape(repr(key))
+
+
+def suffixes_of(kind, obj):
+    """The entry names one value takes: N.npy + N.txt, N.json, N.bin or N."""
+    if kind == "array":
+        return (".npy", ".txt")
+    if kind in ("container", "objarray") and is_json_container(obj):
+        return (".json",)
+    if kind == "bytes":
+        return (".bin",)
+    return ("",)
+
+
+def claim(taken, base, suffixes):
+    """First of base, base~2, base~3 ... whose entries are all free; marks them."""
+    n = 1
+    while True:
+        cand = base if n == 1 else "%s~%d" % (base, n)
+        names = [cand + s for s in suffixes]
+        if not any(x in taken for x in names):
+            taken.update(names)
+            return cand
+        n += 1
+
+
+# ---- numpy ----------------------------------------------------------------------------
+
+def npy_bytes(a):
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+# ---- the walk -----------------------------------------------------------------------
+
+class Object:
+    """An object as the pickler saw it: from obj.__reduce_ex__(CANONICAL_PROTOCOL)."""
+
+    def __init__(self, obj):
+        rv = obj.__reduce_ex__(CANONICAL_PROTOCOL)
+        if isinstance(rv, str):
+            raise ValueError("%r reduces to a global name" % (obj,))
+        rv = tuple(rv) + (None,) * (6 - len(rv))
+        func, args, state, listitems, dictitems, setter = rv
+        if setter is not None:
+            raise NotImplementedError("state_setter reduce (SPEC says nothing)")
+        if func is copyreg.__newobj__:
+            func, args = args[0], tuple(args[1:])
+        elif func is copyreg.__newobj_ex__:
+            raise NotImplementedError("NEWOBJ_EX kwargs (SPEC says nothing)")
+        self.callable = func
+        self.args = tuple(args)
+        self.state = state
+        self.items = list(listitems) if listitems is not None else None
+        self.dictitems = dict(dictitems) if dictitems is not None else None
+
+    def state_dict(self):
+        """The state keys to merge into the directory, or None for __state__."""
+        s = self.state
+        if type(s) is dict:
+            return s
+        if type(s) is tuple and len(s) == 2 and (s[0] is None or type(s[0]) is dict) \
+                and type(s[1]) is dict:
+            merged = dict(s[0] or {})
+            merged.update(s[1])
+            return merged
+        return None
+
+    def children(self):
+        """(name, value) in SPEC order: __class__, __callable__, __args__, state keys
+        (or __state__), __items__, __dictitems__.  __class__ is text, returned as
+        a Text value."""
+        out = []
+        if is_global(self.callable):
+            out.append(("__class__", Text(global_name(self.callable))))
+        else:
+            out.append(("__class__", Text("<dynamic>")))
+            out.append(("__callable__", self.callable))
+        if self.args:
+            out.append(("__args__", self.args))
+        sd = self.state_dict()
+        if sd is not None:
+            out.extend(sd.items())
+        elif self.state is not None:
+            out.append(("__state__", self.state))
+        if self.items is not None:
+            out.append(("__items__", self.items))
+        if self.dictitems is not None:
+            out.append(("__dictitems__", self.dictitems))
+        return out
+
+    def class_name(self):
+        return global_name(self.callable) if is_global(self.callable) else "<dynamic>"
+
+
+class Text(str):
+    """A line of text the renderer writes itself (__class__), not a user value."""
+
+
+class Expected:
+    """The expected tree of one model: entries plus what the tests judge by meaning."""
+
+    def __init__(self):
+        self.entries = {}        # path -> ('file', bytes) | ('dir',) | ('link', target)
+        self.order = {"": []}    # dir path -> child names in listing order
+        self.arrays = {}         # path of a .npy (first place) -> ndarray
+        self.json = {}           # path of a .json -> JSON value (Python)
+        self.text = {}           # path of a text file -> the value it shows
+        self.narrays = 0
+        self.array_bytes = 0
+        self.root_class = None
+        self.sklearn_version = None
+        self._first = {}         # id(obj) -> base path of its first place
+        self._keep = []          # keeps every walked temporary alive (ids stay unique)
+
+    # A value under name in dir (taken: names already used in dir).
+    def place(self, dirpath, taken, name, obj, depth=0):
+        if depth > 900:
+            raise RecursionError("graph too deep for the reference")
+        self._keep.append(obj)
+        kind = "text" if isinstance(obj, Text) else kind_of(obj)
+        sfx = suffixes_of(kind, obj)
+        base = claim(taken, name, sfx)
+        path = base if not dirpath else dirpath + "/" + base
+        for s in sfx:
+            self.order[dirpath].append(base + s)
+        linkable = kind not in TEXT_KINDS and kind != "text" and not self.is_empty(kind, obj)
+        if linkable and id(obj) in self._first:
+            first = self._first[id(obj)]
+            for s in sfx:
+                target = os.path.relpath(first + s if first else ".", dirpath or ".")
+                self.entries[path + s] = ("link", target)
+            return
+        if linkable:
+            self._first[id(obj)] = path
+        self.render(path, kind, sfx, obj, depth)
+
+    @staticmethod
+    def is_empty(kind, obj):
+        if kind in ("container", "objarray"):
+            return len(obj) == 0 if kind == "container" else obj.size == 0
+        return False
+
+    def render(self, path, kind, sfx, obj, depth):
+        if kind == "text":
+            self.file(path, str(obj) + NEWLINE, obj)
+        elif kind == "scalar" or kind == "datetime":
+            self.file(path, scalar_text(obj) + NEWLINE, obj)
+        elif kind == "global":
+            self.file(path, global_name(obj) + NEWLINE, obj)
+        elif kind == "dtype":
+            self.file(path, str(obj) + NEWLINE, obj)
+        elif kind == "bytes":
+            self.entries[path + ".bin"] = ("file", bytes(obj))
+        elif kind == "array":
+            self.entries[path + ".npy"] = ("file", npy_bytes(obj))
+            self.entries[path + ".txt"] = ("file", None)     # judged by meaning
+            self.arrays[path + ".npy"] = obj
+            self.narrays += 1
+            self.array_bytes += obj.nbytes
+        elif sfx == (".json",):
+            value = json_value(obj)
+            self.entries[path + ".json"] = ("file", None)    # judged by meaning
+            self.json[path + ".json"] = value
+        elif kind in ("container", "objarray"):
+            self.directory(path, container_items(obj), depth)
+        else:
+            o = Object(obj)
+            self._keep.append(o)
+            self.directory(path, o.children(), depth)
+
+    def file(self, path, text, value):
+        self.entries[path] = ("file", text.encode("utf-8", "surrogatepass"))
+        self.text[path] = value
+
+    def directory(self, path, children, depth, taken=None):
+        if path:
+            self.entries[path] = ("dir",)
+            self.order[path] = []
+        taken = set() if taken is None else taken
+        for key, value in children:
+            self._keep.append(value)
+            self.place(path, taken, key_name(key), value, depth + 1)
+
+
+def expected_tree(root):
+    """The Expected tree of a loaded root object."""
+    ex = Expected()
+    taken = set(RESERVED)
+    ex.order[""] = list(RESERVED)
+    for r in RESERVED:
+        ex.entries[r] = ("file", None)                     # judged by the tests
+    kind = kind_of(root)
+    ex._keep.append(root)
+    if kind == "object":
+        o = Object(root)
+        ex._keep.append(o)
+        ex._first[id(root)] = ""
+        ex.root_class = o.class_name()
+        sd = o.state_dict()
+        if sd is not None and "_sklearn_version" in sd:
+            ex.sklearn_version = sd["_sklearn_version"]
+        ex.directory("", o.children(), 0, taken)
+    elif kind in ("container", "objarray") and not is_json_container(root):
+        ex._first[id(root)] = ""
+        ex.root_class = class_name(root)
+        ex.directory("", container_items(root), 0, taken)
+    else:
+        ex.root_class = class_name(root)
+        ex.place("", taken, "value", root)
+    return ex
+
+
+def load(path):
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+# ---- the globals a pickle names (types.txt) -----------------------------------------
+
+_MARK = object()
+_STRING_OPS = ("STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE",
+               "SHORT_BINUNICODE", "BINUNICODE8")
+
+
+def map_py2(module, name, proto):
+    """What Python 3's unpickler does to names in protocol < 3 streams."""
+    if proto < 3:
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+    return module + "." + name
+
+
+def pickle_globals(data):
+    """Every global the stream names, in order met, without executing anything.
+
+    STACK_GLOBAL takes its operands from the stack, which may hold strings fetched
+    from the memo, so the stack and memo are simulated (strings by value, every
+    other object as a placeholder) using pickletools' stack effects."""
+    proto, memo, stack, out = 0, {}, [], []
+
+    def pop_mark():
+        while stack:
+            if stack.pop() is _MARK:
+                return
+
+    for op, arg, _ in pickletools.genops(data):
+        name = op.name
+        if name == "PROTO":
+            proto = arg
+        elif name in ("GLOBAL", "INST"):
+            module, qual = arg.split(" ", 1)
+            out.append(map_py2(module, qual, proto))
+        elif name == "STACK_GLOBAL":
+            qual, module = stack.pop(), stack.pop()
+            out.append(map_py2(module, qual, proto))
+            stack.append(None)
+            continue
+        if name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[arg] = stack[-1]
+        elif name == "MEMOIZE":
+            memo[len(memo)] = stack[-1]
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(memo[arg])
+        elif name == "MARK":
+            stack.append(_MARK)
+        elif name == "POP":
+            stack.pop()
+        elif name in _STRING_OPS:
+            stack.append(arg)
+        elif name == "STOP":
+            break
+        else:
+            before = op.stack_before
+            if pickletools.markobject in before:
+                pop_mark()
+                for _ in range(before.index(pickletools.markobject)):
+                    stack.pop()
+            else:
+                for _ in before:
+                    stack.pop()
+            stack.extend([None] * len(op.stack_after))
+    return out
+
+
+def types_txt(data):
+    return "".join(g + "\n" for g in sorted(set(pickle_globals(data)),
+                                            key=lambda s: s.encode()))
+
+
+def pickle_protocol(data):
+    for op, arg, _ in pickletools.genops(data):
+        return arg if op.name == "PROTO" else 0
+    return 0
+
+
+class RecordingUnpickler(pickle.Unpickler):
+    """pickle.load that records each global it resolves (a cross-check of
+    pickle_globals on trusted fixtures)."""
+
+    def __init__(self, f, proto):
+        super().__init__(f)
+        self.proto_seen = proto
+        self.seen = []
+
+    def find_class(self, module, name):
+        self.seen.append(map_py2(module, name, self.proto_seen))
+        return super().find_class(module, name)

@@ -1,0 +1,370 @@
+"""Hostile input: the adversarial suite of scripts/make_hostile.py, crashers, gadgets.
+
+For every generated file (truncations, bit flips, bombs, limit probes, gadgets,
+cycles): meta.json is readable (CLI and a real mount), `ls -R` finishes, the daemon
+stays up with its peak RSS under 256 MiB, status/verdict are what the case demands,
+and nothing is ever executed (gadgets would create files in the marker directory).
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import contextlib
+
+import pytest
+
+from conftest import ROOT, MODELFS, TESTDATA, cli, mounted, run_script
+
+RELEASE = os.path.join(ROOT, "modelfs")
+RSS_LIMIT_KIB = 256 * 1024
+CRASHERS = os.path.join(TESTDATA, "crashers")
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    models, markers = str(base / "models"), str(base / "markers")
+    run_script("make_hostile.py", models, markers, timeout=900)
+    with open(str(base / "hostile_manifest.json")) as f:
+        manifest = json.load(f)
+    return {"base": str(base), "models": models, "markers": markers, "manifest": manifest}
+
+
+def cases(h, *kinds):
+    return sorted(n for n, c in h["manifest"].items() if not kinds or c["kind"] in kinds)
+
+
+def check_meta(name, case, meta):
+    assert meta["status"] in ("ok", "error"), (name, meta)
+    assert meta["verdict"] in ("safe", "untrusted", "dangerous"), (name, meta)
+    if case["status"] != "any":
+        assert meta["status"] == case["status"], (name, case["note"], meta)
+    if case["verdict"]:
+        assert meta["verdict"] == case["verdict"], (name, case["note"], meta)
+    if meta["status"] == "error":
+        assert meta.get("error"), (name, meta)
+
+
+# ---- the generator ------------------------------------------------------------------
+
+
+def test_suite_has_every_kind(hostile):
+    kinds = {}
+    for c in hostile["manifest"].values():
+        kinds[c["kind"]] = kinds.get(c["kind"], 0) + 1
+    for k in ("good", "truncated", "bitflip", "bomb", "limit", "gadget", "cycle"):
+        assert kinds.get(k, 0) > 0, kinds
+    assert kinds["truncated"] >= 150 and kinds["gadget"] >= 30
+    for n in hostile["manifest"]:
+        assert os.path.isfile(os.path.join(hostile["models"], n)), n
+    big = os.path.getsize(os.path.join(hostile["models"], "bomb_gzip_zeros_1g.pkl.gz"))
+    assert big < 4 << 20          # 1 GiB of zeros, written streaming, ~1 MiB on disk
+
+
+# ---- modelfs scan over the whole suite --------------------------------------------
+
+
+def test_scan_whole_suite(hostile):
+    p = cli("scan", "--json", hostile["models"], timeout=900)
+    doc = json.loads(p.stdout.decode("utf-8"))
+    got = {os.path.basename(m["path"]): m for m in doc}
+    man = hostile["manifest"]
+    assert sorted(got) == sorted(man), set(got) ^ set(man)
+    bad = []
+    for name, case in man.items():
+        m = got[name]
+        if case["verdict"] == "dangerous" and m["verdict"] != "dangerous":
+            bad.append((name, "want dangerous", m["verdict"], m["error"]))
+        if case["status"] == "error" and m["verdict"] not in ("incomplete", "dangerous"):
+            bad.append((name, "want incomplete", m["verdict"]))
+        if case["kind"] == "good" and m["verdict"] != "safe":
+            bad.append((name, "want safe", m["verdict"], m["untrusted"], m["error"]))
+        if m["verdict"] == "safe" and m["status"] != "ok":
+            bad.append((name, "safe but incomplete"))
+    assert not bad, "\n".join(map(str, bad))
+    assert p.returncode == 2
+
+
+# ---- offline CLI, one process per case ------------------------------------------------
+
+CLI_KINDS = ("bomb", "limit", "gadget", "cycle", "good")
+
+
+def test_cli_bombs_limits_gadgets_cycles(hostile):
+    bad = []
+    for name in cases(hostile, *CLI_KINDS):
+        try:
+            cli_case(hostile, name)
+        except AssertionError as e:
+            bad.append((name, str(e)[:400]))
+    assert not bad, "\n".join(map(str, bad))
+
+
+def cli_case(hostile, name):
+    case = hostile["manifest"][name]
+    path = os.path.join(hostile["models"], name)
+    t0 = time.time()
+    p = cli("cat", path, "meta.json", timeout=300)
+    assert p.returncode == 0, (name, p.stderr[-300:])
+    meta = json.loads(p.stdout)
+    check_meta(name, case, meta)
+    if meta["status"] == "error" and name.endswith(".pkl"):
+        assert re.search(r"offset \d+", meta["error"]), (name, meta["error"])
+    if case["verdict"] == "dangerous":
+        # meta.json also says which globals made the verdict: every one scan names
+        p = cli("scan", "--json", path, timeout=300)
+        names = json.loads(p.stdout)[0]["dangerous"]
+        assert names and all(json.dumps(n) in json.dumps(meta) for n in names), (names, meta)
+    for entry, text in (case["browse"] or {}).items():
+        p = cli("cat", path, entry, timeout=300)
+        assert p.returncode == 0 and p.stdout.decode() == text, (name, entry, p.stdout[:100])
+    p = cli("tree", path, timeout=300)
+    assert p.returncode in (0, 1), (name, p.stderr[-300:])
+    assert time.time() - t0 < 300
+
+
+def test_cli_damaged_files(hostile):
+    """Every 3rd truncation and bit flip through the CLI (the mount test reads all)."""
+    names = cases(hostile, "truncated", "bitflip")[::3]
+    bad = []
+    for name in names:
+        path = os.path.join(hostile["models"], name)
+        p = cli("cat", path, "meta.json", timeout=120)
+        if p.returncode != 0:
+            bad.append((name, p.returncode, p.stderr[-300:]))
+            continue
+        try:
+            check_meta(name, hostile["manifest"][name], json.loads(p.stdout))
+        except AssertionError as e:
+            bad.append((name, str(e)[:300]))
+        p = cli("tree", path, timeout=120)
+        if p.returncode not in (0, 1):
+            bad.append((name, "tree", p.returncode))
+    assert not bad, "\n".join(map(str, bad))
+
+
+# ---- a real mount ----------------------------------------------------------------------
+
+
+def daemon_pid(mnt):
+    """The modelfs process serving mnt (started by this test), from /proc."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if mnt.encode() in argv and any(a.endswith(b"modelfs") for a in argv[:1]):
+            return int(d)
+    return None
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def walk_with_deadline(top, seconds):
+    """os.walk (ls -R) in a thread, so a hung daemon fails the test instead of hanging it."""
+    out = {"n": 0, "err": None}
+
+    def run():
+        # iterative: a model may be rendered MFS_MAX_DEPTH directories deep, deeper
+        # than Python's recursion limit (os.walk recurses)
+        stack = [top]
+        try:
+            while stack:
+                with os.scandir(stack.pop()) as it:
+                    for e in it:
+                        out["n"] += 1
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+        except Exception as e:       # noqa: BLE001 -- reported below
+            out["err"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "ls -R of %s did not finish in %ds" % (top, seconds)
+    assert out["err"] is None, out["err"]
+    return out["n"]
+
+
+def read_with_deadline(path, seconds, limit=1 << 20):
+    res = {}
+
+    def run():
+        try:
+            with open(path, "rb") as f:
+                res["data"] = f.read(limit)
+        except OSError as e:
+            res["err"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "reading %s hung" % path
+    return res
+
+
+def mount_and_check(hostile, mnt, pid):
+    man = hostile["manifest"]
+    bad = []
+    for name in sorted(man):
+        d = os.path.join(mnt, name)
+        assert os.path.isdir(d), (name, "not shown as a model directory")
+        r = read_with_deadline(os.path.join(d, "meta.json"), 300)
+        if "err" in r:
+            bad.append((name, "meta.json", r["err"]))
+            continue
+        try:
+            check_meta(name, man[name], json.loads(r["data"]))
+        except (AssertionError, ValueError) as e:
+            bad.append((name, str(e)[:300]))
+        walk_with_deadline(d, 300)
+        for entry, text in (man[name]["browse"] or {}).items():
+            r = read_with_deadline(os.path.join(d, entry), 60)
+            if r.get("data", b"").decode(errors="replace") != text:
+                bad.append((name, entry, r))
+        assert pid is None or os.path.exists("/proc/%d" % pid), "daemon died at " + name
+    assert not bad, "\n".join(map(str, bad))
+    walk_with_deadline(mnt, 600)
+    # the good models are unaffected by everything read before
+    for name in cases(hostile, "good"):
+        meta = json.loads(read_with_deadline(os.path.join(mnt, name, "meta.json"), 60)["data"])
+        assert meta["status"] == "ok" and meta["verdict"] == "safe", (name, meta)
+
+
+def test_mount_suite_sanitized(hostile):
+    with mounted(hostile["models"], timeout=60) as mnt:
+        pid = daemon_pid(mnt)
+        assert pid is not None
+        mount_and_check(hostile, mnt, pid)
+        assert os.path.exists("/proc/%d" % pid)
+
+
+@contextlib.contextmanager
+def mounted_release(source):
+    """Like conftest.mounted, with the release build: ASan's shadow memory and
+    quarantine would make the RSS bound meaningless."""
+    mnt = tempfile.mkdtemp(prefix="modelfs-rss-")
+    proc = subprocess.Popen([RELEASE, "-f", source, mnt], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while not os.path.ismount(mnt):
+            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+            assert time.time() < deadline, "no mount"
+            time.sleep(0.05)
+        yield mnt, proc
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+        os.rmdir(mnt)
+
+
+def test_mount_suite_peak_rss(hostile):
+    assert os.path.exists(RELEASE), "make builds ./modelfs"
+    with mounted_release(hostile["models"]) as (mnt, proc):
+        mount_and_check(hostile, mnt, proc.pid)
+        # the 1 GiB bytes value behind gzip: its end can be read, by offset
+        big = os.path.join(mnt, "bomb_gzip_bytes_1g.pkl.gz")
+        meta = json.loads(read_with_deadline(os.path.join(big, "meta.json"), 120)["data"])
+        if meta["status"] == "ok":
+            value = [e for e in os.listdir(big) if e.startswith("value")]
+            assert value, os.listdir(big)
+            with open(os.path.join(big, value[0]), "rb") as f:
+                f.seek((1 << 30) - 16)
+                assert f.read(64) == bytes(16)
+        assert proc.poll() is None, "daemon exited"
+        hwm = vm_hwm_kib(proc.pid)
+        assert hwm < RSS_LIMIT_KIB, "daemon peak RSS %d MiB" % (hwm // 1024)
+
+
+# ---- nothing executed --------------------------------------------------------------------
+
+
+def test_gadgets_dangerous_and_never_executed(hostile):
+    names = cases(hostile, "gadget")
+    for name in names:
+        path = os.path.join(hostile["models"], name)
+        p = cli("scan", path, timeout=120)
+        assert p.returncode == 2, (name, p.stdout, p.stderr)
+        cli("cat", path, "meta.json", timeout=120)
+        cli("tree", path, timeout=120)
+    assert os.listdir(hostile["markers"]) == []
+
+
+# ---- the dangerous list is at least as broad as the public scanners' -----------------
+
+
+def gadget_names():
+    with open(os.path.join(TESTDATA, "scanner_gadgets.txt")) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                module, name = line.split()
+                yield module, name
+
+
+def test_dangerous_list_covers_picklescan_and_fickling(tmp_path):
+    """One pickle per gadget global (STACK_GLOBAL + REDUCE); all must be dangerous."""
+    d = tmp_path / "g"
+    d.mkdir()
+    want = {}
+    for i, (module, name) in enumerate(gadget_names()):
+        m, n = module.encode(), name.encode()
+        data = (b"\x80\x04\x8c" + bytes([len(m)]) + m + b"\x8c" + bytes([len(n)]) + n + b"\x93)R.")
+        fn = "g%03d.pkl" % i
+        (d / fn).write_bytes(data)
+        want[fn] = "%s.%s" % (module, name)
+    assert len(want) > 100
+    p = cli("scan", "--json", str(d), timeout=600)
+    doc = json.loads(p.stdout)
+    missing = sorted(want[os.path.basename(m["path"])] for m in doc if m["verdict"] != "dangerous")
+    assert not missing, "not dangerous: " + " ".join(missing)
+    assert len(doc) == len(want)
+
+
+# ---- crashers found by the fuzzers ------------------------------------------------------
+
+
+def crasher_files():
+    out = []
+    for target in ("pickle", "render", "joblib", "skops"):
+        d = os.path.join(CRASHERS, target)
+        if os.path.isdir(d):
+            out += [(target, os.path.join(d, n)) for n in sorted(os.listdir(d))
+                    if not n.startswith(".") and n != "README.md"]
+    return out
+
+
+def test_crashers_directory_documented():
+    assert os.path.isfile(os.path.join(CRASHERS, "README.md"))
+
+
+@pytest.mark.parametrize("target,path", crasher_files() or [("none", None)])
+def test_crasher_replays_cleanly(tmp_path, target, path):
+    if path is None:
+        return
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import make_hostile
+    model = make_hostile.crasher_to_model(target, open(path, "rb").read(), str(tmp_path))
+    p = cli("cat", model, "meta.json", timeout=120)
+    assert p.returncode == 0, p.stderr
+    json.loads(p.stdout)
+    p = cli("tree", model, timeout=120)
+    assert p.returncode in (0, 1), p.stderr
+    cli("scan", model, timeout=120)
