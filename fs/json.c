@@ -154,6 +154,18 @@ static const Dtype *scalar_dtype(const Value *v) {
   return d;
 }
 
+/* Numeric, bool and str numpy scalars: JSON values in object.json, but not
+** elements of a .json container (SPEC 3 lists numpy scalars as their own row). */
+static int numpy_json_scalar(const Value *v) {
+  const Dtype *d = scalar_dtype(v);
+  if (d == NULL) return 0;
+  switch (d->kind) {
+    case 'b': case 'i': case 'u': case 'U': return 1;
+    case 'f': return d->itemsize == 2 || d->itemsize == 4 || d->itemsize == 8;
+    default: return 0;
+  }
+}
+
 int json_is_scalar(const Value *v) {
   v = json_unwrap(v);
   if (v == NULL) return 0;
@@ -161,17 +173,13 @@ int json_is_scalar(const Value *v) {
     case VAL_NONE: case VAL_BOOL: case VAL_INT: case VAL_BIGINT: case VAL_FLOAT: case VAL_STR:
       return 1;
     case VAL_BYTES: return (v->flags & VF_PY2STR) != 0;
-    case VAL_SCALAR: {
-      const Dtype *d = scalar_dtype(v);
-      if (d == NULL) return 0;
-      switch (d->kind) {
-        case 'b': case 'i': case 'u': case 'U': return 1;
-        case 'f': return d->itemsize == 2 || d->itemsize == 4 || d->itemsize == 8;
-        default: return 0;
-      }
-    }
     default: return 0;
   }
+}
+
+int json_is_value(const Value *v) {
+  v = json_unwrap(v);
+  return json_is_scalar(v) || (v != NULL && v->kind == VAL_SCALAR && numpy_json_scalar(v));
 }
 
 /* A float text: JSON number when finite, else the strings SPEC 3 asks for. */
@@ -187,7 +195,7 @@ static void float_json(Buf *b, const char *t) {
 
 int json_scalar(Buf *b, const Value *v, Err *e) {
   v = json_unwrap(v);
-  if (!json_is_scalar(v)) return 0;
+  if (!json_is_value(v)) return 0;
   char t[TEXT_FLOAT_MAX];
   switch (v->kind) {
     case VAL_NONE: buf_puts(b, "null"); return 1;

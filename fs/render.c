@@ -122,16 +122,12 @@ static int is_object_array(const Value *v) {
   return v->u.arr->objects != NULL || (d != NULL && d->kind == 'O');
 }
 
-/* What a value stands for when shown: object scalars show their object, 0-d
-** object arrays their element. */
+/* What a value stands for when shown: object scalars show their object.  (A 0-d
+** object array stays an array: its view is a one-element list.) */
 static const Value *unwrap(const Value *v) {
   for (int i = 0; i < 8 && v != NULL; i++) {
     if (v->kind == VAL_SCALAR && v->u.scalar->object) {
       v = v->u.scalar->object;
-    } else if (v->kind == VAL_NDARRAY && is_object_array(v) && v->u.arr->ndim == 0 &&
-               v->u.arr->objects && v->u.arr->objects->kind == VAL_LIST &&
-               v->u.arr->objects->u.seq.n == 1) {
-      v = v->u.arr->objects->u.seq.items[0];
     } else {
       break;
     }
@@ -517,13 +513,12 @@ static void add_dict_entries(RTree *t, uint32_t dir, const Value *d) {
     add_child(t, dir, key_name(t, d->u.dict.keys[i]), d->u.dict.vals[i]);
 }
 
+/* A (dict or None, slots dict) state, merged into the object's entries. */
 static int is_slots_state(const Value *s) {
   if (s == NULL || s->kind != VAL_TUPLE || s->u.seq.n != 2) return 0;
-  for (int k = 0; k < 2; k++) {
-    const Value *p = s->u.seq.items[k];
-    if (p != NULL && p->kind != VAL_DICT && p->kind != VAL_NONE) return 0;
-  }
-  return 1;
+  const Value *d = s->u.seq.items[0], *slots = s->u.seq.items[1];
+  return (d == NULL || d->kind == VAL_DICT || d->kind == VAL_NONE) && slots != NULL &&
+         slots->kind == VAL_DICT;
 }
 
 static int nonempty(const Value *v) { return v != NULL && container_len(v); }
@@ -552,8 +547,8 @@ static void add_object_entries(RTree *t, uint32_t dir, const Value *v) {
       add_child(t, dir, "__state__", o->state);
     }
   }
-  if (nonempty(o->items)) add_child(t, dir, "__items__", o->items);
-  if (nonempty(o->dictitems)) add_child(t, dir, "__dictitems__", o->dictitems);
+  if (o->items != NULL) add_child(t, dir, "__items__", o->items);
+  if (o->dictitems != NULL) add_child(t, dir, "__dictitems__", o->dictitems);
 }
 
 /* Lay out the entries of a directory value; children get consecutive nodes. */
@@ -619,7 +614,11 @@ static void visit(RTree *t, uint32_t i, uint32_t depth) {
   if (t->nodes[i].content == C_NPY) count_array(t, v);
   if (t->nodes[i].kind != RK_DIR) return;
   if (depth > MFS_MAX_DEPTH) {
-    error_node(t, i, "nesting deeper than " "MFS_MAX_DEPTH" " levels is not shown");
+    char msg[96];
+    snprintf(msg, sizeof msg, "nesting deeper than %d levels is not shown", MFS_MAX_DEPTH);
+    const char *m = arena_strndup(t->arena, msg, strlen(msg));
+    if (m == NULL) t->failed = 1;
+    error_node(t, i, m);
     return;
   }
   expand(t, i, v, depth);
@@ -669,9 +668,7 @@ static void layout_root(RTree *t) {
       vi->first = 0;
     }
     t->nodes[0].value = r;
-    uint32_t before = t->n;
     expand(t, 0, r, 0);   /* the root's entries sit in the model directory */
-    (void)before;
   } else {
     if (r != NULL) first = add_child(t, 0, "value", r);
     uint32_t count = t->n - 1;
@@ -1079,7 +1076,7 @@ static void oj_dict_items(OJ *o, const Value *d, int depth) {
     Buf k;
     buf_init(&k);
     const Value *key = json_unwrap(d->u.dict.keys[i]);
-    if (key && json_is_scalar(key)) text_scalar(&k, key, o->e);
+    if (key && json_is_value(key)) text_scalar(&k, key, o->e);
     else text_key(&k, key);
     jw_key(&o->w, k.p ? k.p : "", k.len);
     buf_free(&k);
@@ -1122,11 +1119,11 @@ static void oj_object(OJ *o, const Value *v, int depth) {
       oj_value(o, ob->state, depth + 1);
     }
   }
-  if (nonempty(ob->items)) {
+  if (ob->items != NULL) {
     jw_key(&o->w, "__items__", 9);
     oj_value(o, ob->items, depth + 1);
   }
-  if (nonempty(ob->dictitems)) {
+  if (ob->dictitems != NULL) {
     jw_key(&o->w, "__dictitems__", 13);
     oj_value(o, ob->dictitems, depth + 1);
   }
@@ -1166,7 +1163,7 @@ static void oj_value(OJ *o, const Value *v, int depth) {
     return;
   }
   if (vi != NULL) vi->emitted = 1;
-  if (json_is_scalar(v)) {
+  if (json_is_value(v)) {
     Buf b;
     buf_init(&b);
     json_scalar(&b, v, o->e);

@@ -157,7 +157,9 @@ static int round_trips(const FloatVal *fv, const char *s) {
 /* digits of x rounded to p significant digits; returns count, sets *e10 */
 static int digits_at(const FloatVal *fv, int p, char *dig, int *e10) {
   char buf[80];
-  snprintf(buf, sizeof buf, "%.*Le", p - 1, fv->x);
+  /* every kind but long double is exact as a double, and %e is cheaper */
+  if (fv->kind == FK_LONG) snprintf(buf, sizeof buf, "%.*Le", p - 1, fv->x);
+  else snprintf(buf, sizeof buf, "%.*e", p - 1, (double)fv->x);
   int n = 0;
   const char *s = buf;
   for (; *s && *s != 'e'; s++)
@@ -216,6 +218,14 @@ static int max_digits(FloatKind k) {
 ** Python's dtoa: value = 0.DIGITS * 10^decpt. */
 static int shortest(const FloatVal *fv, char *dig, int *decpt) {
   int lo = 1, hi = max_digits(fv->kind), e10;
+  long double exact = fv->kind == FK_FLOAT ? 16777216.0L : fv->kind == FK_HALF ? 2048.0L : 1e15L;
+  if (fv->x < exact && fv->x == floorl(fv->x)) {
+    /* An integer where the type's ulp is at most 1 needs exactly its own digits. */
+    int n = snprintf(dig, 40, "%.0Lf", fv->x);
+    *decpt = n;
+    while (n > 1 && dig[n - 1] == '0') dig[--n] = '\0';
+    return n;
+  }
   char tmp[40];
   while (lo < hi) {
     int mid = (lo + hi) / 2;
@@ -805,7 +815,9 @@ static void element_at(Buf *b, const Dtype *d, const uint8_t *p, int txt, int de
         return;
       }
       if (d->kind == 'M') datetime_text(b, load_int(p, 8, big), d->unit);
-      else timedelta_text(b, load_int(p, 8, big), d->unit);
+      else if (!txt) timedelta_text(b, load_int(p, 8, big), d->unit);
+      else if (load_int(p, 8, big) == INT64_MIN) buf_puts(b, "NaT");
+      else buf_printf(b, "%lld", (long long)load_int(p, 8, big));   /* loadtxt reads counts */
       return;
     case 'V':
       buf_puts(b, "b'");
@@ -1001,26 +1013,11 @@ static void shape_repr(Buf *b, const NdArray *a) {
   buf_putc(b, ')');
 }
 
-/* Field names for the '# ...' line of records; nested records as parent.child. */
-static void field_names(Buf *b, const Dtype *d, const char *prefix, int *first, int depth) {
-  for (size_t i = 0; i < d->nfields && depth < 32; i++) {
-    const DtypeField *f = &d->fields[i];
-    const Dtype *fd = f->dtype && f->dtype->kind == VAL_DTYPE ? f->dtype->u.dtype : NULL;
-    Buf name;
-    buf_init(&name);
-    if (prefix) {
-      buf_puts(&name, prefix);
-      buf_putc(&name, '.');
-    }
-    buf_puts(&name, f->name ? f->name : "");
-    if (fd != NULL && fd->nfields > 0 && fd->sub_base == NULL) {
-      field_names(b, fd, name.p ? name.p : "", first, depth + 1);
-    } else {
-      if (!*first) buf_putc(b, ' ');
-      *first = 0;
-      buf_add(b, name.p ? name.p : "", name.len);
-    }
-    buf_free(&name);
+/* Field names for the '# ...' line of records (top-level names, as dtype.names). */
+static void field_names(Buf *b, const Dtype *d) {
+  for (size_t i = 0; i < d->nfields; i++) {
+    if (i) buf_putc(b, ' ');
+    buf_puts(b, d->fields[i].name ? d->fields[i].name : "");
   }
 }
 
@@ -1080,9 +1077,8 @@ MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e) {
   int strings = d->kind == 'S' || d->kind == 'U';
   uint64_t cols = 1;
   if (records) {
-    int first = 1;
     buf_puts(b, "# ");
-    field_names(b, d, NULL, &first, 0);
+    field_names(b, d);
     buf_putc(b, '\n');
   } else if (!strings && a->ndim >= 2) {
     cols = a->shape[a->ndim - 1];

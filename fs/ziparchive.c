@@ -23,8 +23,6 @@
 #include "modelfs/limits.h"
 #include "modelfs/decode.h"
 
-#define ZIP_MEMBER_IN_MEMORY (64u << 20)   /* non-deflate members read whole */
-
 /* ---- libzip over a Source ------------------------------------------------------ */
 
 typedef struct ZipIo {
@@ -268,7 +266,7 @@ static Source *member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_sta
     source_unref(inf);
     return s;
   }
-  if (st->size > ZIP_MEMBER_IN_MEMORY) {
+  if (st->size > MFS_MAX_ZIP_MEMBER_IN_MEMORY) {
     snprintf(why, cap, "member compressed with method %d is too large to read into memory",
              (int)st->comp_method);
     return NULL;

@@ -37,8 +37,8 @@ def arrays():
         "f8": np.arange(12.0).reshape(3, 4) * 1.5,
         "fortran_i2": np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3)),
         "fortran_f4": np.asfortranarray(np.linspace(0, 1, 24, dtype=np.float32).reshape(2, 3, 4)),
-        "big_f8": np.arange(5, dtype=">f8") / 3,
-        "big_i4": np.arange(7, dtype=">i4") - 3,
+        "big_f8": (np.arange(5) / 3).astype(">f8"),
+        "big_i4": (np.arange(7) - 3).astype(">i4"),
         "zero_d": np.array(2.5),
         "empty": np.zeros((0, 3)),
         "u5": np.array(["ab", "cdefg", ""], dtype="<U5"),
@@ -90,7 +90,7 @@ def dump_arrays(out, files):
             "protocol": proto, "arrays": entries, "swapped": swapped,
             "json": {"obj.json": ["x", 1, None]},
             "globals": ["joblib.numpy_pickle.NumpyArrayWrapper", "numpy.ndarray",
-                        "numpy.matrixlib.defmatrix.matrix"],
+                        "%s.matrix" % np.matrix.__module__],
         })
 
 

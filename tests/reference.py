@@ -227,7 +227,7 @@ def npy_bytes(a):
 class Object:
     """An object as the pickler saw it: from obj.__reduce_ex__(CANONICAL_PROTOCOL)."""
 
-    def __init__(self, obj):
+    def __init__(self, obj, built=None):
         rv = obj.__reduce_ex__(CANONICAL_PROTOCOL)
         if isinstance(rv, str):
             raise ValueError("%r reduces to a global name" % (obj,))
@@ -241,6 +241,11 @@ class Object:
             raise NotImplementedError("NEWOBJ_EX kwargs (SPEC says nothing)")
         self.callable = func
         self.args = tuple(args)
+        # The state the stream BUILT, when known: __reduce_ex__ of a loaded object
+        # may differ from what was stored (MaskedArray turns a stored fill_value
+        # None into a default array), and the tree shows what was stored.
+        if built is not None:
+            state = built.get(id(obj), (None, None))[1]
         self.state = state
         self.items = list(listitems) if listitems is not None else None
         self.dictitems = dict(dictitems) if dictitems is not None else None
@@ -301,6 +306,7 @@ class Expected:
         self.array_bytes = 0
         self.root_class = None
         self.sklearn_version = None
+        self.built = {}          # id(obj) -> (obj, BUILD state) from the stream
         self._first = {}         # id(obj) -> base path of its first place
         self._keep = []          # keeps every walked temporary alive (ids stay unique)
 
@@ -344,6 +350,8 @@ class Expected:
         elif kind == "bytes":
             self.entries[path + ".bin"] = ("file", bytes(obj))
         elif kind == "array":
+            obj = stored_array(obj, self.built)
+            self._keep.append(obj)
             self.entries[path + ".npy"] = ("file", npy_bytes(obj))
             self.entries[path + ".txt"] = ("file", None)     # judged by meaning
             self.arrays[path + ".npy"] = obj
@@ -356,7 +364,7 @@ class Expected:
         elif kind in ("container", "objarray"):
             self.directory(path, container_items(obj), depth)
         else:
-            o = Object(obj)
+            o = Object(obj, self.built)
             self._keep.append(o)
             self.directory(path, o.children(), depth)
 
@@ -374,9 +382,12 @@ class Expected:
             self.place(path, taken, key_name(key), value, depth + 1)
 
 
-def expected_tree(root):
-    """The Expected tree of a loaded root object."""
+def expected_tree(root, built=None):
+    """The Expected tree of a loaded root object.  built: the BUILD states the
+    stream applied (StreamUnpickler.built); without it, states come from
+    __reduce_ex__ of the loaded objects."""
     ex = Expected()
+    ex.built = built if built is not None else {}
     taken = set(RESERVED)
     ex.order[""] = list(RESERVED)
     for r in RESERVED:
@@ -384,7 +395,7 @@ def expected_tree(root):
     kind = kind_of(root)
     ex._keep.append(root)
     if kind == "object":
-        o = Object(root)
+        o = Object(root, built)
         ex._keep.append(o)
         ex._first[id(root)] = ""
         ex.root_class = o.class_name()
@@ -405,6 +416,58 @@ def expected_tree(root):
 def load(path):
     with open(path, "rb") as f:
         return pickle.load(f)
+
+
+class StreamUnpickler(pickle._Unpickler):
+    """pickle.load (the pure-Python unpickler, same semantics) that also keeps the
+    state every BUILD opcode applied, by object identity."""
+
+    def __init__(self, f):
+        super().__init__(f)
+        self.built = {}
+
+    def load_build(self):
+        inst, state = self.stack[-2], self.stack[-1]
+        # A copy: __setstate__ may consume its argument (BaseEstimator pops
+        # _sklearn_version).  Holding inst keeps its id unique.
+        self.built[id(inst)] = (inst, shallow_copy_state(state))
+        super().load_build()
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+def shallow_copy_state(state):
+    if type(state) is dict:
+        return dict(state)
+    if type(state) is tuple:
+        return tuple(dict(x) if type(x) is dict else x for x in state)
+    return state
+
+
+def load_with_states(path):
+    """(root, built) of a pickle file."""
+    with open(path, "rb") as f:
+        u = StreamUnpickler(f)
+        return u.load(), u.built
+
+
+def expected_file(path):
+    """The Expected tree of a (trusted) pickle file."""
+    root, built = load_with_states(path)
+    return expected_tree(root, built)
+
+
+def stored_array(a, built):
+    """The array with the dtype its pickle stored.  numpy's ndarray.__setstate__
+    byte-swaps a non-native array to native order on load (protocols 0-4; the
+    protocol-5 _frombuffer path keeps it); SPEC keeps the byte order as stored."""
+    state = built.get(id(a), (None, None))[1]
+    if isinstance(state, tuple) and len(state) in (4, 5):
+        dtype = state[-3]
+        if isinstance(dtype, np.dtype) and dtype != a.dtype:
+            return a.astype(dtype)
+    return a
 
 
 # ---- the globals a pickle names (types.txt) -----------------------------------------

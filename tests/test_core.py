@@ -89,7 +89,7 @@ class World:
         if case.ref not in self._expected:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._expected[case.ref] = R.expected_tree(R.load(self.path(case.ref)))
+                self._expected[case.ref] = R.expected_file(self.path(case.ref))
         return self._expected[case.ref]
 
     def entries(self, fname):

@@ -34,8 +34,11 @@ void jw_cstring(JsonW *w, const char *s);
 void json_escape(Buf *b, const char *s, size_t n);
 
 /* A scalar that N.json containers may hold: None, bool, int, float, str (also
-** Python-2 str and numeric/bool/str numpy scalars). */
+** Python-2 str).  numpy scalars are not (SPEC 3 gives them their own row). */
 int json_is_scalar(const Value *v);
+/* Those plus numeric, bool and str numpy scalars: what object.json writes as a
+** JSON value rather than a string. */
+int json_is_value(const Value *v);
 /* Its JSON text (non-finite floats as "nan", "inf", "-inf"); 0 if not a scalar. */
 int json_scalar(Buf *b, const Value *v, Err *e);
 /* The value a container holds, unwrapping object-dtype numpy scalars. */

@@ -70,6 +70,9 @@
 /* Memory liblzma may use for one stream (the dictionary size comes from the
 ** file; preset 9 needs 64 MiB, a hostile .lzma header can ask for 4 GiB). */
 #define MFS_MAX_DECODER_MEMORY   (256ULL << 20)
+/* Zip members compressed with a method other than store/deflate (bzip2, lzma,
+** zstd) cannot be served by offset and are read whole into memory up to this. */
+#define MFS_MAX_ZIP_MEMBER_IN_MEMORY (64ULL << 20)
 
 /* Symbolic links followed while resolving one path in the offline CLI (as the
 ** kernel's ELOOP bound): links in a tree point at earlier entries, so a longer

@@ -253,6 +253,35 @@ static void test_dtype_frozen_after_use(void **state) {
              "\x86sK\x08K\x01K\x10tb.", MFS_ECORRUPT, "placed inside another dtype");
 }
 
+/* Old dtype state layouts: lengths 7, 6 and 5 (names under the key -1). */
+static void test_dtype_old_states(void **state) {
+  (void)state;
+  static const char s7[] = "\x80\x02" "cnumpy\ndtype\nU\x02i4K\x00K\x01\x87R(K\x02U\x01>NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xfftb.";
+  static const char s6[] = "\x80\x02" "cnumpy\ndtype\nU\x02i4K\x00K\x01\x87R(K\x01U\x01>NNJ\xff\xff\xff\xffJ\xff\xff\xff\xfftb.";
+  static const char s5[] = "\x80\x02" "cnumpy\ndtype\nU\x02i4K\x00K\x01\x87R(U\x01>NNJ\xff\xff\xff\xffJ\xff\xff\xff\xfftb.";
+  const char *streams[] = {s7, s6, s5};
+  size_t lens[] = {sizeof s7 - 1, sizeof s6 - 1, sizeof s5 - 1};
+  for (size_t i = 0; i < 3; i++) {
+    Model *m = decode_bytes(streams[i], lens[i]);
+    if (!m->ok) fprintf(stderr, "%zu: %s\n", i, m->err.msg);
+    assert_true(m->ok);
+    char *c = canon_of(m->root);
+    assert_string_equal(c, "D>i4");
+    free(c);
+    model_free(m);
+  }
+  static const char v0[] =
+    "\x80\x02" "cnumpy\ndtype\nU\x02V8K\x00K\x01\x87R(U\x01|N}(J\xff\xff\xff\xff]U\x01" "aaU\x01" "a"
+    "cnumpy\ndtype\nU\x02" "f8K\x00K\x01\x87R(U\x01<NNJ\xff\xff\xff\xffJ\xff\xff\xff\xfftbK\x00\x86uK\x08K\x01tb.";
+  Model *m = decode_bytes(v0, sizeof v0 - 1);
+  if (!m->ok) fprintf(stderr, "v0: %s\n", m->err.msg);
+  assert_true(m->ok);
+  char *c = canon_of(m->root);
+  assert_string_equal(c, "D|V8{a:D<f8@0}");
+  free(c);
+  model_free(m);
+}
+
 /* ---- dtype.c ------------------------------------------------------------------------ */
 
 static void expect_dtype(const char *in, char order, const char *typestr, char kind, uint64_t size) {
@@ -340,6 +369,7 @@ int main(void) {
     cmocka_unit_test(test_reconstructor_equals_newobj),
     cmocka_unit_test(test_array_errors),
     cmocka_unit_test(test_dtype_frozen_after_use),
+    cmocka_unit_test(test_dtype_old_states),
     cmocka_unit_test(test_dtype_from_str),
     cmocka_unit_test(test_dtype_has_object),
   };

@@ -424,6 +424,103 @@ static void test_hostile(void **state) {
   model_free_test(m);
 }
 
+static Value *object_array(Model *m, int ndim, const uint64_t *shape, Value *items) {
+  Value *v = value_new(&m->vs, VAL_NDARRAY);
+  NdArray *a = arena_alloc(m->vs.arena, sizeof *a);
+  a->dtype = dtype_from_str(&m->vs, "|O", 0);
+  a->ndim = ndim;
+  a->shape = arena_memdup(m->vs.arena, shape, sizeof *shape * (size_t)(ndim ? ndim : 1));
+  a->objects = items;
+  v->u.arr = a;
+  return v;
+}
+
+static Value *np_scalar(Model *m, const char *t, const void *raw) {
+  Value *v = value_new(&m->vs, VAL_SCALAR);
+  v->u.scalar = arena_alloc(m->vs.arena, sizeof(Scalar));
+  v->u.scalar->dtype = dtype_from_str(&m->vs, t, 0);
+  v->u.scalar->data.mem = arena_memdup(m->vs.arena, raw, v->u.scalar->dtype->u.dtype->itemsize);
+  v->u.scalar->data.len = v->u.scalar->dtype->u.dtype->itemsize;
+  return v;
+}
+
+/* Object arrays, dynamic callables, slot states, items, kwargs, odd scalars. */
+static void test_object_forms(void **state) {
+  (void)state;
+  Model *m = model_new_test();
+  Value *st = value_new(&m->vs, VAL_DICT);
+  m->root = obj(m, G(m, "sklearn.pipeline", "Pipeline"), NULL, st);
+  uint64_t s1[1] = {2}, s2[2] = {2, 2};
+  dict_put(&m->vs, st, S(m, "feature_names_in_"),
+           object_array(m, 1, s1, list_of(m, VAL_LIST, 2, S(m, "f0"), S(m, "f1"))));
+  dict_put(&m->vs, st, S(m, "grid"),
+           object_array(m, 2, s2, list_of(m, VAL_LIST, 4, S(m, "a"), S(m, "b"), I(m, 1), value_none(&m->vs))));
+  /* a callable that is itself a built value; state (dict, slots); extras */
+  Value *dyn = obj(m, obj(m, G(m, "functools", "partial"), list_of(m, VAL_TUPLE, 1, G(m, "numpy", "clip")), NULL),
+                   list_of(m, VAL_TUPLE, 1, I(m, 3)), NULL);
+  Value *slots = value_new(&m->vs, VAL_DICT);
+  dict_put(&m->vs, slots, S(m, "slot_a"), I(m, 1));
+  Value *dd = value_new(&m->vs, VAL_DICT);
+  dict_put(&m->vs, dd, S(m, "attr"), S(m, "x"));
+  dyn->u.obj->state = list_of(m, VAL_TUPLE, 2, dd, slots);
+  dyn->u.obj->items = list_of(m, VAL_LIST, 1, I(m, 9));
+  dyn->u.obj->dictitems = value_new(&m->vs, VAL_DICT);
+  dict_put(&m->vs, dyn->u.obj->dictitems, S(m, "k"), I(m, 8));
+  dyn->u.obj->kwargs = value_new(&m->vs, VAL_DICT);
+  dict_put(&m->vs, dyn->u.obj->kwargs, S(m, "kw"), value_bool(&m->vs, 0));
+  dict_put(&m->vs, st, S(m, "dyn"), dyn);
+  Value *nd = obj(m, G(m, "mod", "C"), NULL, list_of(m, VAL_LIST, 2, I(m, 1), S(m, "s")));
+  dict_put(&m->vs, st, S(m, "liststate"), nd);
+  dict_put(&m->vs, st, S(m, "py2"), value_bytes_mem(&m->vs, VAL_BYTES, "caf\xe9", 4));
+  m->root->u.obj->state->u.dict.vals[m->root->u.obj->state->u.dict.n - 1]->flags |= VF_PY2STR;
+  uint8_t big[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+  dict_put(&m->vs, st, S(m, "big"), value_bigint(&m->vs, big, 9));
+  float f32 = 0.1f;
+  int64_t i64 = -3;
+  dict_put(&m->vs, st, S(m, "n_classes_"), np_scalar(m, "<i8", &i64));
+  dict_put(&m->vs, st, S(m, "scalars"), list_of(m, VAL_LIST, 3, np_scalar(m, "<f4", &f32),
+                                               np_scalar(m, "<i8", &i64), value_bigint(&m->vs, big, 9)));
+  dict_put(&m->vs, st, S(m, "dtype"), dtype_from_str(&m->vs, "<U5", 0));
+  Value *txt = value_new(&m->vs, VAL_TEXT);
+  txt->u.str.s = "2026-11-22 10:30:00";
+  txt->u.str.len = strlen(txt->u.str.s);
+  dict_put(&m->vs, st, S(m, "when"), txt);
+  RTree *t = render_tree(m, trust);
+  assert_non_null(t);
+  assert_content(t, "feature_names_in_.json", "[\n  \"f0\",\n  \"f1\"\n]\n");
+  assert_string_equal(listing(t, "grid"), "0.json 1.json");
+  assert_content(t, "grid/1.json", "[\n  1,\n  null\n]\n");
+  assert_string_equal(listing(t, "dyn"),
+                      "__class__ __callable__ __args__.json __kwargs__.json attr slot_a __items__.json "
+                      "__dictitems__.json");
+  assert_content(t, "dyn/__class__", "<dynamic>\n");
+  assert_content(t, "dyn/__callable__/__class__", "functools.partial\n");
+  assert_content(t, "dyn/__callable__/__args__/0", "numpy.clip\n");
+  assert_content(t, "dyn/slot_a", "1\n");
+  assert_content(t, "liststate/__state__.json", "[\n  1,\n  \"s\"\n]\n");
+  assert_content(t, "py2", "caf\xc3\xa9\n");
+  assert_content(t, "big", "18446744073709551616\n");
+  assert_content(t, "n_classes_", "-3\n");
+  /* numpy scalars are not .json elements (SPEC 3 rows): a directory of texts */
+  assert_string_equal(listing(t, "scalars"), "0 1 2");
+  assert_content(t, "scalars/0", "0.1\n");
+  assert_content(t, "scalars/2", "18446744073709551616\n");
+  assert_content(t, "dtype", "<U5\n");
+  assert_content(t, "when", "2026-11-22 10:30:00\n");
+  char *oj = content(t, "object.json", NULL);
+  cJSON *j = cJSON_Parse(oj);
+  assert_non_null(j);
+  cJSON *grid = cJSON_GetObjectItem(j, "grid");
+  assert_true(cJSON_IsArray(grid) && cJSON_GetArraySize(grid) == 2);
+  assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "dyn"), "__class__")->valuestring,
+                      "<dynamic>");
+  assert_non_null(strstr(oj, "\"big\": 18446744073709551616"));
+  cJSON_Delete(j);
+  free(oj);
+  render_free(t);
+  model_free_test(m);
+}
+
 typedef struct ThreadArg {
   RTree *t;
   int ok;
@@ -509,6 +606,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(test_root_forms),
     cmocka_unit_test(test_error_model),
     cmocka_unit_test(test_hostile),
+    cmocka_unit_test(test_object_forms),
     cmocka_unit_test(test_threads),
     cmocka_unit_test(test_trust),
   };
