@@ -624,7 +624,12 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   s->decodes++;
   c->decodes++;
   SlotStat want = snap(s);
+  /* Make room first: a tree kept over budget because it was in use must not
+  ** stay resident while a second one is decoded beside it. */
+  CacheModel *before = NULL;
+  enforce(c, NULL, &before);
   pthread_mutex_unlock(&c->lock);
+  free_dropped(before);
 
   CacheModel *m = NULL;
   int err = decode_slot(c, s, &want, &m);

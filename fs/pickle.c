@@ -14,6 +14,7 @@
 ** Choices where CPython would call user code:
 **  - PERSID/BINPERSID give VAL_OBJECT(callable = VAL_GLOBAL pickle.persistent_load,
 **    args = (pid,)); EXT1/2/4 give VAL_OBJECT(copyreg._inverted_registry, (code,)).
+**    Both hook names are listed among the model's globals (untrusted).
 **    Neither name is recorded in the model's globals: the file does not name them.
 **  - NEXT_BUFFER (and READONLY_BUFFER on anything but in-band bytes) is an
 **    "out-of-band buffer" error: files carry no out-of-band buffers.
@@ -1028,13 +1029,32 @@ static MfsStatus op_global(Vm *vm) {
   return push_global(vm, mod, mlen, name, nlen);
 }
 
+/* A STACK_GLOBAL operand as text.  Python 3 loads a Python-2 STRING as str when it
+** is ASCII (the default encoding), so such operands name globals too: scanners that
+** accept only unicode operands were bypassed this way. */
+static int text_operand(const Value *v, const char **s, size_t *len) {
+  if (v->kind == VAL_STR) {
+    *s = v->u.str.s;
+    *len = v->u.str.len;
+    return 1;
+  }
+  if (v->kind != VAL_BYTES || !(v->flags & VF_PY2STR) || v->u.bytes.mem == NULL) return 0;
+  for (uint64_t i = 0; i < v->u.bytes.len; i++)
+    if (v->u.bytes.mem[i] >= 0x80) return 0;
+  *s = (const char *)v->u.bytes.mem;
+  *len = (size_t)v->u.bytes.len;
+  return 1;
+}
+
 static MfsStatus op_stack_global(Vm *vm) {
   if (need(vm, 2) != MFS_OK) return vm->m->err.code;
   Value *name = pop1(vm), *mod = pop1(vm);
-  if (mod->kind != VAL_STR || name->kind != VAL_STR)
+  const char *ms, *ns;
+  size_t ml, nl;
+  if (!text_operand(mod, &ms, &ml) || !text_operand(name, &ns, &nl))
     return vm_fail(vm, MFS_ECORRUPT, "STACK_GLOBAL requires str (got %s and %s)",
                    value_kind_name(mod->kind), value_kind_name(name->kind));
-  return push_global(vm, mod->u.str.s, mod->u.str.len, name->u.str.s, name->u.str.len);
+  return push_global(vm, ms, ml, ns, nl);
 }
 
 /* callable(*args) or cls.__new__(cls, *args): a recognised value or a VAL_OBJECT. */
@@ -1100,6 +1120,9 @@ static MfsStatus push_external(Vm *vm, const char *mod, const char *name, Value 
   if (arg == NULL) return vm->m->err.code;
   Value *args = value_new(vm->vs, VAL_TUPLE);
   Value *g = value_global(vm->vs, mod, name);
+  /* The loader resolves these through hooks we cannot see (persistent_load, the
+  ** copyreg registry): listing the hook makes the verdict "untrusted", never "safe". */
+  if (model_note_global(vm->m, mod, name) != MFS_OK) return vm->m->err.code;
   if (args == NULL || g == NULL || seq_push(vm->vs, args, arg) != MFS_OK) return vm->m->err.code;
   return push(vm, value_object(vm->vs, g, args, OBJ_REDUCE));
 }

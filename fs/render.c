@@ -14,6 +14,7 @@
 #include <string.h>
 #include "modelfs/compat.h"
 #include "modelfs/json.h"
+#include "modelfs/judge.h"
 #include "modelfs/limits.h"
 #include "modelfs/npy.h"
 #include "modelfs/render.h"
@@ -80,8 +81,7 @@ struct RTree {
   size_t ninfo, info_used;
   Work *stack;
   size_t nstack, capstack;
-  const char **globals;    /* sorted, unique dotted names */
-  size_t nglobals;
+  Judgement judged;        /* types.txt, untrusted.txt, verdict */
   uint64_t arrays, array_bytes;
   size_t cached;
   int failed;              /* OOM during layout */
@@ -626,29 +626,8 @@ static void visit(RTree *t, uint32_t i, uint32_t depth) {
 
 /* ---- the model directory ----------------------------------------------------------- */
 
-static int cmp_cstr(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int collect_globals(RTree *t) {
-  const Value *g = t->m->globals;
-  size_t n = g && g->kind == VAL_LIST ? g->u.seq.n : 0;
-  t->globals = arena_alloc(t->arena, (n ? n : 1) * sizeof *t->globals);
-  if (t->globals == NULL) return 0;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const Value *v = g->u.seq.items[i];
-    if (v == NULL || v->kind != VAL_GLOBAL) continue;
-    const char *s = global_dotted(t->arena, v);
-    if (s == NULL) return 0;
-    t->globals[k++] = s;
-  }
-  qsort(t->globals, k, sizeof *t->globals, cmp_cstr);
-  size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || strcmp(t->globals[u - 1], t->globals[i]) != 0) t->globals[u++] = t->globals[i];
-  t->nglobals = u;
-  return 1;
+  return judge_model(t->m, t->trust, t->arena, &t->judged) == MFS_OK;
 }
 
 static void layout_root(RTree *t) {
@@ -923,17 +902,17 @@ static void meta_u64(MetaKey *k, size_t *n, size_t cap, const char *key, unsigne
 
 /* The globals that decide the verdict, as a JSON array text indented for one
 ** level inside meta.json's object. */
-static void verdict_globals(RTree *t, Buf *b, const char *verdict) {
-  int dangerous = strcmp(verdict, "dangerous") == 0, any = 0;
+static void verdict_globals(RTree *t, Buf *b) {
+  const Judgement *j = &t->judged;
+  int dangerous = j->ndangerous > 0;
+  const char **names = dangerous ? j->dangerous : j->untrusted;
+  size_t n = dangerous ? j->ndangerous : j->nuntrusted;
   buf_putc(b, '[');
-  for (size_t i = 0; i < t->nglobals; i++) {
-    const char *g = t->globals[i];
-    if (!(dangerous ? trust_is_dangerous(g) : !trust_is_trusted(t->trust, g))) continue;
-    buf_puts(b, any ? ",\n    " : "\n    ");
-    json_escape(b, g, strlen(g));
-    any = 1;
+  for (size_t i = 0; i < n; i++) {
+    buf_puts(b, i ? ",\n    " : "\n    ");
+    json_escape(b, names[i], strlen(names[i]));
   }
-  buf_puts(b, any ? "\n  ]" : "]");
+  buf_puts(b, n ? "\n  ]" : "]");
 }
 
 static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
@@ -944,7 +923,7 @@ static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
   size_t n = 0;
   Buf cls;
   buf_init(&cls);
-  const char *verdict = trust_verdict(t->trust, t->globals, t->nglobals);
+  const char *verdict = t->judged.verdict;
   meta_str(keys, &n, cap, "format", m->format);
   meta_str(keys, &n, cap, "compression", m->compression);
   meta_u64(keys, &n, cap, "protocol", (unsigned long long)(m->protocol < 0 ? 0 : m->protocol));
@@ -960,7 +939,7 @@ static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
   if (!m->ok) meta_str(keys, &n, cap, "error", m->err.msg[0] ? m->err.msg : err_code_name(m->err.code));
   meta_str(keys, &n, cap, "verdict", verdict);
   buf_init(&b);
-  verdict_globals(t, &b, verdict);
+  verdict_globals(t, &b);
   meta_put(keys, &n, cap, "verdict_globals", &b);
   meta_u64(keys, &n, cap, "arrays", (unsigned long long)t->arrays);
   meta_u64(keys, &n, cap, "array_bytes", (unsigned long long)t->array_bytes);
@@ -998,9 +977,11 @@ static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
 }
 
 static void make_names_list(RTree *t, Buf *out, int untrusted_only) {
-  for (size_t i = 0; i < t->nglobals; i++) {
-    if (untrusted_only && trust_is_trusted(t->trust, t->globals[i])) continue;
-    buf_puts(out, t->globals[i]);
+  const Judgement *j = &t->judged;
+  const char **names = untrusted_only ? j->untrusted : j->globals;
+  size_t n = untrusted_only ? j->nuntrusted : j->nglobals;
+  for (size_t i = 0; i < n; i++) {
+    buf_puts(out, names[i]);
     buf_putc(out, '\n');
   }
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include "modelfs/decode.h"
 #include "modelfs/limits.h"
+#include "modelfs/judge.h"
 #include "modelfs/scan.h"
 #include "modelfs/trust.h"
 
@@ -141,73 +142,22 @@ static void report(Scan *sc, const char *path, const Verdict *v) {
 
 /* ---- judging one model -------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Sorted unique dotted names of a VAL_LIST of VAL_GLOBAL, in the model's arena. */
-static MfsStatus names_of(Model *m, const Value *list, const char ***names, size_t *n) {
-  *names = NULL;
-  *n = 0;
-  if (list == NULL || list->kind != VAL_LIST || list->u.seq.n == 0) return MFS_OK;
-  const Seq *g = &list->u.seq;
-  const char **v = arena_alloc(m->vs.arena, g->n * sizeof *v);
-  if (v == NULL) return MFS_ENOMEM;
-  size_t k = 0;
-  for (size_t i = 0; i < g->n; i++) {
-    if (g->items[i] == NULL || g->items[i]->kind != VAL_GLOBAL) continue;
-    const char *d = global_dotted(m->vs.arena, g->items[i]);
-    if (d == NULL) return MFS_ENOMEM;
-    v[k++] = d;
-  }
-  if (k > 1) qsort(v, k, sizeof *v, cmp_str);
-  size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
-  *names = v;
-  *n = u;
-  return MFS_OK;
-}
-
-/* The verdict meta.json gives (SPEC 5), then anchor 15: a model that did not
-** decode fully is "incomplete" unless something dangerous was already seen.
-** A format that judges node by node (skops) lists its own untrusted names. */
+/* The verdict meta.json gives (SPEC 5, judge.c), then anchor 15: a model that did
+** not decode fully is "incomplete" unless something dangerous was already seen. */
 static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
-  const char **names, **own;
-  size_t n, nown;
-  if (names_of(m, m->globals, &names, &n) != MFS_OK) return MFS_ENOMEM;
-  if (names_of(m, m->untrusted, &own, &nown) != MFS_OK) return MFS_ENOMEM;
-  size_t cap = n + nown + 1;
-  v->untrusted = arena_alloc(m->vs.arena, cap * sizeof *v->untrusted);
-  v->dangerous = arena_alloc(m->vs.arena, cap * sizeof *v->dangerous);
-  if (v->untrusted == NULL || v->dangerous == NULL) return MFS_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    if (trust_is_dangerous(names[i])) v->dangerous[v->ndangerous++] = names[i];
-    if (m->untrusted == NULL && !trust_is_trusted(sc->trust, names[i]))
-      v->untrusted[v->nuntrusted++] = names[i];
-  }
-  for (size_t i = 0; i < nown; i++) {
-    v->untrusted[v->nuntrusted++] = own[i];
-    if (trust_is_dangerous(own[i]) && !(n > 0 && bsearch(&own[i], names, n, sizeof *names, cmp_str)))
-      v->dangerous[v->ndangerous++] = own[i];
-  }
-  if (v->ndangerous > 1) qsort(v->dangerous, v->ndangerous, sizeof *v->dangerous, cmp_str);
-  if (m->untrusted == NULL) v->verdict = trust_verdict(sc->trust, names, n);
-  else v->verdict = v->nuntrusted ? "untrusted" : "safe";
+  Judgement j;
+  if (judge_model(m, sc->trust, m->vs.arena, &j) != MFS_OK) return MFS_ENOMEM;
+  v->untrusted = j.untrusted;
+  v->nuntrusted = j.nuntrusted;
+  v->dangerous = j.dangerous;
+  v->ndangerous = j.ndangerous;
+  v->verdict = j.verdict;
   v->format = m->format;
   v->compression = m->compression;
-  if (v->ndangerous > 0 || strcmp(v->verdict, "dangerous") == 0) {
-    v->verdict = "dangerous";
-    v->cls = SC_DANGEROUS;
-  } else if (!m->ok) {
-    v->verdict = "incomplete";
-    v->cls = SC_INCOMPLETE;
-  } else if (strcmp(v->verdict, "safe") == 0) {
-    v->cls = SC_SAFE;
-  } else {
-    v->verdict = "untrusted";
-    v->cls = SC_UNTRUSTED;
-  }
+  if (j.ndangerous > 0) v->cls = SC_DANGEROUS;
+  else if (!m->ok) v->verdict = "incomplete", v->cls = SC_INCOMPLETE;
+  else if (j.nuntrusted > 0) v->cls = SC_UNTRUSTED;
+  else v->cls = SC_SAFE;
   if (!m->ok) v->error = m->err.msg[0] ? m->err.msg : err_code_name(m->err.code);
   return MFS_OK;
 }

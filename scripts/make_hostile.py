@@ -265,10 +265,10 @@ def add_pickle_bombs(s):
     s.add("bomb_proto_99.pkl", b"\x80\x63N.", "bomb", status="any", note="PROTO 99")
     s.add("bomb_no_stop.pkl", P2 + b"]" + sbu("abc") + b"a", "bomb", status="error",
           note="ends without STOP")
-    s.add("bomb_persid.pkl", P2 + b"Pabc\n" + STOP, "bomb", status="any",
-          note="PERSID (needs a persistent_load; must not crash)")
-    s.add("bomb_ext1.pkl", P2 + b"\x82\x01" + STOP, "bomb", status="error",
-          note="EXT1 (extension registry) code 1")
+    s.add("bomb_persid.pkl", P2 + b"Pabc\n" + STOP, "bomb", status="ok", verdict="dangerous",
+          note="PERSID: kept as a value naming pickle.persistent_load, a loader hook that runs code")
+    s.add("bomb_ext1.pkl", P2 + b"\x82\x01" + STOP, "bomb", status="ok", verdict="untrusted",
+          note="EXT1: kept as a value naming copyreg._inverted_registry (issue 2)")
     s.add("bomb_next_buffer.pkl", b"\x80\x05\x97" + STOP, "bomb", status="error",
           note="NEXT_BUFFER without out-of-band buffers")
     s.add("bomb_empty.pkl", b"", "bomb", status="error", note="empty file")

@@ -29,7 +29,7 @@ import types
 
 import numpy as np
 
-RESERVED = ("meta.json", "types.txt", "untrusted.txt", "object.json")
+RESERVED = ("meta.json", "types.txt", "untrusted.txt", "object.json", "compat.json")
 
 # The protocol whose reduce form is canonical.  SPEC 3.2: every protocol renders
 # the same tree, so protocol 0's copyreg._reconstructor form must look like this.

@@ -27,7 +27,8 @@ MF = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(MF)
 
 KIND = {"file": "f", "dir": "d", "link": "l"}
-FORMAT_DEPENDENT = ("meta.json", "types.txt", "untrusted.txt")
+# compat.json names the container facts (protocol -> minimum Python, format) too.
+FORMAT_DEPENDENT = ("meta.json", "types.txt", "untrusted.txt", "compat.json")
 MAX_REPORT = 40
 
 

@@ -57,9 +57,20 @@ def test_fixtures_present():
 
 # ---- untrusted.txt == get_untrusted_types ---------------------------------------
 
+NO_SKOPS_AUDIT = {"untrusted_custom_class.skops": ["my_private_pkg.models.MyEstimator"]}
+
+
 @pytest.mark.parametrize("path", MODELS, ids=_id)
 def test_untrusted_matches_skops(path):
-    want = json.load(open(path[:-len(".skops")] + ".untrusted.json"))
+    want_path = path[:-len(".skops")] + ".untrusted.json"
+    if not os.path.exists(want_path):
+        # skops could not dump this object (manifest: dump_error), so there is no
+        # audit to compare with; its schema names one class outside every list.
+        assert os.path.basename(path) in NO_SKOPS_AUDIT, path
+        want = NO_SKOPS_AUDIT[os.path.basename(path)]
+        assert cat(path, "untrusted.txt").decode() == "".join(n + "\n" for n in want)
+        return
+    want = json.load(open(want_path))
     if isinstance(want, dict):
         # skops itself fails on this file (protocol-0 Generator: AttributeError in
         # skops 0.5..0.14); we refuse it too, with our own reason.
@@ -124,10 +135,11 @@ KNOWN_DIFFERENCES = {
     "method_and_reduce": ["date"],                 # skops 0.11 writes a date as null
     "sparse_csr_matrix": ["maxprint"],             # not in the .npz
     "logreg_sparsified_coef": ["coef_/maxprint"],
+    "tfidf_multinomialnb": ["steps/0/1/_tfidf/_idf_diag/maxprint"],  # sparse, as above
     "hist_gradient_boosting": ["_loss/closs"],     # Cython loss: skops drops the pyx unpickler
     "gridsearch_logreg": ["cv_results_/param_C"],  # a MaskedArray, as "masked" above
 }
-IGNORED_ENTRIES = {"meta.json", "types.txt", "untrusted.txt"}
+IGNORED_ENTRIES = {"meta.json", "types.txt", "untrusted.txt", "compat.json"}
 
 
 def _differs_by_design(name, path):
@@ -139,14 +151,22 @@ def _differs_by_design(name, path):
         (path == "object.json" and name in KNOWN_DIFFERENCES)
 
 
+# The protocol-0 Generator stores 128-bit integers as JSON numbers: skops cannot
+# load it, and cJSON would round them, so modelfs reports an error instead.
+UNREADABLE_BY_SKOPS = {p for p in MODELS if "proto0" in p and p.endswith("np_random_generator.skops")}
+
 TWINS = [p for p in MODELS if os.path.exists(p[:-len(".skops")] + ".p5.pkl")]
 
 
 @pytest.mark.parametrize("path", TWINS, ids=_id)
 def test_tree_equals_pickle_twin(path):
-    if _meta(path)["status"] != "ok":
-        pytest.skip("skops itself cannot read this file (see test_untrusted_matches_skops)")
     name = os.path.basename(path)[:-len(".skops")]
+    meta = _meta(path)
+    if meta["status"] != "ok":
+        # Only files skops itself cannot read may fail; they must say why.
+        assert path in UNREADABLE_BY_SKOPS, (path, meta.get("error"))
+        assert meta.get("error"), meta
+        return
     twin = path[:-len(".skops")] + ".p5.pkl"
     a, b = tree_entries(path), tree_entries(twin)
     keep = lambda t: {p: v for p, v in t.items()
@@ -227,7 +247,12 @@ def test_npy_entries_are_numpy_save_bytes(path):
     got = cat_many(path, npys, [entries[p][1] for p in npys])
     members = _member_npys(path)
     twin_path = path[:-len(".skops")] + ".p5.pkl"
-    twin = pickle.load(open(twin_path, "rb")) if os.path.exists(twin_path) else None
+    twin = None
+    if os.path.exists(twin_path):
+        try:
+            twin = pickle.load(open(twin_path, "rb"))
+        except AttributeError:  # a twin naming __main__ objects of the writing script
+            twin = None
     resolved = 0
     for p in npys:
         assert not isinstance(got[p], AssertionError), got[p]

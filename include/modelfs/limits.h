@@ -19,12 +19,19 @@
 #define MFS_MAX_STACK            1000000
 #define MFS_MAX_MARKS            100000
 
-/* Memo entries (PUT/MEMOIZE).  One per value at most; 10M values is beyond any
-** model and ~80 MiB of index. */
-#define MFS_MAX_MEMO             10000000
+/* Memo entries (PUT/MEMOIZE).  The memo map costs ~55 bytes an entry at its peak
+** (while it grows), so 1M entries stay under ~55 MiB; a TfidfVectorizer with a
+** 1M-word vocabulary memoizes ~1M strings. */
+#define MFS_MAX_MEMO             1000000
 
-/* Values created while decoding one model (arena objects). */
-#define MFS_MAX_VALUES           50000000
+/* Values created while decoding one model, and the arena bytes of one decoded
+** graph (values, strings, small bytes).  A Value is 40 bytes: 112 MiB holds ~2M
+** values with their strings (a 100-tree forest is ~10k values; a 2 MB compressed
+** TfidfVectorizer ~40 MiB of graph).  With the memo (55 MiB) and the default
+** cache (64 MiB) one hostile file cannot take the daemon past the 256 MiB bound
+** issue 6 sets. */
+#define MFS_MAX_VALUES           3000000
+#define MFS_MAX_GRAPH_BYTES      (112ULL << 20)
 
 /* Nesting depth of containers/objects when walking the graph (render, JSON).
 ** Deeper structures are shown as an error entry, never recursed into. */
@@ -88,7 +95,7 @@
 ** array behind it is bounded (the .npy of a bigger array is still served by
 ** offset).  Big ints beyond BIGINT_DECIMAL bytes (~40k digits; Python itself
 ** refuses str() past 4300 digits) print in hex: decimal conversion is quadratic. */
-#define MFS_MAX_TEXT_VIEW        (1ULL << 30)
+#define MFS_MAX_TEXT_VIEW        (64ULL << 20)
 #define MFS_MAX_BIGINT_DECIMAL   16384
 
 /* The mount (cache.c, fuse.c).  Paths of SOURCE the mount keeps a slot for: the
@@ -97,7 +104,7 @@
 #define MFS_MAX_SLOTS            (1u << 24)
 /* Decoded trees kept by default (-o cache_mb=N), and at most this many at once
 ** whatever their size: each holds its source file open. */
-#define MFS_CACHE_MB_DEFAULT     512
+#define MFS_CACHE_MB_DEFAULT     64
 #define MFS_CACHE_MAX_MODELS     256
 /* Bytes read to recognise a model without a model extension (pickle opcodes,
 ** joblib magic): only the head is ever read before first access. */
@@ -109,9 +116,9 @@
 ** (skops .npy/.bin members); larger deflated members are streamed. */
 #define MFS_ZIP_MEMBER_IN_MEMORY (1u << 20)
 
-/* Decimal digits of one integer written as text (skops JSON).  Python 3.11
-** refuses str<->int conversions past 4300 digits for the same reason: the
-** conversion is quadratic. */
+/* Decimal digits of one integer written as text (skops JSON, protocol-0 INT/LONG).
+** Python 3.11 refuses str<->int conversions past 4300 digits for the same
+** reason: the conversion is quadratic. */
 #define MFS_MAX_INT_DIGITS       4300
 
 /* compat.json: a path reported for an estimator deeper than this is cut at its
@@ -121,10 +128,6 @@
 #define MFS_MAX_COMPAT_PATH      4096
 #define MFS_MAX_COMPAT_LINETABLE (1u << 20)
 #define MFS_MAX_COMPAT_META      (1u << 20)
-
-/* Decimal digits of one protocol-0 INT/LONG text: CPython 3.11 refuses more
-** (sys.int_info.default_max_str_digits), and the conversion is quadratic. */
-#define MFS_MAX_INT_DIGITS       4300
 
 /* Pickles nested inside pickles (joblib object arrays, each holding arrays). */
 #define MFS_MAX_NESTED_PICKLES   16
@@ -137,6 +140,6 @@
 
 /* Bytes of an array rebuilt in memory because its stored order is neither C nor
 ** Fortran (numpy >= 2.3 _frombuffer with an axis permutation). */
-#define MFS_MAX_MATERIALISE      (1ULL << 30)
+#define MFS_MAX_MATERIALISE      (64ULL << 20)
 
 #endif

@@ -24,7 +24,7 @@ typedef struct Value Value;
 
 Arena *arena_new(void);
 void arena_free(Arena *a);                 /* also drops the Sources it keeps */
-void *arena_alloc(Arena *a, size_t n);     /* zeroed, 16-aligned; NULL on OOM */
+void *arena_alloc(Arena *a, size_t n);     /* zeroed, 8-aligned; NULL on OOM */
 char *arena_strndup(Arena *a, const char *s, size_t n);   /* NUL-terminated copy */
 void *arena_memdup(Arena *a, const void *p, size_t n);
 size_t arena_bytes(const Arena *a);        /* memory held, for cache accounting */

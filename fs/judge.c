@@ -1,0 +1,62 @@
+/*
+** judge.c -- the one place a model's globals become types.txt, untrusted.txt
+** and a verdict.  Must never consult anything but names and the trust lists.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "modelfs/judge.h"
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static size_t sort_unique(const char **v, size_t k) {
+  if (k > 1) qsort(v, k, sizeof *v, cmp_str);
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
+  return u;
+}
+
+/* Sorted unique dotted names of a VAL_LIST of VAL_GLOBAL. */
+static MfsStatus names_of(const Value *list, Arena *a, const char ***names, size_t *n) {
+  size_t cap = list && list->kind == VAL_LIST ? list->u.seq.n : 0;
+  *names = arena_alloc(a, (cap ? cap : 1) * sizeof **names);
+  *n = 0;
+  if (*names == NULL) return MFS_ENOMEM;
+  for (size_t i = 0; i < cap; i++) {
+    const Value *g = list->u.seq.items[i];
+    if (g == NULL || g->kind != VAL_GLOBAL) continue;
+    const char *d = global_dotted(a, g);
+    if (d == NULL) return MFS_ENOMEM;
+    (*names)[(*n)++] = d;
+  }
+  *n = sort_unique(*names, *n);
+  return MFS_OK;
+}
+
+MfsStatus judge_model(const Model *m, const TrustList *t, Arena *a, Judgement *j) {
+  memset(j, 0, sizeof *j);
+  const char **own = NULL;
+  size_t nown = 0;
+  if (names_of(m->globals, a, &j->globals, &j->nglobals) != MFS_OK) return MFS_ENOMEM;
+  if (m->untrusted != NULL && names_of(m->untrusted, a, &own, &nown) != MFS_OK)
+    return MFS_ENOMEM;
+  size_t cap = j->nglobals + nown + 1;
+  j->untrusted = arena_alloc(a, cap * sizeof *j->untrusted);
+  j->dangerous = arena_alloc(a, cap * sizeof *j->dangerous);
+  if (j->untrusted == NULL || j->dangerous == NULL) return MFS_ENOMEM;
+  for (size_t i = 0; i < j->nglobals; i++) {
+    const char *g = j->globals[i];
+    if (trust_is_dangerous(g)) j->dangerous[j->ndangerous++] = g;
+    if (m->untrusted == NULL && !trust_is_trusted(t, g)) j->untrusted[j->nuntrusted++] = g;
+  }
+  for (size_t i = 0; i < nown; i++) {
+    j->untrusted[j->nuntrusted++] = own[i];
+    if (trust_is_dangerous(own[i])) j->dangerous[j->ndangerous++] = own[i];
+  }
+  j->nuntrusted = sort_unique(j->untrusted, j->nuntrusted);
+  j->ndangerous = sort_unique(j->dangerous, j->ndangerous);
+  j->verdict = j->ndangerous ? "dangerous" : j->nuntrusted ? "untrusted" : "safe";
+  return MFS_OK;
+}
