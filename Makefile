@@ -78,6 +78,7 @@ pytest: build/asan/modelfs modelfs
 check: deps
 	@$(MAKE) --no-print-directory all asan
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory pytest
 
 demo: deps
