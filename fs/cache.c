@@ -55,6 +55,7 @@ struct Cache {
   char *source;
   int srcfd;
   const TrustList *trust;
+  char *compat_target;
   size_t budget;
   CacheChanged changed;
   void *changed_ctx;
@@ -351,6 +352,11 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
   c->source = abs;
   c->srcfd = fd;
   c->trust = cfg->trust;
+  if (cfg->compat_target && (c->compat_target = strdup(cfg->compat_target)) == NULL) {
+    err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    cache_free(c);
+    return NULL;
+  }
   c->budget = cfg->budget;
   c->changed = cfg->changed;
   c->changed_ctx = cfg->changed_ctx;
@@ -379,6 +385,7 @@ void cache_free(Cache *c) {
   close(c->srcfd);
   free(c->source);
   free(c->hide);
+  free(c->compat_target);
   pthread_cond_destroy(&c->decoded);
   pthread_mutex_destroy(&c->lock);
   free(c);
@@ -578,7 +585,7 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
       model_free(m);
       continue;
     }
-    RTree *t = render_tree(m, c->trust);
+    RTree *t = render_tree_for(m, c->trust, c->compat_target);
     CacheModel *cm = t ? calloc(1, sizeof *cm) : NULL;
     if (cm == NULL) {
       render_free(t);

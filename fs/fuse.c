@@ -1006,17 +1006,24 @@ typedef struct MountConf {
   unsigned cache_mb;
   char *trust;
   char *cache_dir;
+  char *target;
   unsigned max_read;
   int nowatch;
   int help, version;
 } MountConf;
 
-enum { KEY_HELP, KEY_VERSION };
+enum { KEY_HELP, KEY_VERSION, KEY_TARGET, KEY_TARGET_PART };
 
 static const struct fuse_opt conf_opts[] = {
   {"cache_mb=%u", offsetof(MountConf, cache_mb), 0},
   {"trust=%s", offsetof(MountConf, trust), 0},
   {"cache_dir=%s", offsetof(MountConf, cache_dir), 0},
+  /* -o splits at commas, so "target=sklearn=1.5,numpy=2.1" arrives in parts. */
+  FUSE_OPT_KEY("target=", KEY_TARGET),
+  FUSE_OPT_KEY("sklearn=", KEY_TARGET_PART),
+  FUSE_OPT_KEY("numpy=", KEY_TARGET_PART),
+  FUSE_OPT_KEY("python=", KEY_TARGET_PART),
+  FUSE_OPT_KEY("skops=", KEY_TARGET_PART),
   {"nowatch", offsetof(MountConf, nowatch), 1},
   {"max_read=%u", offsetof(MountConf, max_read), 0},      /* noted, and kept for libfuse: */
   FUSE_OPT_KEY("max_read=", FUSE_OPT_KEY_KEEP),
@@ -1029,12 +1036,28 @@ static const struct fuse_opt conf_opts[] = {
 
 /* Our options are consumed; SOURCE is the first plain argument; everything else
 ** (the mountpoint, -f -d -s, -o for libfuse) is left for libfuse. */
+/* A "numpy=2.1" after "target=sklearn=1.5" continues the target. */
+static int target_append(MountConf *conf, const char *part) {
+  size_t have = conf->target ? strlen(conf->target) : 0;
+  char *t = realloc(conf->target, have + strlen(part) + 2);
+  if (t == NULL) return -1;
+  if (have) t[have++] = ',';
+  strcpy(t + have, part);
+  conf->target = t;
+  return 0;
+}
+
 static int conf_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
   MountConf *conf = data;
   (void)outargs;
   switch (key) {
   case KEY_HELP: conf->help = 1; return 0;
   case KEY_VERSION: conf->version = 1; return 0;
+  case KEY_TARGET:
+    free(conf->target);
+    conf->target = strdup(arg + strlen("target="));
+    return conf->target ? 0 : -1;
+  case KEY_TARGET_PART: return target_append(conf, arg);
   case FUSE_OPT_KEY_NONOPT:
     if (conf->source == NULL) {
       conf->source = strdup(arg);
@@ -1055,6 +1078,8 @@ static void usage(const char *prog) {
          "    -o trust=FILE          also trust the globals named in FILE, one per line\n"
          "    -o nowatch             no inotify (network filesystems): names and attributes\n"
          "                           are re-checked after 1 s, and on every open\n"
+         "    -o target=sklearn=V,numpy=V,python=V\n"
+         "                           compat.json says whether each model loads there\n"
          "    -o cache_dir=DIR       where decompressed bytes of bz2/xz/lz4 models spill\n"
          "                           (unlinked files; default $TMPDIR or /tmp)\n"
          "    -h   --help            print help\n"
@@ -1192,7 +1217,8 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
     return 2;
   }
   char *hide = mountpoint_inside(conf->source, mountpoint);
-  CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, hide};
+  CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, hide,
+                    conf->target};
   mt->cache = cache_new(&cc, &e);
   free(hide);
   if (mt->cache == NULL) {
@@ -1204,7 +1230,7 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
 
 int mount_main(int argc, char **argv) {
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  MountConf conf = {NULL, MFS_CACHE_MB_DEFAULT, NULL, NULL, 0, 0, 0, 0};
+  MountConf conf = {NULL, MFS_CACHE_MB_DEFAULT, NULL, NULL, NULL, 0, 0, 0, 0};
   struct fuse_cmdline_opts opts;
   memset(&opts, 0, sizeof opts);
   Mount mt;
@@ -1247,6 +1273,7 @@ out:
   free(conf.source);
   free(conf.trust);
   free(conf.cache_dir);
+  free(conf.target);
   fuse_opt_free_args(&args);
   return status;
 }

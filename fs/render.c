@@ -67,6 +67,7 @@ typedef struct Work {
 struct RTree {
   Model *m;
   const TrustList *trust;
+  char *compat_target;     /* -o target=... for compat.json, or NULL */
   Arena *arena;            /* names, targets, children arrays, synthetic values */
   ValueSet vs;             /* synthetic lists of object arrays */
   Err vs_err;
@@ -719,10 +720,18 @@ static void resolve_links(RTree *t) {
 }
 
 RTree *render_tree(Model *m, const TrustList *trust) {
+  return render_tree_for(m, trust, NULL);
+}
+
+RTree *render_tree_for(Model *m, const TrustList *trust, const char *compat_target) {
   RTree *t = calloc(1, sizeof *t);
   if (t == NULL) return NULL;
   t->m = m;
   t->trust = trust;
+  if (compat_target != NULL && (t->compat_target = strdup(compat_target)) == NULL) {
+    free(t);
+    return NULL;
+  }
   t->arena = arena_new();
   err_clear(&t->vs_err);
   t->vs.arena = t->arena;
@@ -751,6 +760,7 @@ RTree *render_tree(Model *m, const TrustList *trust) {
 
 void render_free(RTree *t) {
   if (t == NULL) return;
+  free(t->compat_target);
   for (uint32_t i = 0; i < t->n; i++) free(t->x[i].data);
   free(t->nodes);
   free(t->x);
@@ -1225,7 +1235,7 @@ static MfsStatus produce(RTree *t, uint32_t i, Buf *out, Err *e) {
     case C_UNTRUSTED: make_names_list(t, out, 1); break;
     case C_OBJJSON: return make_object_json(t, out, e);
     case C_COMPAT: {
-      char *s = compat_report_json(t->m, NULL);
+      char *s = compat_report_json(t->m, t->compat_target);
       if (s == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "compat report failed");
       buf_puts(out, s);
       free(s);

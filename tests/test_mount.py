@@ -654,3 +654,19 @@ def test_sigterm_while_readers_are_busy(src):
                 t.join(timeout=30)
         assert not any(t.is_alive() for t in threads)
         assert not os.path.ismount(m)
+
+
+def test_target_option_answers_in_compat_json(src):
+    """-o target=... (commas and all, as issue 8 writes it) reaches compat.json."""
+    import sklearn
+    here = sklearn.__version__
+    with mounted(src[0], "-o", "target=sklearn=%s,numpy=2.1,python=3.12" % here) as m:
+        same = json.load(open(os.path.join(m, "logreg.pkl", "compat.json")))
+    assert same["target"] == {"sklearn": here, "numpy": "2.1", "python": "3.12"}
+    assert same["verdict"] == "loads", same["reasons"]
+    with mounted(src[0], "-o", "target=sklearn=0.21,python=3.12") as m:
+        old = json.load(open(os.path.join(m, "logreg.pkl", "compat.json")))
+    assert old["verdict"] == "fails", old["reasons"]
+    with mounted(src[0]) as m:
+        none = json.load(open(os.path.join(m, "logreg.pkl", "compat.json")))
+    assert none.get("target") is None

@@ -80,6 +80,7 @@ typedef struct CacheConfig {
   void *changed_ctx;
   const char *hide;          /* path relative to SOURCE never shown or stat'ed (the
                                 mountpoint, when it lies inside SOURCE), or NULL */
+  const char *compat_target; /* -o target=...: compat.json answers for it, or NULL */
 } CacheConfig;
 
 /* Opens SOURCE (must be a directory).  NULL with e set on failure. */

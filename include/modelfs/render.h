@@ -34,6 +34,9 @@ typedef struct RTree RTree;
 
 /* Lay out the tree of a decoded model (ok or not).  NULL only on OOM. */
 RTree *render_tree(Model *m, const TrustList *trust);
+/* The same, with compat.json answering for a target environment such as
+** "sklearn=1.5,numpy=2.1,python=3.12" (compat.h); NULL for none. */
+RTree *render_tree_for(Model *m, const TrustList *trust, const char *compat_target);
 void render_free(RTree *t);               /* does not free the Model */
 Model *render_model(const RTree *t);
 
