@@ -57,6 +57,9 @@ MfsStatus judge_model(const Model *m, const TrustList *t, Arena *a, Judgement *j
   }
   j->nuntrusted = sort_unique(j->untrusted, j->nuntrusted);
   j->ndangerous = sort_unique(j->dangerous, j->ndangerous);
-  j->verdict = j->ndangerous ? "dangerous" : j->nuntrusted ? "untrusted" : "safe";
+  /* A file not decoded to its end may hide anything after the fault: never
+  ** "safe" (ANCHORS anchor 15), unless what was seen is already dangerous. */
+  j->verdict = j->ndangerous ? "dangerous" : !m->ok ? "incomplete"
+             : j->nuntrusted ? "untrusted" : "safe";
   return MFS_OK;
 }

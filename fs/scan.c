@@ -155,7 +155,7 @@ static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
   v->format = m->format;
   v->compression = m->compression;
   if (j.ndangerous > 0) v->cls = SC_DANGEROUS;
-  else if (!m->ok) v->verdict = "incomplete", v->cls = SC_INCOMPLETE;
+  else if (!m->ok) v->cls = SC_INCOMPLETE;
   else if (j.nuntrusted > 0) v->cls = SC_UNTRUSTED;
   else v->cls = SC_SAFE;
   if (!m->ok) v->error = m->err.msg[0] ? m->err.msg : err_code_name(m->err.code);

@@ -18,7 +18,8 @@ typedef struct Judgement {
   size_t nuntrusted;
   const char **dangerous;    /* globals that can run code: sorted, unique */
   size_t ndangerous;
-  const char *verdict;       /* "safe", "untrusted" or "dangerous" (SPEC 5) */
+  const char *verdict;       /* "safe", "untrusted", "dangerous" (SPEC 5), or
+                                "incomplete" when the model did not decode fully */
 } Judgement;
 
 /* Judge m with trust list t; the lists live in arena a.  A format that judges node
