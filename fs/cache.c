@@ -51,6 +51,7 @@ struct CacheModel {
 
 struct Cache {
   pthread_mutex_t lock;
+  pthread_mutex_t decode_lock;   /* held while decoding: one decode at a time */
   pthread_cond_t decoded;
   char *source;
   int srcfd;
@@ -348,6 +349,7 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
     return NULL;
   }
   pthread_mutex_init(&c->lock, NULL);
+  pthread_mutex_init(&c->decode_lock, NULL);
   pthread_cond_init(&c->decoded, NULL);
   c->source = abs;
   c->srcfd = fd;
@@ -387,6 +389,7 @@ void cache_free(Cache *c) {
   free(c->hide);
   free(c->compat_target);
   pthread_cond_destroy(&c->decoded);
+  pthread_mutex_destroy(&c->decode_lock);
   pthread_mutex_destroy(&c->lock);
   free(c);
 }
@@ -638,8 +641,12 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   pthread_mutex_unlock(&c->lock);
   free_dropped(before);
 
+  /* One decode at a time: each may take a graph and a memo up to their limits,
+  ** and two hostile files decoded side by side would double the daemon's peak. */
   CacheModel *m = NULL;
+  pthread_mutex_lock(&c->decode_lock);
   int err = decode_slot(c, s, &want, &m);
+  pthread_mutex_unlock(&c->decode_lock);
 
   CacheModel *dropped = NULL;
   pthread_mutex_lock(&c->lock);
