@@ -129,12 +129,3 @@ int trust_is_trusted(const TrustList *t, const char *dotted) {
 int trust_is_dangerous(const char *dotted) {
   return dotted != NULL && text_list_matches(data_dangerous, dotted);
 }
-
-const char *trust_verdict(const TrustList *t, const char *const *globals, size_t n) {
-  int untrusted = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (trust_is_dangerous(globals[i])) return "dangerous";
-    if (!trust_is_trusted(t, globals[i])) untrusted = 1;
-  }
-  return untrusted ? "untrusted" : "safe";
-}

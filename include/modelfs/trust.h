@@ -21,8 +21,6 @@ void trust_free(TrustList *t);
 int trust_is_trusted(const TrustList *t, const char *dotted);
 /* Nonzero when the global can run code or touch the system (os.system, eval, ...). */
 int trust_is_dangerous(const char *dotted);
-
-/* "safe", "untrusted" or "dangerous" for a sorted, unique list of globals. */
-const char *trust_verdict(const TrustList *t, const char *const *globals, size_t n);
+/* The verdict over a whole model is judge.c's (judge.h). */
 
 #endif

@@ -577,12 +577,7 @@ static void test_trust(void **state) {
   assert_true(trust_is_trusted(trust, "sklearn.linear_model._logistic.LogisticRegression"));
   assert_true(trust_is_trusted(trust, "numpy.float64"));
   assert_false(trust_is_trusted(trust, "mypkg.Thing"));
-  const char *g1[] = {"mypkg.Thing", "numpy.ndarray"};
-  assert_string_equal(trust_verdict(trust, g1, 2), "untrusted");
-  const char *g2[] = {"mypkg.Thing", "os.system"};
-  assert_string_equal(trust_verdict(trust, g2, 2), "dangerous");
-  const char *g3[] = {"numpy.ndarray"};
-  assert_string_equal(trust_verdict(trust, g3, 1), "safe");
+  assert_true(trust_is_dangerous("os.system"));
   TrustList *t2 = trust_new_default();
   trust_add_name(t2, "mypkg.*");
   assert_true(trust_is_trusted(t2, "mypkg.Thing"));
