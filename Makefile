@@ -158,3 +158,12 @@ install: modelfs
 	sed 's|@BINDIR@|$(BINDIR)|g' scripts/mount.modelfs > $(DESTDIR)$(SBINDIR)/mount.modelfs
 	chmod 755 $(DESTDIR)$(SBINDIR)/mount.modelfs
 	install -m 644 modelfs.1 $(DESTDIR)$(MANDIR)/man1/modelfs.1
+
+# ---- benchmarks --------------------------------------------------------------------
+# `make bench [BENCH_ARGS="--rounds 3 --only see,vm"]`: modelfs against joblib.load,
+# pickle.load, pickletools and cat, side by side on this machine; prints one table
+# (scripts/bench; method and figures in the README).  Models are written once into
+# build/bench/models.  Never part of `make check`: timings are not tests.
+BENCH_ARGS ?=
+bench: all
+	$(PYTHON) scripts/bench $(BENCH_ARGS)

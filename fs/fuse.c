@@ -155,9 +155,15 @@ static void slot_attr(const SlotStat *ss, struct stat *st) {
 }
 
 /* Attributes of a node of a model.  A file whose content cannot be produced
-** shows size 0; opening it then fails with EIO. */
-static void node_attr(RTree *t, const SlotStat *ss, const RNode *n, struct stat *st) {
-  if (n->index == 0) return slot_attr(ss, st);
+** shows size 0; opening it then fails with EIO.  With only_known, a file whose
+** size would mean generating its whole text (a .txt view, object.json) gets no
+** attributes: returns 0 with st_ino and st_mode set, enough for a dirent. */
+static int node_attr_of(RTree *t, const SlotStat *ss, const RNode *n, struct stat *st,
+                        int only_known) {
+  if (n->index == 0) {
+    slot_attr(ss, st);
+    return 1;
+  }
   attr_base(st, &ss->st, cache_ino(ss->id, ss->version, n->index));
   if (n->kind == RK_DIR) {
     st->st_mode = dir_mode_of(ss->st.st_mode);
@@ -168,11 +174,20 @@ static void node_attr(RTree *t, const SlotStat *ss, const RNode *n, struct stat 
     uint64_t size = 0;
     Err e;
     err_clear(&e);
-    if (render_size(t, n, &size, &e) != MFS_OK) size = 0;
     st->st_mode = S_IFREG | (ss->st.st_mode & 0444);
+    if (only_known) {
+      if (!render_size_known(t, n, &size)) return 0;
+    } else if (render_size(t, n, &size, &e) != MFS_OK) {
+      size = 0;
+    }
     st->st_size = (off_t)size;
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
   }
+  return 1;
+}
+
+static void node_attr(RTree *t, const SlotStat *ss, const RNode *n, struct stat *st) {
+  (void)node_attr_of(t, ss, n, st, 0);
 }
 
 static void entry_of(struct fuse_entry_param *e, const struct stat *st, uint32_t gen,
@@ -744,11 +759,15 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   fuse_reply_open(req, fi);
 }
 
-/* Entry I of a directory handle (0 ".", 1 "..", then the listing). */
+/* Entry I of a directory handle (0 ".", 1 "..", then the listing).  For
+** readdirplus, *full says whether st holds complete attributes: a file whose
+** size is not known yet goes without, and the kernel asks (LOOKUP) only if
+** someone stats it, so `ls -R` or `find` never format every array's .txt. */
 static const char *dir_entry(Mount *mt, Handle *h, size_t i, struct stat *st, uint32_t *gen,
-                             int plus) {
+                             int plus, int *full) {
   memset(st, 0, sizeof *st);
   *gen = 0;
+  *full = 1;
   if (i < 2) {
     st->st_ino = i == 0 ? h->self : h->parent;
     st->st_mode = S_IFDIR;
@@ -769,7 +788,7 @@ static const char *dir_entry(Mount *mt, Handle *h, size_t i, struct stat *st, ui
   const SlotStat *ss = cache_model_stat(h->model);
   *gen = ss->version;
   if (plus) {
-    node_attr(t, ss, n, st);
+    *full = node_attr_of(t, ss, n, st, 1);
   } else {
     st->st_ino = cache_ino(ss->id, ss->version, n->index);
     st->st_mode = n->kind == RK_DIR ? S_IFDIR : n->kind == RK_LINK ? S_IFLNK : S_IFREG;
@@ -792,13 +811,16 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
   for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
     struct stat st;
     uint32_t gen;
-    const char *name = dir_entry(mt, h, i, &st, &gen, plus);
+    int full;
+    const char *name = dir_entry(mt, h, i, &st, &gen, plus, &full);
     if (name == NULL) break;
     size_t len;
     if (plus) {
       struct fuse_entry_param e;
       entry_of(&e, &st, gen, h->ttl);
-      if (i < 2) e.ino = 0;     /* "." and "..": no attributes, no lookup count */
+      /* "." and "..", and files of unknown size: a plain dirent, no attributes,
+      ** no lookup count (the kernel reads ino and type from e.attr). */
+      if (i < 2 || !full) e.ino = 0;
       len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
     } else {
       len = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
@@ -863,8 +885,14 @@ static int xattr_value(Mount *mt, fuse_ino_t ino, const char *name, char *out, s
   return snprintf(out, cap, "%llu", v);
 }
 
+/* Only user.modelfs.* exist.  Other namespaces (security.selinux, the POSIX ACLs)
+** answer EOPNOTSUPP, not ENODATA: `ls -l` asks for three of them per entry and,
+** told they are unsupported, stops asking for the whole device (coreutils caches
+** that per st_dev), which makes `ls -l` of 10,000 models ~9x faster.  (ENOSYS
+** would stop the kernel sending any getxattr, the counters included.) */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
   char val[32];
+  if (strncmp(name, "user.", 5) != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
   int n = xattr_value(mount_of(req), ino, name, val, sizeof val);
   if (n < 0) return (void)fuse_reply_err(req, -n);
   if (size == 0) return (void)fuse_reply_xattr(req, (size_t)n);

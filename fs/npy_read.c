@@ -29,8 +29,12 @@ typedef struct Lit {
   size_t len;
   int64_t i;               /* LIT_INT */
   struct Lit **items;      /* TUPLE/LIST: elements; DICT: key, value, key, value... */
-  size_t n;
+  size_t n, cap;
 } Lit;
+
+/* Items of one container: a descr lists at most MFS_MAX_FIELDS fields, a shape
+** MFS_MAX_NDIM dimensions, a dict three keys (doubled: dicts hold key, value). */
+#define LIT_MAX_ITEMS (2 * MFS_MAX_FIELDS)
 
 /* Parser state: the header text, a cursor, every allocation (freed at once). */
 typedef struct LitParser {
@@ -175,12 +179,21 @@ static Lit *lp_int(LitParser *lp) {
 
 static Lit *lp_value(LitParser *lp, int depth, int latin1);
 
+/* Grows by doubling: the old blocks stay in the pool until the end, so a
+** container of n items costs at most 2n slots (growing by a constant would cost
+** n^2 -- 10 GB for a 400 KB header). */
 static MfsStatus lp_push(LitParser *lp, Lit *c, Lit *item) {
-  if (c->n % 16 == 0) {
-    Lit **items = lp_alloc(lp, (c->n + 16) * sizeof *items);
+  if (c->n == LIT_MAX_ITEMS) {
+    lp_fail(lp, "container with too many items");
+    return MFS_ECORRUPT;
+  }
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    Lit **items = lp_alloc(lp, cap * sizeof *items);
     if (items == NULL) return err_set(lp->err, MFS_ENOMEM, lp_off(lp), "out of memory");
     if (c->n) memcpy(items, c->items, c->n * sizeof *items);
     c->items = items;   /* the old block is freed with the pool */
+    c->cap = cap;
   }
   c->items[c->n++] = item;
   return MFS_OK;
@@ -251,7 +264,12 @@ static Lit *dict_lookup(const Lit *d, const char *key) {
 typedef struct DescrCtx {
   ValueSet *vs;
   LitParser *lp;
+  uint64_t nodes;          /* dtypes made so far: MFS_MAX_DTYPE_NODES */
 } DescrCtx;
+
+/* numpy's itemsize is a C int; a larger record or subarray is no dtype numpy
+** could have written, and the renderer sizes buffers by it. */
+#define NPY_MAX_ITEMSIZE 0x7fffffffULL
 
 static Value *descr_fail(DescrCtx *c, const char *what) {
   err_set(c->lp->err, MFS_ECORRUPT, c->lp->base, "offset %llu: .npy header: %s",
@@ -277,6 +295,7 @@ static Value *dtype_simple(DescrCtx *c, const char *typestr) {
 }
 
 static Value *dtype_value(DescrCtx *c, Dtype **out) {
+  if (++c->nodes > MFS_MAX_DTYPE_NODES) return descr_fail(c, "descr has too many fields in all");
   Value *v = value_new(c->vs, VAL_DTYPE);
   Dtype *d = v ? arena_alloc(c->vs->arena, sizeof *d) : NULL;
   if (d == NULL) {
@@ -312,7 +331,7 @@ static Value *dtype_subarray(DescrCtx *c, Value *base, const Lit *shape) {
     count *= d->sub_shape[k];
   }
   uint64_t isz = base->u.dtype->itemsize;
-  if (isz && count > UINT64_MAX / 2 / isz) return descr_fail(c, "subarray too large");
+  if (isz && count > NPY_MAX_ITEMSIZE / isz) return descr_fail(c, "subarray too large");
   d->kind = 'V';
   d->byteorder = '|';
   d->itemsize = count * isz;
@@ -353,7 +372,7 @@ static Value *dtype_struct(DescrCtx *c, const Lit *list, int depth) {
     uint64_t isz = fd->u.dtype->itemsize;
     if (name->len == 0 && fd->u.dtype->kind == 'V' && fd->u.dtype->nfields == 0 &&
         fd->u.dtype->sub_base == NULL) {
-      if (off > UINT64_MAX / 2 - isz) return descr_fail(c, "record too large");
+      if (isz > NPY_MAX_ITEMSIZE || off > NPY_MAX_ITEMSIZE - isz) return descr_fail(c, "record too large");
       off += isz;
       continue;
     }
@@ -365,7 +384,8 @@ static Value *dtype_struct(DescrCtx *c, const Lit *list, int depth) {
       df->title = arena_strndup(c->vs->arena, title->s, title->len);
     df->dtype = fd;
     df->offset = off;
-    if (df->name == NULL || off > UINT64_MAX / 2 - isz) return descr_fail(c, "record too large");
+    if (df->name == NULL || isz > NPY_MAX_ITEMSIZE || off > NPY_MAX_ITEMSIZE - isz)
+      return descr_fail(c, "record too large");
     off += isz;
   }
   d->itemsize = off;
@@ -373,7 +393,7 @@ static Value *dtype_struct(DescrCtx *c, const Lit *list, int depth) {
 }
 
 static Value *descr_to_dtype(DescrCtx *c, const Lit *d, int depth) {
-  if (depth > MFS_MAX_DEPTH) return descr_fail(c, "descr nested too deeply");
+  if (depth >= MFS_MAX_DTYPE_DEPTH) return descr_fail(c, "descr nested too deeply");
   if (d->kind == LIT_STR) {
     if (memchr(d->s, '\0', d->len) != NULL) return descr_fail(c, "bad type string");
     return dtype_simple(c, d->s);
@@ -447,7 +467,7 @@ static MfsStatus take_shape(DescrCtx *c, NdArray *a, const Lit *shape, uint64_t 
 static Value *npy_build(ValueSet *vs, Source *src, LitParser *lp, const Lit *hdr,
                         uint64_t data_off) {
   Err *e = lp->err;
-  DescrCtx c = {vs, lp};
+  DescrCtx c = {vs, lp, 0};
   if (hdr->kind != LIT_DICT) {
     lp_fail(lp, "header is not a dict");
     return NULL;

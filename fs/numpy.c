@@ -47,6 +47,15 @@ MfsStatus recog_fail(Recog *rc, MfsStatus code, const char *fmt, ...) {
 
 static MfsStatus oom(Recog *rc) { return recog_fail(rc, MFS_ENOMEM, "out of memory"); }
 
+/* Room in the graph for n more bytes copied from the file (a scalar's bytes, a
+** reordered array): checked before the copy, not after it. */
+static MfsStatus graph_room(Recog *rc, uint64_t n) {
+  if (arena_bytes(rc->m->vs.arena) + n > MFS_MAX_GRAPH_BYTES)
+    return recog_fail(rc, MFS_ELIMIT, "decoded graph larger than %llu MiB",
+                      (unsigned long long)(MFS_MAX_GRAPH_BYTES >> 20));
+  return MFS_OK;
+}
+
 /* ---- small readers over values ---------------------------------------------------- */
 
 static size_t nargs(const Value *t) { return t->u.seq.n; }
@@ -210,6 +219,11 @@ static void dtype_size(Recog *rc, const Value *v, uint64_t *depth, uint64_t *nod
   }
 }
 
+/* A dtype is final once something sized by it exists (see build_dtype). */
+static MfsStatus dtype_freeze(Recog *rc, const Value *dt) {
+  return u64map_put(&rc->dtype_used, dt->id, 1) == MFS_OK ? MFS_OK : oom(rc);
+}
+
 static MfsStatus dtype_adopt(Recog *rc, Value *self, Value *child, uint64_t *depth, uint64_t *nodes) {
   if (child == self) return recog_fail(rc, MFS_ECORRUPT, "dtype contains itself");
   uint64_t d, n;
@@ -219,24 +233,79 @@ static MfsStatus dtype_adopt(Recog *rc, Value *self, Value *child, uint64_t *dep
   if (*depth > MFS_MAX_DTYPE_DEPTH || *nodes > MFS_MAX_DTYPE_NODES)
     return recog_fail(rc, MFS_ELIMIT, "structured dtype nested deeper than %d or larger than %d nodes",
                       MFS_MAX_DTYPE_DEPTH, MFS_MAX_DTYPE_NODES);
-  if (u64map_put(&rc->dtype_used, child->id, 1) != MFS_OK) return oom(rc);
+  return dtype_freeze(rc, child);
+}
+
+/* Field names of a fields dict, hashed once per BUILD: a lookup per name would
+** cost n^2 for n = MFS_MAX_FIELDS, and a file may BUILD the same dtype again and
+** again before anything uses it (each BUILD of 4096 fields took 60 ms). */
+typedef struct FieldIndex {
+  size_t *slots;           /* key position + 1, 0 = empty */
+  size_t cap;
+} FieldIndex;
+
+/* The bytes of a str or in-memory bytes key; 0 for any other key. */
+static int key_bytes(const Value *k, const uint8_t **p, size_t *n) {
+  if (k->kind == VAL_STR) {
+    *p = (const uint8_t *)k->u.str.s;
+    *n = k->u.str.len;
+    return 1;
+  }
+  if (k->kind == VAL_BYTES && k->u.bytes.mem != NULL) {
+    *p = k->u.bytes.mem;
+    *n = (size_t)k->u.bytes.len;
+    return 1;
+  }
+  return 0;
+}
+
+static size_t key_hash(int kind, const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)kind;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return (size_t)(h ^ h >> 29);
+}
+
+/* The slot of key (kind, p, n) in fields' index: empty, or the first equal key. */
+static size_t *field_slot(const FieldIndex *ix, const Value *fields, int kind, const uint8_t *p,
+                          size_t n) {
+  for (size_t i = key_hash(kind, p, n) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+    if (ix->slots[i] == 0) return &ix->slots[i];
+    const Value *k = fields->u.dict.keys[ix->slots[i] - 1];
+    const uint8_t *kp;
+    size_t kn;
+    if (k->kind == kind && key_bytes(k, &kp, &kn) && kn == n && memcmp(kp, p, n) == 0)
+      return &ix->slots[i];
+  }
+}
+
+static MfsStatus field_index(Recog *rc, const Value *fields, FieldIndex *ix) {
+  ix->cap = 16;
+  while (ix->cap < 2 * fields->u.dict.n) ix->cap *= 2;
+  ix->slots = calloc(ix->cap, sizeof *ix->slots);
+  if (ix->slots == NULL) return oom(rc);
+  for (size_t i = 0; i < fields->u.dict.n; i++) {
+    const uint8_t *p;
+    size_t n;
+    const Value *k = fields->u.dict.keys[i];
+    if (!key_bytes(k, &p, &n)) continue;
+    size_t *slot = field_slot(ix, fields, k->kind, p, n);
+    if (*slot == 0) *slot = i + 1;   /* the first of equal keys, as the scan found */
+  }
   return MFS_OK;
 }
 
 /* The tuple (dtype, offset[, title]) of field `name` in a fields dict. */
-static Value *field_entry(const Value *fields, const Value *name) {
-  for (size_t i = 0; i < fields->u.dict.n; i++) {
-    const Value *k = fields->u.dict.keys[i];
-    if (k->kind == name->kind && k->kind == VAL_STR && k->u.str.len == name->u.str.len &&
-        memcmp(k->u.str.s, name->u.str.s, k->u.str.len) == 0)
-      return fields->u.dict.vals[i];
-    if (k->kind == VAL_BYTES && name->kind == VAL_BYTES && k->u.bytes.mem && name->u.bytes.mem &&
-        k->u.bytes.len == name->u.bytes.len &&
-        memcmp(k->u.bytes.mem, name->u.bytes.mem, (size_t)k->u.bytes.len) == 0)
-      return fields->u.dict.vals[i];
-  }
-  return NULL;
+static Value *field_entry(const FieldIndex *ix, const Value *fields, const Value *name) {
+  const uint8_t *p;
+  size_t n;
+  if (!key_bytes(name, &p, &n)) return NULL;
+  size_t *slot = field_slot(ix, fields, name->kind, p, n);
+  return *slot ? fields->u.dict.vals[*slot - 1] : NULL;
 }
+
+static MfsStatus dtype_field(Recog *rc, Value *self, Dtype *d, const FieldIndex *ix,
+                             const Value *name, const Value *fields, size_t i, DtypeField *f,
+                             uint64_t *depth, uint64_t *nodes);
 
 static MfsStatus dtype_fields(Recog *rc, Value *self, Dtype *d, const Value *names,
                               const Value *fields, uint64_t *depth, uint64_t *nodes) {
@@ -246,28 +315,40 @@ static MfsStatus dtype_fields(Recog *rc, Value *self, Dtype *d, const Value *nam
     return recog_fail(rc, MFS_ECORRUPT, "non-dict fields in numpy dtype unpickling");
   size_t n = names->u.seq.n;
   if (n > MFS_MAX_FIELDS) return recog_fail(rc, MFS_ELIMIT, "dtype has %zu fields", n);
+  if (graph_room(rc, n * sizeof(DtypeField)) != MFS_OK) return rc->m->err.code;
   DtypeField *f = arena_alloc(rc->m->vs.arena, (n ? n : 1) * sizeof *f);
   if (f == NULL) return oom(rc);
-  for (size_t i = 0; i < n; i++) {
-    const Value *name = names->u.seq.items[i];
-    const char *s = text_of(rc, name);
-    const Value *e = s ? field_entry(fields, name) : NULL;
-    int64_t off;
-    Dtype *fd;
-    if (e == NULL || e->kind != VAL_TUPLE || nargs(e) < 2 || !dtype_of(arg(e, 0), &fd) ||
-        !as_int(arg(e, 1), &off) || off < 0)
-      return recog_fail(rc, MFS_ECORRUPT, "dtype field %zu has no (dtype, offset) entry", i);
-    if ((uint64_t)off > d->itemsize || fd->itemsize > d->itemsize - (uint64_t)off)
-      return recog_fail(rc, MFS_ECORRUPT, "dtype field '%.64s' lies outside the %llu-byte record",
-                        s, (unsigned long long)d->itemsize);
-    if (dtype_adopt(rc, self, arg(e, 0), depth, nodes) != MFS_OK) return rc->m->err.code;
-    f[i].name = s;
-    f[i].title = nargs(e) > 2 ? text_of(rc, arg(e, 2)) : NULL;
-    f[i].dtype = arg(e, 0);
-    f[i].offset = (uint64_t)off;
-  }
+  FieldIndex ix;
+  if (field_index(rc, fields, &ix) != MFS_OK) return rc->m->err.code;
+  MfsStatus st = MFS_OK;
+  for (size_t i = 0; i < n && st == MFS_OK; i++)
+    st = dtype_field(rc, self, d, &ix, names->u.seq.items[i], fields, i, &f[i], depth, nodes);
+  free(ix.slots);
+  if (st != MFS_OK) return st;
   d->fields = f;
   d->nfields = n;
+  return MFS_OK;
+}
+
+/* Field i of a record: its (dtype, offset[, title]) entry, inside the record. */
+static MfsStatus dtype_field(Recog *rc, Value *self, Dtype *d, const FieldIndex *ix,
+                             const Value *name, const Value *fields, size_t i, DtypeField *f,
+                             uint64_t *depth, uint64_t *nodes) {
+  const char *s = text_of(rc, name);
+  const Value *e = s ? field_entry(ix, fields, name) : NULL;
+  int64_t off;
+  Dtype *fd;
+  if (e == NULL || e->kind != VAL_TUPLE || nargs(e) < 2 || !dtype_of(arg(e, 0), &fd) ||
+      !as_int(arg(e, 1), &off) || off < 0)
+    return recog_fail(rc, MFS_ECORRUPT, "dtype field %zu has no (dtype, offset) entry", i);
+  if ((uint64_t)off > d->itemsize || fd->itemsize > d->itemsize - (uint64_t)off)
+    return recog_fail(rc, MFS_ECORRUPT, "dtype field '%.64s' lies outside the %llu-byte record",
+                      s, (unsigned long long)d->itemsize);
+  if (dtype_adopt(rc, self, arg(e, 0), depth, nodes) != MFS_OK) return rc->m->err.code;
+  f->name = s;
+  f->title = nargs(e) > 2 ? text_of(rc, arg(e, 2)) : NULL;
+  f->dtype = arg(e, 0);
+  f->offset = (uint64_t)off;
   return MFS_OK;
 }
 
@@ -330,6 +411,9 @@ static MfsStatus build_dtype(Recog *rc, Value *self, const Value *st) {
   Dtype *d = self->u.dtype;
   size_t n = st->kind == VAL_TUPLE ? nargs(st) : 0;
   if (n < 5 || n > 9) return recog_fail(rc, MFS_ECORRUPT, "can't handle this numpy.dtype pickle state");
+  /* each BUILD allocates (fields, a subarray shape) and creates no Value: a file
+  ** may BUILD one dtype millions of times before anything uses it */
+  if (graph_room(rc, 0) != MFS_OK) return rc->m->err.code;
   int64_t version = 0, elsize, alignment, flags = 0;
   size_t i = 0;
   if (n >= 6 && !as_int(arg(st, i++), &version))
@@ -362,10 +446,12 @@ static MfsStatus build_dtype(Recog *rc, Value *self, const Value *st) {
   if (names == NULL) names = fields;   /* state of length 6, version >= 2: no names */
   if (is_none(fields) != is_none(names))
     return recog_fail(rc, MFS_ECORRUPT, "inconsistent fields and names in numpy dtype unpickling");
-  int changes_tree = !is_none(fields) || !is_none(sub);
+  /* Arrays, scalars, records and format hooks (joblib wrappers) sized data by
+  ** this dtype when they took it: changing it now (numpy never pickles that)
+  ** would let them read past their bytes. */
   uint64_t used;
-  if (changes_tree && u64map_get(&rc->dtype_used, self->id, &used))
-    return recog_fail(rc, MFS_ECORRUPT, "dtype rebuilt after it was placed inside another dtype");
+  if (u64map_get(&rc->dtype_used, self->id, &used) || self->id <= rc->hook_seen)
+    return recog_fail(rc, MFS_ECORRUPT, "dtype rebuilt after an array or another dtype used it");
   if (elsize < 0 && (d->kind == 'S' || d->kind == 'U' || d->kind == 'V'))
     return recog_fail(rc, MFS_ECORRUPT, "negative element size %lld", (long long)elsize);
   if (d->kind == 'S' || d->kind == 'U' || d->kind == 'V') {
@@ -459,6 +545,7 @@ static MfsStatus build_ndarray(Recog *rc, Value *self, const Value *st, int *don
     if (check_nbytes(rc, d, count, a->data.len) != MFS_OK) return rc->m->err.code;
     a->fortran = fortran != 0;
   }
+  if (dtype_freeze(rc, dtv) != MFS_OK) return rc->m->err.code;
   self->kind = VAL_NDARRAY;
   self->u.arr = a;
   *done = 1;
@@ -473,6 +560,7 @@ static MfsStatus materialise(Recog *rc, NdArray *a, const Blob *src, const uint6
   if (total > MFS_MAX_MATERIALISE)
     return recog_fail(rc, MFS_ELIMIT, "array of %llu bytes in a permuted order is too large to reorder",
                       (unsigned long long)total);
+  if (graph_room(rc, total) != MFS_OK) return rc->m->err.code;
   uint8_t *in = malloc(total ? (size_t)total : 1);
   uint8_t *out = arena_alloc(rc->m->vs.arena, total ? (size_t)total : 1);
   if (in == NULL || out == NULL) {
@@ -527,7 +615,8 @@ static MfsStatus call_frombuffer(Recog *rc, Value *args, int call, Value **out) 
   int ndim;
   if (shape_of(rc, arg(args, 2), &shape, &ndim, &count) != MFS_OK) return rc->m->err.code;
   if (d->itemsize == 0) return recog_fail(rc, MFS_ECORRUPT, "itemsize cannot be zero in type");
-  if (check_nbytes(rc, d, count, b.len) != MFS_OK) return rc->m->err.code;
+  if (check_nbytes(rc, d, count, b.len) != MFS_OK || dtype_freeze(rc, dtv) != MFS_OK)
+    return rc->m->err.code;
   const char *o = order && order->kind == VAL_STR && order->u.str.len == 1 ? order->u.str.s : "";
   Value *axes = n == 5 ? arg(args, 4) : NULL;
   NdArray *a = new_array(rc, dtv, shape, ndim);
@@ -574,6 +663,7 @@ static MfsStatus call_scalar(Recog *rc, Value *args, int call, Value **out) {
     return recog_fail(rc, MFS_ECORRUPT, "scalar() needs a dtype and its bytes");
   Scalar *s = arena_alloc(rc->m->vs.arena, sizeof *s);
   if (s == NULL) return oom(rc);
+  if (dtype_freeze(rc, arg(args, 0)) != MFS_OK) return rc->m->err.code;
   s->dtype = arg(args, 0);
   Value *obj = arg(args, 1);
   if (dtype_has_object(d)) {
@@ -581,6 +671,7 @@ static MfsStatus call_scalar(Recog *rc, Value *args, int call, Value **out) {
     s->object = obj;
   } else {
     if (d->itemsize > MFS_MAX_STRING) return recog_fail(rc, MFS_ELIMIT, "scalar too large");
+    if (graph_room(rc, d->itemsize) != MFS_OK) return rc->m->err.code;
     uint8_t *mem = arena_alloc(rc->m->vs.arena, d->itemsize ? (size_t)d->itemsize : 1);
     if (mem == NULL) return oom(rc);
     if (obj != NULL) {

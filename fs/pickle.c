@@ -474,6 +474,15 @@ static MfsStatus check_len(Vm *vm, uint64_t len, uint64_t cap) {
   return MFS_OK;
 }
 
+/* Room in the graph for n more bytes, checked before a string or container block
+** is allocated (value_new checks only after the fact, when it is already there). */
+static MfsStatus graph_bytes(Vm *vm, uint64_t n) {
+  if (arena_bytes(vm->vs->arena) + n > MFS_MAX_GRAPH_BYTES)
+    return vm_fail(vm, MFS_ELIMIT, "decoded graph larger than %llu MiB",
+                   (unsigned long long)(MFS_MAX_GRAPH_BYTES >> 20));
+  return MFS_OK;
+}
+
 /* ---- stack, marks, memo ------------------------------------------------------------ */
 
 static size_t fence(const Vm *vm) { return vm->nmarks ? vm->marks[vm->nmarks - 1] : 0; }
@@ -787,6 +796,7 @@ static MfsStatus op_string(Vm *vm) {
   if (len < 2 || s[0] != s[len - 1] || (s[0] != '\'' && s[0] != '"'))
     return vm_fail(vm, MFS_ECORRUPT, "the STRING opcode argument must be quoted");
   const char *p = s + 1, *end = s + len - 1;
+  if (graph_bytes(vm, len) != MFS_OK) return vm->m->err.code;
   uint8_t *out = arena_alloc(vm->vs->arena, len), *q = out;
   if (out == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
   while (p < end) {
@@ -858,6 +868,7 @@ static MfsStatus op_unicode(Vm *vm) {
   char *s;
   size_t len;
   if (text_line(vm, &s, &len) != MFS_OK) return vm->m->err.code;
+  if (graph_bytes(vm, 2 * (uint64_t)len + 1) != MFS_OK) return vm->m->err.code;
   uint8_t *out = arena_alloc(vm->vs->arena, 2 * len + 1), *q = out;
   if (out == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
   const uint8_t *p = (const uint8_t *)s, *end = p + len;
@@ -922,6 +933,7 @@ static MfsStatus op_binunicode(Vm *vm, int lenbytes) {
   uint64_t len = 0;
   if (take_u(vm, lenbytes, &len) != MFS_OK || check_len(vm, len, MFS_MAX_STRING) != MFS_OK)
     return vm->m->err.code;
+  if (graph_bytes(vm, len + 1) != MFS_OK) return vm->m->err.code;
   char *buf = arena_alloc(vm->vs->arena, (size_t)len + 1);
   if (buf == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
   if (reader_copy(vm->r, buf, len) != MFS_OK) return rd_fail(vm);
@@ -970,7 +982,8 @@ static MfsStatus op_long_bin(Vm *vm, int lenbytes) {
   if (take_u(vm, lenbytes, &len) != MFS_OK) return vm->m->err.code;
   if (lenbytes == 4 && (len & 0x80000000u))
     return vm_fail(vm, MFS_ECORRUPT, "LONG pickle has negative byte count");
-  if (check_len(vm, len, MFS_MAX_STRING) != MFS_OK) return vm->m->err.code;
+  if (check_len(vm, len, MFS_MAX_STRING) != MFS_OK || graph_bytes(vm, len) != MFS_OK)
+    return vm->m->err.code;
   uint8_t *buf = malloc(len ? (size_t)len : 1);
   if (buf == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
   if (reader_copy(vm->r, buf, len) != MFS_OK) {
@@ -1159,6 +1172,21 @@ static Value *lazy_container(Vm *vm, Value **slot, ValueKind kind) {
   return *slot;
 }
 
+/* Room in the graph for a container that holds `have` of `cap` slots to take
+** `more` items.  Items already in the graph (memo GET, DUP) cost no new Value,
+** so value_new's limit never sees them: a stream of GET+APPENDS would grow one
+** list past any bound.  The doubled block the container grows into is counted
+** before it is allocated. */
+static MfsStatus graph_room(Vm *vm, size_t have, size_t cap, size_t more, size_t per_item) {
+  uint64_t need = (uint64_t)have + more, grown = cap, extra = 0;
+  if (need > grown) {
+    grown = grown ? grown : 4;
+    while (grown < need) grown *= 2;
+    extra = grown * per_item;
+  }
+  return graph_bytes(vm, extra);
+}
+
 /* list.append/extend or set.add/update of items[0..n) onto target. */
 static MfsStatus add_items(Vm *vm, Value *target, Value **items, size_t n, int is_set) {
   Value *dst = NULL;
@@ -1170,6 +1198,8 @@ static MfsStatus add_items(Vm *vm, Value *target, Value **items, size_t n, int i
     return vm_fail(vm, MFS_ECORRUPT, "cannot %s items to a %s", is_set ? "add" : "append",
                    value_kind_name(target->kind));
   if (dst == NULL) return vm->m->err.code;
+  if (graph_room(vm, dst->u.seq.n, dst->u.seq.cap, n, sizeof(Value *)) != MFS_OK)
+    return vm->m->err.code;
   for (size_t i = 0; i < n; i++)
     if (seq_push(vm->vs, dst, items[i]) != MFS_OK) return vm->m->err.code;
   return MFS_OK;
@@ -1184,6 +1214,8 @@ static MfsStatus set_items(Vm *vm, Value *target, Value **kv, size_t n) {
   else
     return vm_fail(vm, MFS_ECORRUPT, "cannot set items on a %s", value_kind_name(target->kind));
   if (dst == NULL) return vm->m->err.code;
+  if (graph_room(vm, dst->u.dict.n, dst->u.dict.cap, n / 2, 2 * sizeof(Value *)) != MFS_OK)
+    return vm->m->err.code;
   for (size_t i = 0; i + 1 < n; i += 2)
     if (dict_put(vm->vs, dst, kv[i], kv[i + 1]) != MFS_OK) return vm->m->err.code;
   return MFS_OK;
@@ -1246,7 +1278,33 @@ static MfsStatus op_tuple_n(Vm *vm, size_t n) {
 
 /* ---- BUILD -------------------------------------------------------------------------- */
 
-/* A second dict state updates the first, as obj.__dict__.update would. */
+/* Index of str keys of a dict being merged: open addressing over positions
+** (pos + 1, 0 = empty), so a BUILD of n keys onto a state of m keys costs
+** O(n + m), not O(n * m) -- a file may BUILD a large state onto itself again
+** and again. */
+typedef struct KeyIndex {
+  size_t *slots;
+  size_t cap;
+} KeyIndex;
+
+static uint64_t key_hash(const Value *k) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < k->u.str.len; i++) h = (h ^ (uint8_t)k->u.str.s[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static int same_str(const Value *a, const Value *b) {
+  return a->u.str.len == b->u.str.len && memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
+}
+
+/* The slot of key k in d (empty when absent). */
+static size_t *key_slot(KeyIndex *ix, const Dict *d, const Value *k) {
+  for (size_t i = (size_t)key_hash(k) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1))
+    if (ix->slots[i] == 0 || same_str(d->keys[ix->slots[i] - 1], k)) return &ix->slots[i];
+}
+
+/* A second dict state updates the first, as obj.__dict__.update would: str keys
+** already present get the new value, others are appended. */
 static MfsStatus merge_state(Vm *vm, Object *o, Value *state) {
   if (o->state == NULL || (state->kind == VAL_NONE)) {
     if (o->state == NULL) o->state = state;
@@ -1256,25 +1314,31 @@ static MfsStatus merge_state(Vm *vm, Object *o, Value *state) {
     o->state = state;
     return MFS_OK;
   }
+  Value *old = o->state;
+  size_t total = old->u.dict.n + state->u.dict.n;
   Value *d = value_new(vm->vs, VAL_DICT);
   if (d == NULL) return vm->m->err.code;
-  Value *old = o->state;
-  for (size_t i = 0; i < old->u.dict.n; i++)
-    if (dict_put(vm->vs, d, old->u.dict.keys[i], old->u.dict.vals[i]) != MFS_OK)
-      return vm->m->err.code;
-  for (size_t i = 0; i < state->u.dict.n; i++) {
-    Value *k = state->u.dict.keys[i];
-    size_t j = d->u.dict.n;
-    if (k->kind == VAL_STR)
-      for (j = 0; j < d->u.dict.n; j++)
-        if (d->u.dict.keys[j]->kind == VAL_STR && d->u.dict.keys[j]->u.str.len == k->u.str.len &&
-            memcmp(d->u.dict.keys[j]->u.str.s, k->u.str.s, k->u.str.len) == 0)
-          break;
-    if (j < d->u.dict.n)
-      d->u.dict.vals[j] = state->u.dict.vals[i];
-    else if (dict_put(vm->vs, d, k, state->u.dict.vals[i]) != MFS_OK)
-      return vm->m->err.code;
+  if (graph_room(vm, 0, 0, total, 2 * sizeof(Value *)) != MFS_OK) return vm->m->err.code;
+  KeyIndex ix = {NULL, 16};
+  while (ix.cap < 2 * total) ix.cap *= 2;
+  ix.slots = calloc(ix.cap, sizeof *ix.slots);
+  if (ix.slots == NULL) return vm_fail(vm, MFS_ENOMEM, "out of memory");
+  MfsStatus st = MFS_OK;
+  for (int pass = 0; pass < 2 && st == MFS_OK; pass++) {
+    const Dict *src = pass == 0 ? &old->u.dict : &state->u.dict;
+    for (size_t i = 0; i < src->n && st == MFS_OK; i++) {
+      Value *k = src->keys[i];
+      size_t *slot = k->kind == VAL_STR ? key_slot(&ix, &d->u.dict, k) : NULL;
+      if (slot != NULL && *slot != 0 && pass == 1) {
+        d->u.dict.vals[*slot - 1] = src->vals[i];
+        continue;
+      }
+      st = dict_put(vm->vs, d, k, src->vals[i]);
+      if (slot != NULL) *slot = d->u.dict.n;   /* the last of equal keys, as lookups take */
+    }
   }
+  free(ix.slots);
+  if (st != MFS_OK) return vm->m->err.code;
   o->state = d;
   return MFS_OK;
 }
@@ -1330,6 +1394,7 @@ static MfsStatus op_build(Vm *vm) {
       target->u.obj->callable == NULL || target->u.obj->callable->kind != VAL_GLOBAL)
     return MFS_OK;
   vm->r->err = vm->outer_err;
+  vm->rc.hook_seen = vm->vs->next_id;   /* no BUILD may change a dtype the hook sized data by */
   MfsStatus st = vm->hooks->after_build(vm->hooks->ctx, vm->m, vm->r, &vm->stack[vm->sp - 1]);
   vm->r->err = &vm->rerr;
   if (st != MFS_OK && vm->m->err.code == MFS_OK)
@@ -1494,6 +1559,16 @@ static MfsStatus step(Vm *vm, int *stop) {
   }
 }
 
+/* MFS_MAX_OPCODES, or less for tests: MODELFS_TEST_MAX_OPCODES=N lowers it (never
+** raises it) so a test can make the limit fire on a small file and check that
+** what was decoded before stays browsable. */
+static uint64_t max_opcodes(void) {
+  const char *s = getenv("MODELFS_TEST_MAX_OPCODES");
+  char *end;
+  unsigned long long n = s && *s ? strtoull(s, &end, 10) : MFS_MAX_OPCODES;
+  return s && *s && *end == '\0' && n < MFS_MAX_OPCODES ? (uint64_t)n : MFS_MAX_OPCODES;
+}
+
 MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
                      Value **result, int *protocol) {
   *result = NULL;
@@ -1515,11 +1590,12 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   recog_init(&vm.rc, m);
   MfsStatus st = MFS_OK;
   int stop = 0;
+  uint64_t max_ops = max_opcodes();
   for (uint64_t n = 0; st == MFS_OK && !stop; n++) {
-    if (n >= MFS_MAX_OPCODES) {
+    if (n >= max_ops) {
       vm.op_off = reader_pos(r);
       vm.op = -1;
-      st = vm_fail(&vm, MFS_ELIMIT, "more than %llu opcodes", (unsigned long long)MFS_MAX_OPCODES);
+      st = vm_fail(&vm, MFS_ELIMIT, "more than %llu opcodes", (unsigned long long)max_ops);
       break;
     }
     st = step(&vm, &stop);

@@ -5,7 +5,9 @@
 ** stack (hostile graphs cannot overflow the C stack): a value met again becomes a
 ** relative symlink to its first place, so cycles end.  File contents are made on
 ** the first size/read request and cached per node, except .npy data, which is
-** always read from the array's Blob at the asked offset.  Knows nothing of FUSE
+** always read from the array's Blob at the asked offset, and the .txt view of a
+** big array, which keeps only the offset of each block of rows and makes the
+** blocks a read needs again (bounded memory for any size).  Knows nothing of FUSE
 ** and nothing of file formats; it must never execute, import or guess.
 */
 #include <pthread.h>
@@ -29,7 +31,21 @@ enum {
 /* How a value shows in a directory. */
 enum { P_FILE, P_BIN, P_ARRAY, P_JSON, P_DIR, P_ERROR };
 
+/* A .txt view too big to keep whole (MFS_TEXT_WHOLE): remade block by block on
+** each read, found through the byte offset of every block.  The last block made
+** is kept, so a sequential reader makes each block about once. */
+typedef struct TxtIndex {
+  TextView v;
+  uint64_t block_rows;
+  uint64_t nblocks;
+  uint64_t *off;           /* nblocks + 1 entries; off[0] = header length, off[nblocks] = size */
+  uint64_t have_block;     /* block held in blk, UINT64_MAX for none */
+  char *blk;
+  size_t blk_len;
+} TxtIndex;
+
 typedef struct NodeX {
+  TxtIndex *tx;            /* C_TXT of a big array; data is then its header */
   char *data;              /* cached content (malloc'd), or the .npy header */
   size_t len;
   int have;
@@ -90,6 +106,13 @@ struct RTree {
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
+
+static void txt_index_free(TxtIndex *tx) {
+  if (tx == NULL) return;
+  free(tx->off);
+  free(tx->blk);
+  free(tx);
+}
 
 static uint64_t hash_bytes(const char *s, size_t n, uint64_t h) {
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
@@ -761,7 +784,10 @@ RTree *render_tree_for(Model *m, const TrustList *trust, const char *compat_targ
 void render_free(RTree *t) {
   if (t == NULL) return;
   free(t->compat_target);
-  for (uint32_t i = 0; i < t->n; i++) free(t->x[i].data);
+  for (uint32_t i = 0; i < t->n; i++) {
+    free(t->x[i].data);
+    txt_index_free(t->x[i].tx);
+  }
   free(t->nodes);
   free(t->x);
   free(t->names);
@@ -1225,6 +1251,109 @@ static const char *class_text(const Value *obj, Buf *b) {
   return b->p ? b->p : "";
 }
 
+static void copy_out(const char *src, uint64_t srclen, uint64_t off, void *buf, size_t len,
+                     size_t *got) {
+  *got = 0;
+  if (off >= srclen) return;
+  uint64_t k = srclen - off < len ? srclen - off : len;
+  memcpy(buf, src + off, (size_t)k);
+  *got = (size_t)k;
+}
+
+/* Text of block k of a big .txt view into out (caller holds the lock). */
+static MfsStatus txt_block(const TxtIndex *tx, uint64_t k, Buf *out, Err *e) {
+  uint64_t r0 = k * tx->block_rows;
+  return text_view_rows(out, &tx->v, r0, r0 + tx->block_rows, e);
+}
+
+/* A .txt view: whole when small (or when it must be made at once anyway),
+** else its header in out and an index of block offsets, made by formatting every
+** block once and keeping only the lengths (caller holds the lock). */
+static MfsStatus produce_txt(RTree *t, uint32_t i, Buf *out, Err *e) {
+  const NdArray *a = t->nodes[i].value->u.arr;
+  TextView v;
+  if (text_view_layout(a, &v, e) != MFS_OK) return e->code;
+  if (v.nbytes <= MFS_TEXT_WHOLE || v.reorder || v.rows == 0) {
+    text_view_header(out, &v);
+    return text_view_rows(out, &v, 0, v.rows, e);
+  }
+  uint64_t row_bytes = v.nbytes / v.rows;
+  TxtIndex *tx = calloc(1, sizeof *tx);
+  if (tx == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+  tx->v = v;
+  tx->block_rows = row_bytes >= MFS_TEXT_BLOCK ? 1 : MFS_TEXT_BLOCK / (row_bytes ? row_bytes : 1);
+  tx->nblocks = (v.rows + tx->block_rows - 1) / tx->block_rows;
+  tx->have_block = UINT64_MAX;
+  tx->off = malloc((size_t)(tx->nblocks + 1) * sizeof *tx->off);
+  if (tx->off == NULL) {
+    txt_index_free(tx);
+    return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+  }
+  text_view_header(out, &v);
+  tx->off[0] = out->len;
+  Buf blk;
+  buf_init(&blk);
+  for (uint64_t k = 0; k < tx->nblocks; k++) {
+    blk.len = 0;
+    if (txt_block(tx, k, &blk, e) != MFS_OK) {
+      buf_free(&blk);
+      txt_index_free(tx);
+      return e->code;
+    }
+    tx->off[k + 1] = tx->off[k] + blk.len;
+  }
+  buf_free(&blk);
+  t->x[i].tx = tx;
+  t->cached += (size_t)(tx->nblocks + 1) * sizeof *tx->off + sizeof *tx;
+  return out->oom ? err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory") : MFS_OK;
+}
+
+/* Bytes [off, off+len) of a big .txt view, block by block (takes the lock). */
+static MfsStatus read_txt(RTree *t, uint32_t i, uint64_t off, void *buf, size_t len,
+                          size_t *got, Err *e) {
+  MfsStatus st = MFS_OK;
+  pthread_mutex_lock(&t->mu);
+  const NodeX *x = &t->x[i];
+  TxtIndex *tx = x->tx;
+  size_t h = 0;
+  copy_out(x->data, x->len, off, buf, len, &h);
+  *got = h;
+  uint64_t pos = off + h;
+  while (*got < len && pos < tx->off[tx->nblocks]) {
+    /* the block holding pos: the last k with off[k] <= pos */
+    uint64_t lo = 0, hi = tx->nblocks;
+    while (hi - lo > 1) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      if (tx->off[mid] <= pos) lo = mid;
+      else hi = mid;
+    }
+    if (tx->have_block != lo) {
+      Buf b;
+      buf_init(&b);
+      st = txt_block(tx, lo, &b, e);
+      if (st == MFS_OK && b.len != tx->off[lo + 1] - tx->off[lo])
+        st = err_set(e, MFS_EIO, MFS_NO_OFFSET, "array data changed under its text view");
+      if (st != MFS_OK) {
+        buf_free(&b);
+        break;
+      }
+      t->cached -= tx->blk_len;
+      free(tx->blk);
+      tx->blk = b.p;
+      tx->blk_len = b.len;
+      tx->have_block = lo;
+      t->cached += tx->blk_len;
+    }
+    size_t k = 0;
+    copy_out(tx->blk, tx->blk_len, pos - tx->off[lo], (char *)buf + *got, len - *got, &k);
+    if (k == 0) break;
+    *got += k;
+    pos += k;
+  }
+  pthread_mutex_unlock(&t->mu);
+  return st;
+}
+
 /* Make the bytes of a cached-content file (caller holds the lock). */
 static MfsStatus produce(RTree *t, uint32_t i, Buf *out, Err *e) {
   const RNode *n = &t->nodes[i];
@@ -1255,7 +1384,7 @@ static MfsStatus produce(RTree *t, uint32_t i, Buf *out, Err *e) {
       buf_putc(out, '\n');
       break;
     }
-    case C_TXT: return text_array_view(out, v->u.arr, e);
+    case C_TXT: return produce_txt(t, i, out, e);
     case C_JSON: {
       const Value *doc = v;
       if (v->kind == VAL_NDARRAY) doc = t->x[i].view ? t->x[i].view : object_view(t, v);
@@ -1338,6 +1467,7 @@ MfsStatus render_size(RTree *t, const RNode *n, uint64_t *size, Err *e) {
   MfsStatus st = ensure(t, n->index, e);
   if (st != MFS_OK) return st;
   *size = t->x[n->index].len;
+  if (t->x[n->index].tx != NULL) *size = t->x[n->index].tx->off[t->x[n->index].tx->nblocks];
   if (n->content == C_NPY) {
     uint64_t nb;
     if (array_nbytes(n->value->u.arr, &nb, e) != MFS_OK) return e->code;
@@ -1346,14 +1476,26 @@ MfsStatus render_size(RTree *t, const RNode *n, uint64_t *size, Err *e) {
   return MFS_OK;
 }
 
-static void copy_out(const char *src, uint64_t srclen, uint64_t off, void *buf, size_t len,
-                     size_t *got) {
-  *got = 0;
-  if (off >= srclen) return;
-  uint64_t k = srclen - off < len ? srclen - off : len;
-  memcpy(buf, src + off, (size_t)k);
-  *got = (size_t)k;
+int render_size_known(RTree *t, const RNode *n, uint64_t *size) {
+  if (checked(t, n) == NULL) return 0;
+  if (n->kind == RK_FILE) {
+    switch (n->content) {
+      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: {
+        pthread_mutex_lock(&t->mu);
+        int have = t->x[n->index].have;
+        pthread_mutex_unlock(&t->mu);
+        if (!have) return 0;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  Err e;
+  err_clear(&e);
+  return render_size(t, n, size, &e) == MFS_OK;
 }
+
 
 static MfsStatus read_npy(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,
                           size_t *got, Err *e) {
@@ -1398,6 +1540,7 @@ MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t 
   MfsStatus st = ensure(t, n->index, e);
   if (st != MFS_OK) return st;
   if (n->content == C_NPY) return read_npy(t, n, off, buf, len, got, e);
+  if (t->x[n->index].tx != NULL) return read_txt(t, n->index, off, buf, len, got, e);
   copy_out(t->x[n->index].data, t->x[n->index].len, off, buf, len, got);
   return MFS_OK;
 }

@@ -201,10 +201,19 @@ static MfsStatus zip_fail(Err *e, const char *what, zip_error_t *ze) {
                  ze ? zip_error_strerror(ze) : "error");
 }
 
-/* Open src as a zip archive.  label names it in messages. */
-static ZipArc *ziparc_open(Source *src, Err *e) {
+/* Open src as a zip archive of at most max_members members (checked from the
+** end-of-directory record before libzip reads the directory, and again after). */
+static ZipArc *ziparc_open(Source *src, uint64_t max_members, Err *e) {
   if (src->size == SOURCE_SIZE_UNKNOWN) {
     err_set(e, MFS_EUNSUPPORTED, MFS_NO_OFFSET, "zip: archive size unknown");
+    return NULL;
+  }
+  uint64_t cd_off, declared;
+  Err ignored;
+  err_clear(&ignored);
+  if (cd_locate(src, &cd_off, &declared, &ignored) && declared > max_members) {
+    err_set(e, MFS_ELIMIT, MFS_NO_OFFSET, "zip: %llu members (limit %llu)",
+            (unsigned long long)declared, (unsigned long long)max_members);
     return NULL;
   }
   ZipArc *z = calloc(1, sizeof *z);
@@ -233,9 +242,9 @@ static ZipArc *ziparc_open(Source *src, Err *e) {
   }
   zip_error_fini(&ze);
   zip_int64_t n = zip_get_num_entries(z->za, 0);
-  if (n < 0 || (uint64_t)n > MFS_MAX_ZIP_MEMBERS) {
-    err_set(e, MFS_ELIMIT, MFS_NO_OFFSET, "zip: %lld members (limit %d)", (long long)n,
-            MFS_MAX_ZIP_MEMBERS);
+  if (n < 0 || (uint64_t)n > max_members) {
+    err_set(e, MFS_ELIMIT, MFS_NO_OFFSET, "zip: %lld members (limit %llu)", (long long)n,
+            (unsigned long long)max_members);
     ziparc_unref(z);
     return NULL;
   }
@@ -406,9 +415,25 @@ static MfsStatus member_find(ZipArc *z, const char *name, Member *mb, Err *e) {
   return MFS_OK;
 }
 
+/* What a member Source holds outside the graph (inflated bytes, a streaming
+** inflater) is charged to the model's arena (acct, when not NULL) as bytes that
+** are reserved but never touched: they cost address space, not memory, and make
+** the arena's size -- which MFS_MAX_GRAPH_BYTES and the mount's cache read --
+** count them.  Many nodes may name the same small deflated member, each copy
+** kept alive by its array: 3000 nodes x a 1 MB member (10 KB on disk) held 3 GB. */
+static MfsStatus member_charge(Arena *acct, uint64_t n, Err *e) {
+  if (acct == NULL) return MFS_OK;
+  if (arena_bytes(acct) + n > MFS_MAX_GRAPH_BYTES)
+    return err_set(e, MFS_ELIMIT, MFS_NO_OFFSET, "zip members inflated into memory exceed %llu MiB",
+                   (unsigned long long)(MFS_MAX_GRAPH_BYTES >> 20));
+  if (arena_alloc(acct, (size_t)n) == NULL)
+    return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+  return MFS_OK;
+}
+
 /* A member as a Source: a slice of the archive when stored, the inflated bytes
-** in memory when small, a streaming inflater otherwise. */
-static Source *member_open(ZipArc *z, const char *name, Err *e) {
+** in memory when small, a streaming inflater otherwise (both charged to acct). */
+static Source *member_open(ZipArc *z, const char *name, Arena *acct, Err *e) {
   Member mb;
   if (member_find(z, name, &mb, e) != MFS_OK) return NULL;
   char label[512];
@@ -417,6 +442,7 @@ static Source *member_open(ZipArc *z, const char *name, Err *e) {
   if (strcmp(mb.method, "store") == 0 && stored_offset(z, mb.index, mb.size, &off, e))
     return source_slice(z->src, off, mb.size, label);
   if (mb.size <= MFS_ZIP_MEMBER_IN_MEMORY) {
+    if (member_charge(acct, mb.size, e) != MFS_OK) return NULL;
     uint8_t *buf = malloc(mb.size ? mb.size : 1);
     if (buf == NULL) {
       err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
@@ -429,6 +455,7 @@ static Source *member_open(ZipArc *z, const char *name, Err *e) {
     if (s == NULL && e->code == MFS_OK) err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     return s;
   }
+  if (member_charge(acct, MFS_ZIP_STREAM_COST, e) != MFS_OK) return NULL;
   StreamSource *s = calloc(1, sizeof *s);
   if (s == NULL) {
     err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
@@ -1521,7 +1548,7 @@ static Value *build_seq(Skops *k, const cJSON *n, const char *loader, const char
 static Value *npy_member(Skops *k, ZipArc *arc, const char *file) {
   Err e;
   err_clear(&e);
-  Source *ms = member_open(arc, file, &e);
+  Source *ms = member_open(arc, file, k->vs->arena, &e);
   Value *a = ms ? npy_read(k->vs, ms, &e) : NULL;
   source_unref(ms);   /* the arena keeps it when an array points into it */
   if (a == NULL) return bad(k, e.code ? e.code : MFS_ECORRUPT, "member %.200s: %s", file, e.msg);
@@ -1560,13 +1587,29 @@ static Value *object_dtype(Skops *k) {
   return v;
 }
 
-/* Object arrays are stored as tolist(): nested lists, ndim deep. */
-static MfsStatus flatten(Skops *k, Value *flat, Value *item, int levels) {
-  if (levels == 0) return seq_push(k->vs, flat, item);
+/* Object arrays are stored as tolist(): nested lists, ndim deep.  Lists may be
+** shared (__id__), so the paths through them can be exponentially many: stop at
+** the count the shape allows, at the graph limit, and after visiting more lists
+** than there are values (a real tolist() never shares a list). */
+static MfsStatus flatten(Skops *k, Value *flat, Value *item, int levels, uint64_t count,
+                         uint64_t *visits) {
+  if (++*visits > MFS_MAX_VALUES)
+    return err_set(k->err, MFS_ELIMIT, MFS_NO_OFFSET,
+                   "schema.json: object array nests more than %u lists", MFS_MAX_VALUES);
+  if (levels == 0) {
+    if (flat->u.seq.n >= count)
+      return err_set(k->err, MFS_ECORRUPT, MFS_NO_OFFSET,
+                     "schema.json: object array holds more elements than its shape says (%llu)",
+                     (unsigned long long)count);
+    if (arena_bytes(k->vs->arena) > MFS_MAX_GRAPH_BYTES)
+      return err_set(k->err, MFS_ELIMIT, MFS_NO_OFFSET, "decoded graph larger than %llu MiB",
+                     (unsigned long long)(MFS_MAX_GRAPH_BYTES >> 20));
+    return seq_push(k->vs, flat, item);
+  }
   if (item->kind != VAL_LIST)
     return err_set(k->err, MFS_ECORRUPT, MFS_NO_OFFSET, "schema.json: object array is not nested as its shape says");
   for (size_t i = 0; i < item->u.seq.n; i++) {
-    MfsStatus st = flatten(k, flat, item->u.seq.items[i], levels - 1);
+    MfsStatus st = flatten(k, flat, item->u.seq.items[i], levels - 1, count, visits);
     if (st != MFS_OK) return st;
   }
   return MFS_OK;
@@ -1596,9 +1639,11 @@ static Value *build_object_array(Skops *k, const cJSON *n, int64_t id, int depth
   }
   const cJSON *content = jget(n, "content");
   if (!cJSON_IsArray(content)) return bad(k, MFS_ECORRUPT, "schema.json: object array content is not a list");
+  uint64_t visits = 0;
   for (const cJSON *c = content->child; c != NULL; c = c->next) {
     Value *item = build(k, c, depth + 1);
-    if (item == NULL || flatten(k, a->objects, item, a->ndim > 1 ? a->ndim - 1 : 0) != MFS_OK) return NULL;
+    if (item == NULL || flatten(k, a->objects, item, a->ndim > 1 ? a->ndim - 1 : 0, count, &visits) != MFS_OK)
+      return NULL;
   }
   if (a->ndim == 0 || count != a->objects->u.seq.n)
     return bad(k, MFS_ECORRUPT, "schema.json: object array holds %zu elements, its shape says %llu",
@@ -1638,8 +1683,8 @@ static Value *build_sparse(Skops *k, const cJSON *n, const char *module, const c
   o->u.obj->state = state;
   Err e;
   err_clear(&e);
-  Source *npz = member_open(k->arc, file, &e);
-  ZipArc *inner = npz ? ziparc_open(npz, &e) : NULL;
+  Source *npz = member_open(k->arc, file, k->vs->arena, &e);
+  ZipArc *inner = npz ? ziparc_open(npz, MFS_MAX_NPZ_MEMBERS, &e) : NULL;
   source_unref(npz);
   if (inner == NULL) return bad(k, e.code ? e.code : MFS_ECORRUPT, "member %.200s: %s", file, e.msg);
   Value *shape = npy_member(k, inner, "shape.npy");
@@ -1776,7 +1821,7 @@ static Value *build_bytes(Skops *k, const cJSON *n, const char *loader, int64_t 
   if (file == NULL) return bad(k, MFS_ECORRUPT, "schema.json: %s has no 'file'", loader);
   Err e;
   err_clear(&e);
-  Source *ms = member_open(k->arc, file, &e);
+  Source *ms = member_open(k->arc, file, k->vs->arena, &e);
   if (ms == NULL) return bad(k, e.code ? e.code : MFS_ECORRUPT, "member %.200s: %s", file, e.msg);
   Value *v = NULL;
   if (ms->size <= MFS_MAX_INLINE_BYTES) {
@@ -1948,6 +1993,32 @@ static MfsStatus json_error(Model *m, const char *text, size_t len, const char *
   return err_set(&m->err, MFS_ECORRUPT, pos, "schema.json: offset %zu: invalid JSON", pos);
 }
 
+/* An upper bound on the JSON values of a text (1 + commas + opening brackets
+** outside strings), counted chunk by chunk while it is read, so that a deflated
+** bomb is refused after its first megabytes, before cJSON allocates a node each. */
+typedef struct NodeCount {
+  uint64_t n;
+  int in_str, esc;
+} NodeCount;
+
+static MfsStatus count_nodes(Model *m, NodeCount *c, const char *p, size_t len, uint64_t base) {
+  for (size_t i = 0; i < len; i++) {
+    char ch = p[i];
+    if (c->in_str) {
+      if (c->esc) c->esc = 0;
+      else if (ch == '\\') c->esc = 1;
+      else if (ch == '"') c->in_str = 0;
+    } else if (ch == '"') {
+      c->in_str = 1;
+    } else if ((ch == ',' || ch == '{' || ch == '[') && ++c->n > MFS_MAX_SCHEMA_NODES) {
+      return err_set(&m->err, MFS_ELIMIT, base + i,
+                     "schema.json: offset %llu: more than %d JSON values",
+                     (unsigned long long)(base + i), MFS_MAX_SCHEMA_NODES);
+    }
+  }
+  return MFS_OK;
+}
+
 static char *schema_read(Model *m, ZipArc *arc, size_t *len) {
   Member mb;
   if (member_find(arc, "schema.json", &mb, &m->err) != MFS_OK) return NULL;
@@ -1957,12 +2028,18 @@ static char *schema_read(Model *m, ZipArc *arc, size_t *len) {
             (unsigned long long)mb.size, MFS_MAX_SCHEMA_JSON);
     return NULL;
   }
-  Source *s = member_open(arc, "schema.json", &m->err);
+  Source *s = member_open(arc, "schema.json", NULL, &m->err);
   char *text = s ? malloc(mb.size + 1) : NULL;
   if (s != NULL && text == NULL) err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
-  if (text != NULL && source_read(s, 0, text, (size_t)mb.size, &m->err) != MFS_OK) {
-    free(text);
-    text = NULL;
+  NodeCount nc = {1, 0, 0};
+  for (uint64_t off = 0; text != NULL && off < mb.size;) {
+    size_t n = mb.size - off < (1u << 20) ? (size_t)(mb.size - off) : (1u << 20);
+    if (source_read(s, off, text + off, n, &m->err) != MFS_OK ||
+        count_nodes(m, &nc, text + off, n, off) != MFS_OK) {
+      free(text);
+      text = NULL;
+    }
+    off += n;
   }
   source_unref(s);
   if (text == NULL) return NULL;
@@ -1996,7 +2073,7 @@ static MfsStatus decode(Model *m, Source *src) {
   k.m = m;
   k.vs = &m->vs;
   k.err = &m->err;
-  k.arc = ziparc_open(src, &m->err);
+  k.arc = ziparc_open(src, MFS_MAX_ZIP_MEMBERS, &m->err);
   if (k.arc == NULL) return m->err.code;
   size_t len = 0;
   char *text = schema_read(m, k.arc, &len);
@@ -2005,12 +2082,12 @@ static MfsStatus decode(Model *m, Source *src) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (root == NULL) st = json_error(m, text, len, end);
-    else if (!cJSON_IsObject(root))
+    free(text);   /* cJSON holds copies: the text need not stay for the build */
+    if (root != NULL && !cJSON_IsObject(root))
       st = err_set(&m->err, MFS_ECORRUPT, 0, "schema.json: the root is not a JSON object");
-    else
+    else if (root != NULL)
       st = skops_run(&k, root);
     cJSON_Delete(root);
-    free(text);
   }
   free(k.memo);
   free(k.name);
@@ -2023,7 +2100,7 @@ static int sniff(Source *src, const uint8_t *head, size_t n) {
   if (n < 4 || memcmp(head, "PK\3\4", 4) != 0 || src->size == SOURCE_SIZE_UNKNOWN) return 0;
   Err e;
   err_clear(&e);
-  ZipArc *z = ziparc_open(src, &e);
+  ZipArc *z = ziparc_open(src, MFS_MAX_ZIP_MEMBERS, &e);
   if (z == NULL) return 0;
   int found = zip_name_locate(z->za, "schema.json", 0) >= 0;
   ziparc_unref(z);

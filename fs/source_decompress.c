@@ -4,16 +4,25 @@
 ** One Source per compressed stream (zlib, gzip, raw deflate, bz2, xz, lzma-alone,
 ** lz4 frame, and joblib's old "ZF" Z-file).  The decoder reads it once from start
 ** to end; the renderer then reads arrays at arbitrary offsets.  Random reads must
-** not cost a full decompression nor hold the whole stream in memory:
+** not cost a second decompression nor hold the whole stream in memory, so every
+** codec keeps what its first pass produces (the "store"): the first
+** MFS_DECOMP_MEM_CACHE bytes in memory, the rest in an unlinked spill file in the
+** cache dir (all-zero runs as holes), up to MFS_MAX_SPILL.  When the store ends
+** early (cap reached, disk full, no cache dir):
 **   - zlib family: restart points (the 32 KiB window + bit position at a deflate
-**     block boundary, as zlib's examples/zran.c) recorded during the first pass,
-**     and a few live decoders ("cursors") so interleaved readers do not thrash;
-**   - bz2/xz/lzma/lz4 cannot restart mid-stream: every decompressed byte is kept,
-**     the first MFS_DECOMP_MEM_CACHE in memory and the rest in an unlinked file in
-**     the cache dir, so the stream is decompressed exactly once.
+**     block boundary, as zlib's examples/zran.c) are recorded past the store's
+**     end, and a few live decoders ("cursors") keep interleaved readers from
+**     restarting each other;
+**   - bz2/xz/lzma/lz4 cannot restart mid-stream: their single cursor decodes
+**     again from the start when a read goes backwards.
+** A cursor keeps its last output chunk, so consecutive reads (the kernel's
+** 128 KiB requests, whatever their alignment) continue one stream and never
+** decode a byte twice.  Once the store holds the whole stream, the decoders,
+** their buffers and the restart points are freed.
 ** All codec work goes through the real libraries (zlib, libbz2, liblzma, liblz4):
 ** this file must never decode a compressed format by hand.  One mutex per source
-** serialises its state; different sources never contend.
+** serialises its state (spill-file reads run outside it); different sources
+** never contend.
 */
 #include <bzlib.h>
 #include <errno.h>
@@ -52,11 +61,12 @@ typedef struct Cursor {
   int in_eof;              /* the compressed input is exhausted */
   uint64_t in_pos;         /* compressed offset of the next byte to fetch */
   uint64_t out_pos;        /* decompressed offset of the next byte produced */
+  size_t out_len;          /* out[0, out_len) holds bytes [out_pos - out_len, out_pos) */
   uint64_t stamp;          /* last use, for choosing a cursor to recycle */
   const uint8_t *next_in;
   size_t avail_in;
-  uint8_t *in;             /* IN_BUF */
-  uint8_t *out;            /* OUT_BUF scratch */
+  uint8_t *in;             /* IN_BUF, allocated when the cursor first starts */
+  uint8_t *out;            /* OUT_BUF: the last chunk produced */
   union {
     z_stream z;
     bz_stream bz;
@@ -77,16 +87,17 @@ typedef struct DSrc {
   Cursor cur[MFS_DECOMP_CURSORS];
   int ncur;
   uint64_t clock;
-  /* zlib family */
+  /* zlib family: restart points past the store's end */
   Point *pts;
   size_t npts;
   uint64_t spacing;
-  /* other codecs: bytes [0, head_len) in memory, [MEM_CACHE, +spill_len) in the file */
+  /* the store: bytes [0, head_len) in memory, [MEM_CACHE, +spill_len) in the file */
   uint8_t *head;
   size_t head_len, head_cap;
   int spill_fd;
   uint64_t spill_len;
-  int spill_broken;        /* the file could not be written: fall back to re-decoding */
+  int store_off;           /* the store stopped growing (cap, write error, no dir) */
+  int released;            /* the store holds everything: decoders freed */
 } DSrc;
 
 /* ---- cache directory --------------------------------------------------------- */
@@ -145,6 +156,10 @@ static MfsStatus refill(DSrc *d, Cursor *c, Err *e) {
 
 /* ---- codec state ----------------------------------------------------------------- */
 
+static int restartable(const DSrc *d) {
+  return d->codec == C_ZLIB || d->codec == C_GZIP || d->codec == C_DEFLATE;
+}
+
 static void codec_end(DSrc *d, Cursor *c) {
   if (!c->live) return;
   switch (d->codec) {
@@ -161,13 +176,25 @@ static void cursor_reset_io(Cursor *c, uint64_t in_pos, uint64_t out_pos) {
   c->in_eof = 0;
   c->in_pos = in_pos;
   c->out_pos = out_pos;
+  c->out_len = 0;
   c->next_in = c->in;
   c->avail_in = 0;
+}
+
+/* A cursor's buffers exist only while it is in use (freed with the decoders). */
+static MfsStatus cursor_buffers(DSrc *d, Cursor *c, uint64_t at, Err *e) {
+  if (c->in == NULL) c->in = malloc(IN_BUF);
+  if (c->out == NULL) c->out = malloc(OUT_BUF);
+  if (c->in == NULL || c->out == NULL)
+    return err_set(e, MFS_ENOMEM, at, "%s: out of memory for a %s decoder", d->base.name, d->kind);
+  return MFS_OK;
 }
 
 /* Start c at the beginning of the stream. */
 static MfsStatus codec_begin(DSrc *d, Cursor *c, Err *e) {
   codec_end(d, c);
+  MfsStatus st = cursor_buffers(d, c, 0, e);
+  if (st != MFS_OK) return st;
   memset(&c->u, 0, sizeof c->u);
   cursor_reset_io(c, d->start, 0);
   int ok = 0;
@@ -198,6 +225,8 @@ static MfsStatus codec_begin(DSrc *d, Cursor *c, Err *e) {
 /* Start c (raw inflate) at restart point p, as zran.c does. */
 static MfsStatus codec_begin_at(DSrc *d, Cursor *c, const Point *p, Err *e) {
   codec_end(d, c);
+  MfsStatus st = cursor_buffers(d, c, p->out, e);
+  if (st != MFS_OK) return st;
   memset(&c->u, 0, sizeof c->u);
   if (inflateInit2(&c->u.z, -15) != Z_OK)
     return err_set(e, MFS_ENOMEM, p->out, "%s: cannot start inflate", d->base.name);
@@ -205,7 +234,7 @@ static MfsStatus codec_begin_at(DSrc *d, Cursor *c, const Point *p, Err *e) {
   cursor_reset_io(c, p->in, p->out);
   if (p->bits) {
     uint8_t byte;
-    MfsStatus st = source_read(d->inner, p->in - 1, &byte, 1, e);
+    st = source_read(d->inner, p->in - 1, &byte, 1, e);
     if (st != MFS_OK) {
       codec_end(d, c);
       return st;
@@ -216,7 +245,102 @@ static MfsStatus codec_begin_at(DSrc *d, Cursor *c, const Point *p, Err *e) {
   return MFS_OK;
 }
 
+/* ---- the store ------------------------------------------------------------------- */
+
+static uint64_t store_end(const DSrc *d) {
+  return d->head_len < MFS_DECOMP_MEM_CACHE ? d->head_len : MFS_DECOMP_MEM_CACHE + d->spill_len;
+}
+
+/* Will bytes produced at `at` be kept?  Then no restart point is needed there. */
+static int store_takes(const DSrc *d, uint64_t at) {
+  return !d->store_off && at == store_end(d);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Append n bytes to the spill file; a run of zeros only extends it (a hole). */
+static void spill_append(DSrc *d, const uint8_t *p, size_t n) {
+  if (d->spill_len + n > MFS_MAX_SPILL) {
+    d->store_off = 1;
+    return;
+  }
+  if (d->spill_fd < 0) d->spill_fd = spill_open();
+  if (d->spill_fd < 0) {
+    d->store_off = 1;
+    return;
+  }
+  if (all_zero(p, n)) {
+    if (ftruncate(d->spill_fd, (off_t)(d->spill_len + n)) != 0) d->store_off = 1;
+    else d->spill_len += n;
+    return;
+  }
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = pwrite(d->spill_fd, p + done, n - done, (off_t)(d->spill_len + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      d->store_off = 1;   /* disk full: what is written stays valid */
+      d->spill_len += done;
+      return;
+    }
+    done += (size_t)w;
+  }
+  d->spill_len += n;
+}
+
+/* Keep bytes [at, at+n) just decoded, as far as they extend the store. */
+static void store_append(DSrc *d, uint64_t at, const uint8_t *p, size_t n) {
+  uint64_t se = store_end(d);
+  if (d->store_off || at > se || at + n <= se) return;
+  p += se - at;
+  n -= (size_t)(se - at);
+  while (n > 0 && d->head_len < MFS_DECOMP_MEM_CACHE) {
+    size_t want = d->head_len + n;
+    if (want > MFS_DECOMP_MEM_CACHE) want = MFS_DECOMP_MEM_CACHE;
+    if (want > d->head_cap) {
+      size_t cap = d->head_cap ? d->head_cap : OUT_BUF;
+      while (cap < want) cap *= 2;
+      if (cap > MFS_DECOMP_MEM_CACHE) cap = MFS_DECOMP_MEM_CACHE;
+      uint8_t *h = realloc(d->head, cap);
+      if (h == NULL) {
+        d->store_off = 1;
+        return;
+      }
+      d->head = h;
+      d->head_cap = cap;
+    }
+    size_t k = want - d->head_len;
+    memcpy(d->head + d->head_len, p, k);
+    d->head_len += k;
+    p += k;
+    n -= k;
+  }
+  if (n > 0) spill_append(d, p, n);
+}
+
+/* Read spill-file bytes [rel, rel+len) through fd (called without the lock). */
+static MfsStatus spill_read(DSrc *d, int fd, uint64_t rel, uint8_t *buf, size_t len, size_t *n, Err *e) {
+  for (;;) {
+    ssize_t r = pread(fd, buf, len, (off_t)rel);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0)
+      return err_set(e, MFS_EIO, MFS_DECOMP_MEM_CACHE + rel, "%s: cache file read failed: %s",
+                     d->base.name, r < 0 ? strerror(errno) : "short file");
+    *n = (size_t)r;
+    return MFS_OK;
+  }
+}
+
 /* ---- restart points -------------------------------------------------------------- */
+
+static void points_free(DSrc *d) {
+  for (size_t i = 0; i < d->npts; i++) free(d->pts[i].window);
+  free(d->pts);
+  d->pts = NULL;
+  d->npts = 0;
+}
 
 static void points_thin(DSrc *d) {
   size_t k = 0;
@@ -231,11 +355,15 @@ static void points_thin(DSrc *d) {
   d->spacing *= 2;
 }
 
-/* Called at a deflate block boundary: remember it when far enough from the last. */
+/* Called after an inflate(Z_BLOCK) past the store: remember a block boundary when
+** far enough from the last point (the store's end counts as one: reads below it
+** never need a point). */
 static void point_maybe_add(DSrc *d, Cursor *c) {
   z_stream *z = &c->u.z;
   if (!(z->data_type & 128) || (z->data_type & 64)) return;
   uint64_t last = d->npts ? d->pts[d->npts - 1].out : 0;
+  uint64_t se = store_end(d);
+  if (se > last + d->spacing) last = se - d->spacing;
   if (c->out_pos < last + d->spacing) return;
   if (d->npts == MFS_MAX_RESTART_POINTS) {
     points_thin(d);
@@ -273,13 +401,16 @@ static const Point *point_find(const DSrc *d, uint64_t off) {
 
 /* ---- one decoding step --------------------------------------------------------- */
 
+/* Z_BLOCK stops at block boundaries so a restart point can be taken there; it
+** costs ~8%, so a cursor whose output the store keeps runs with Z_NO_FLUSH. */
 static MfsStatus step_zlib(DSrc *d, Cursor *c, size_t *made, Err *e) {
   z_stream *z = &c->u.z;
+  int mark = !store_takes(d, c->out_pos);
   z->next_in = (Bytef *)c->next_in;
   z->avail_in = (uInt)c->avail_in;
   z->next_out = c->out;
   z->avail_out = OUT_BUF;
-  int ret = inflate(z, Z_BLOCK);
+  int ret = inflate(z, mark ? Z_BLOCK : Z_NO_FLUSH);
   c->next_in = z->next_in;
   c->avail_in = z->avail_in;
   *made = OUT_BUF - z->avail_out;
@@ -289,7 +420,7 @@ static MfsStatus step_zlib(DSrc *d, Cursor *c, size_t *made, Err *e) {
     return MFS_OK;
   }
   if (ret == Z_OK || ret == Z_BUF_ERROR) {
-    point_maybe_add(d, c);
+    if (mark) point_maybe_add(d, c);
     return MFS_OK;
   }
   if (ret == Z_MEM_ERROR) return err_set(e, MFS_ENOMEM, c->out_pos, "out of memory");
@@ -363,6 +494,7 @@ static MfsStatus cursor_step(DSrc *d, Cursor *c, size_t *made, Err *e) {
       case C_XZ: case C_LZMA: st = step_lzma(d, c, made, e); break;
       case C_LZ4: st = step_lz4(d, c, made, e); break;
     }
+    c->out_len = *made;
     if (st != MFS_OK) return st;
     if (c->out_pos > MFS_MAX_DECOMPRESSED)
       return err_set(e, MFS_ELIMIT, c->out_pos, "offset %llu: %s stream decompresses to more than %llu bytes",
@@ -377,101 +509,45 @@ static MfsStatus cursor_step(DSrc *d, Cursor *c, size_t *made, Err *e) {
   return MFS_OK;
 }
 
-/* ---- the store (non-restartable codecs) ----------------------------------------- */
-
-static int uses_store(const DSrc *d) {
-  return d->codec != C_ZLIB && d->codec != C_GZIP && d->codec != C_DEFLATE;
-}
-
-static uint64_t store_end(const DSrc *d) {
-  return d->head_len < MFS_DECOMP_MEM_CACHE ? d->head_len : MFS_DECOMP_MEM_CACHE + d->spill_len;
-}
-
-/* Keep bytes [at, at+n) just decoded, when they extend the store. */
-static void store_append(DSrc *d, uint64_t at, const uint8_t *p, size_t n) {
-  if (!uses_store(d) || d->spill_broken || at != store_end(d)) return;
-  while (n > 0 && d->head_len < MFS_DECOMP_MEM_CACHE) {
-    size_t want = d->head_len + n;
-    if (want > MFS_DECOMP_MEM_CACHE) want = MFS_DECOMP_MEM_CACHE;
-    if (want > d->head_cap) {
-      size_t cap = d->head_cap ? d->head_cap : OUT_BUF;
-      while (cap < want) cap *= 2;
-      if (cap > MFS_DECOMP_MEM_CACHE) cap = MFS_DECOMP_MEM_CACHE;
-      uint8_t *h = realloc(d->head, cap);
-      if (h == NULL) {
-        d->spill_broken = 1;
-        return;
-      }
-      d->head = h;
-      d->head_cap = cap;
-    }
-    size_t k = want - d->head_len;
-    memcpy(d->head + d->head_len, p, k);
-    d->head_len += k;
-    p += k;
-    n -= k;
-  }
-  if (n == 0) return;
-  if (d->spill_fd < 0) d->spill_fd = spill_open();
-  if (d->spill_fd < 0) {
-    d->spill_broken = 1;
-    return;
-  }
-  size_t done = 0;
-  while (done < n) {
-    ssize_t w = pwrite(d->spill_fd, p + done, n - done, (off_t)(d->spill_len + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      d->spill_broken = 1;   /* disk full: what is written stays valid */
-      d->spill_len += done;
-      return;
-    }
-    done += (size_t)w;
-  }
-  d->spill_len += n;
-}
-
-/* Serve [off, off+len) from the store; *n = bytes served (0 when not stored). */
-static MfsStatus store_read(DSrc *d, uint64_t off, uint8_t *buf, size_t len, size_t *n, Err *e) {
-  *n = 0;
-  if (!uses_store(d)) return MFS_OK;
-  if (off < d->head_len) {
-    size_t k = d->head_len - off < len ? (size_t)(d->head_len - off) : len;
-    memcpy(buf, d->head + off, k);
-    *n = k;
-    return MFS_OK;
-  }
-  if (off < MFS_DECOMP_MEM_CACHE || off >= MFS_DECOMP_MEM_CACHE + d->spill_len) return MFS_OK;
-  uint64_t rel = off - MFS_DECOMP_MEM_CACHE;
-  size_t k = d->spill_len - rel < len ? (size_t)(d->spill_len - rel) : len;
-  for (;;) {
-    ssize_t r = pread(d->spill_fd, buf, k, (off_t)rel);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0)
-      return err_set(e, MFS_EIO, off, "%s: cache file read failed: %s", d->base.name,
-                     r < 0 ? strerror(errno) : "short file");
-    *n = (size_t)r;
-    return MFS_OK;
-  }
-}
-
 /* ---- choosing and positioning a decoder -------------------------------------------- */
 
-/* A cursor whose position is <= off, restarted when needed. */
-static MfsStatus cursor_for(DSrc *d, uint64_t off, Cursor **out, Err *e) {
-  Cursor *best = NULL, *victim = NULL;
+/* A cursor can serve off when its kept chunk starts at or before it. */
+static int cursor_covers(const Cursor *c, uint64_t off) {
+  return (c->live || c->ended) && c->out_pos - c->out_len <= off;
+}
+
+/* The cursor to recycle: an idle one, else the least recently used, sparing the
+** one that extends the store while another can go. */
+static Cursor *cursor_victim(DSrc *d) {
+  Cursor *v = NULL;
+  int vkeep = 0;
   for (int i = 0; i < d->ncur; i++) {
     Cursor *c = &d->cur[i];
-    if (c->live && c->out_pos <= off && (best == NULL || c->out_pos > best->out_pos)) best = c;
-    if (victim == NULL || !c->live || (victim->live && c->stamp < victim->stamp)) victim = c;
+    if (!c->live && !c->ended) return c;
+    int keep = c->live && store_takes(d, c->out_pos);
+    if (v == NULL || (vkeep && !keep) || (vkeep == keep && c->stamp < v->stamp)) {
+      v = c;
+      vkeep = keep;
+    }
   }
-  const Point *p = uses_store(d) ? NULL : point_find(d, off);
-  /* A live cursor behind off wins unless a restart point is much closer. */
+  return v;
+}
+
+/* A cursor positioned at or before off, restarted when needed. */
+static MfsStatus cursor_for(DSrc *d, uint64_t off, Cursor **out, Err *e) {
+  Cursor *best = NULL;
+  for (int i = 0; i < d->ncur; i++) {
+    Cursor *c = &d->cur[i];
+    if (cursor_covers(c, off) && (best == NULL || c->out_pos > best->out_pos)) best = c;
+  }
+  const Point *p = restartable(d) ? point_find(d, off) : NULL;
+  /* A cursor behind off wins unless a restart point is much closer. */
   if (best != NULL && (p == NULL || best->out_pos >= p->out || off - best->out_pos < d->spacing)) {
     *out = best;
     best->stamp = ++d->clock;
     return MFS_OK;
   }
+  Cursor *victim = cursor_victim(d);
   victim->stamp = ++d->clock;
   *out = victim;
   if (p != NULL && p->out > 0) return codec_begin_at(d, victim, p, e);
@@ -488,66 +564,86 @@ static MfsStatus stream_ended(DSrc *d, uint64_t n, Err *e) {
   return MFS_OK;
 }
 
-/* Decode forward until [off, off+len) is produced or the stream ends. */
+/* Produce [off, off+len) from a cursor (its kept chunk first), or up to the end. */
 static MfsStatus decode_into(DSrc *d, uint64_t off, uint8_t *buf, size_t len, size_t *got, Err *e) {
   Cursor *c;
   MfsStatus st = cursor_for(d, off, &c, e);
   if (st != MFS_OK) return st;
   while (*got < len) {
+    uint64_t want = off + *got;
+    uint64_t base = c->out_pos - c->out_len;
+    if (want >= base && want < c->out_pos) {
+      size_t skip = (size_t)(want - base);
+      size_t k = c->out_len - skip < len - *got ? c->out_len - skip : len - *got;
+      memcpy(buf + *got, c->out + skip, k);
+      *got += k;
+      continue;
+    }
+    if (c->ended) break;
     uint64_t at = c->out_pos;
     size_t made;
     st = cursor_step(d, c, &made, e);
     if (st != MFS_OK) {
       codec_end(d, c);   /* a failed cursor restarts next time */
+      cursor_reset_io(c, d->start, 0);
       return st;
     }
     store_append(d, at, c->out, made);
-    uint64_t want = off + *got;
-    if (made > 0 && at + made > want) {
-      size_t skip = (size_t)(want - at);
-      size_t k = made - skip < len - *got ? made - skip : len - *got;
-      memcpy(buf + *got, c->out + skip, k);
-      *got += k;
-    }
     if (c->ended) {
+      codec_end(d, c);   /* its kept chunk still serves */
       st = stream_ended(d, c->out_pos, e);
-      if (st != MFS_OK) return st;
-      codec_end(d, c);
-      break;
+      if (st != MFS_OK) {
+        cursor_reset_io(c, d->start, 0);
+        return st;
+      }
     }
   }
   return MFS_OK;
 }
 
-static MfsStatus dsrc_read_locked(DSrc *d, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
-  uint8_t *out = buf;
-  *got = 0;
-  while (*got < len) {
-    uint64_t pos = off + *got;
-    if (pos >= d->end) break;
-    size_t n;
-    MfsStatus st = store_read(d, pos, out + *got, len - *got, &n, e);
-    if (st != MFS_OK) return st;
-    if (n > 0) {
-      *got += n;
-      continue;
-    }
-    size_t before = *got;
-    size_t part = 0;
-    /* Decode only up to the next stored byte range is not needed: decoding
-    ** always extends the store from its end, so read the rest in one go. */
-    st = decode_into(d, pos, out + *got, len - *got, &part, e);
-    *got += part;
-    if (st != MFS_OK) return st;
-    if (*got == before) break;   /* end of stream */
+/* Everything is stored: the decoders and the restart points are dead weight. */
+static void store_maybe_release(DSrc *d) {
+  if (d->released || d->end == UINT64_MAX || d->store_off || store_end(d) < d->end) return;
+  for (int i = 0; i < d->ncur; i++) {
+    Cursor *c = &d->cur[i];
+    codec_end(d, c);
+    free(c->in);
+    free(c->out);
+    c->in = c->out = NULL;
+    cursor_reset_io(c, d->start, 0);
   }
-  return MFS_OK;
+  points_free(d);
+  d->released = 1;
 }
 
 static MfsStatus dsrc_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
   DSrc *d = (DSrc *)s;
+  uint8_t *out = buf;
+  MfsStatus st = MFS_OK;
+  *got = 0;
   pthread_mutex_lock(&d->mu);
-  MfsStatus st = dsrc_read_locked(d, off, buf, len, got, e);
+  while (*got < len && st == MFS_OK) {
+    uint64_t pos = off + *got;
+    if (pos >= d->end) break;
+    size_t want = len - *got, n = 0;
+    if (pos < d->head_len) {
+      n = d->head_len - pos < want ? (size_t)(d->head_len - pos) : want;
+      memcpy(out + *got, d->head + pos, n);
+    } else if (pos >= MFS_DECOMP_MEM_CACHE && pos < MFS_DECOMP_MEM_CACHE + d->spill_len) {
+      uint64_t rel = pos - MFS_DECOMP_MEM_CACHE;
+      size_t k = d->spill_len - rel < want ? (size_t)(d->spill_len - rel) : want;
+      int fd = d->spill_fd;
+      /* Stored bytes never change: other readers may decode meanwhile. */
+      pthread_mutex_unlock(&d->mu);
+      st = spill_read(d, fd, rel, out + *got, k, &n, e);
+      pthread_mutex_lock(&d->mu);
+    } else {
+      st = decode_into(d, pos, out + *got, want, &n, e);
+      if (st == MFS_OK && n == 0) break;   /* end of stream */
+    }
+    *got += n;
+  }
+  if (st == MFS_OK) store_maybe_release(d);
   pthread_mutex_unlock(&d->mu);
   return st;
 }
@@ -559,8 +655,7 @@ static void dsrc_destroy(Source *s) {
     free(d->cur[i].in);
     free(d->cur[i].out);
   }
-  for (size_t i = 0; i < d->npts; i++) free(d->pts[i].window);
-  free(d->pts);
+  points_free(d);
   free(d->head);
   if (d->spill_fd >= 0) close(d->spill_fd);
   pthread_mutex_destroy(&d->mu);
@@ -615,34 +710,26 @@ Source *source_decompress(Source *compressed, const char *kind, Err *e) {
     return NULL;
   }
   DSrc *d = calloc(1, sizeof *d);
-  if (d == NULL) goto oom;
+  if (d == NULL) {
+    err_set(e, MFS_ENOMEM, 0, "out of memory");
+    return NULL;
+  }
   d->inner = source_ref(compressed);
   d->codec = kinds[k].codec;
   d->kind = kinds[k].name;
   d->expect = d->end = UINT64_MAX;
   d->spill_fd = -1;
   d->spacing = MFS_RESTART_SPACING;
-  d->ncur = uses_store(d) ? 1 : MFS_DECOMP_CURSORS;
+  d->ncur = restartable(d) ? MFS_DECOMP_CURSORS : 1;
   pthread_mutex_init(&d->mu, NULL);
   char name[512];
   snprintf(name, sizeof name, "%s", compressed->name);
   source_init(&d->base, &dsrc_ops, name, SOURCE_SIZE_UNKNOWN);
-  for (int i = 0; i < d->ncur; i++) {
-    d->cur[i].in = malloc(IN_BUF);
-    d->cur[i].out = malloc(OUT_BUF);
-    if (d->cur[i].in == NULL || d->cur[i].out == NULL) {
-      source_unref(&d->base);
-      goto oom;
-    }
-  }
   if (d->codec == C_ZLIB && zfile_header(d, e) != MFS_OK) {
     source_unref(&d->base);
     return NULL;
   }
   return &d->base;
-oom:
-  err_set(e, MFS_ENOMEM, 0, "out of memory");
-  return NULL;
 }
 
 const char *source_sniff_compression(const uint8_t *h, size_t n) {

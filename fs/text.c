@@ -2,9 +2,11 @@
 ** text.c -- Python-exact texts of numbers, strings and array elements.
 **
 ** Floats print as CPython's repr and numpy's str do: the shortest digit string
-** that reads back to the same bits (found by rounding with printf and checking
-** with strtod, which are both correctly rounded in glibc), laid out by Python's
-** rules.  Every text here must equal what Python prints for the same value; when
+** that reads back to the same bits, laid out by Python's rules.  Normal doubles
+** and float32s between ~1e-10 and ~1e38 get their digits from exact 128-bit
+** integer arithmetic (the .txt view of a forest is millions of them); anything
+** else is found by rounding with printf and checking with strtod, which are both
+** correctly rounded in glibc.  Every text here must equal what Python prints for the same value; when
 ** that cannot be known (exotic numpy types) the nearest honest text is given.
 ** Never reads a file except through blob_read; never allocates beyond a Buf.
 */
@@ -214,6 +216,150 @@ static int max_digits(FloatKind k) {
   return 17;
 }
 
+/* ---- the fast path: exact integers instead of printf and strtod ----------- */
+
+typedef unsigned __int128 u128;
+
+/* 5^k for k <= FAST_MAX_POW5: all fit in 64 bits, and a 55-bit mantissa times any
+** of them fits in 128. */
+#define FAST_MAX_POW5 27
+
+static uint64_t pow5(int k) {
+  uint64_t p = 1;
+  while (k-- > 0) p *= 5;
+  return p;
+}
+
+/* floor(x * 2^e2 / 10^q) for x < 2^55, exact; *exact says nothing was dropped.
+** 0 when the numbers leave 128 bits (the caller falls back). */
+static int scaled(uint64_t x, int e2, int q, uint64_t *out, int *exact) {
+  if (q <= 0) {                                     /* x * 5^k * 2^(e2 + k) */
+    int k = -q;
+    if (k > FAST_MAX_POW5) return 0;
+    u128 a = (u128)x * pow5(k);
+    int sh = e2 + k;
+    if (sh >= 0) {
+      if (sh >= 64 || (a >> (127 - sh)) != 0) return 0;
+      a <<= sh;
+      *exact = 1;
+    } else {
+      if (-sh >= 128) return 0;
+      *exact = (a & (((u128)1 << -sh) - 1)) == 0;
+      a >>= -sh;
+    }
+    if (a >> 64) return 0;
+    *out = (uint64_t)a;
+    return 1;
+  }
+  if (q > FAST_MAX_POW5 || e2 - q < 0 || e2 - q > 72) return 0;   /* x * 2^(e2-q) / 5^q */
+  u128 n = (u128)x << (e2 - q);
+  uint64_t d = pow5(q);
+  u128 s = n / d;
+  if (s >> 64) return 0;
+  *exact = n % d == 0;
+  *out = (uint64_t)s;
+  return 1;
+}
+
+/* Shortest digits of a normal double or float by Ryu's digit removal (Ulf Adams,
+** PLDI 2018), run on exact integers: the value and both ends of the interval
+** that reads back to it, scaled by 10^-q so that ~17 (double) or ~9 (float)
+** digits sit left of the point.  Ties go to even, like printf; among the
+** shortest candidates the nearest wins, like Python's repr.  Returns the digit
+** count, or 0 when it does not apply (subnormal, or beyond ~1e-10..1e38) and the
+** search below must answer. */
+static int shortest_fast(const FloatVal *fv, char *dig, int *decpt) {
+  uint64_t m;
+  int e2, ex, want;
+  if (fv->kind == FK_DOUBLE) {
+    uint64_t bits;
+    memcpy(&bits, &fv->d, sizeof bits);
+    ex = (int)((bits >> 52) & 0x7ff);
+    if (ex == 0 || ex == 0x7ff) return 0;
+    m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+    e2 = ex - 1075;
+    want = 17;
+  } else if (fv->kind == FK_FLOAT) {
+    uint32_t bits;
+    memcpy(&bits, &fv->f, sizeof bits);
+    ex = (int)((bits >> 23) & 0xff);
+    if (ex == 0 || ex == 0xff) return 0;
+    m = (bits & ((1u << 23) - 1)) | (1u << 23);
+    e2 = ex - 150;
+    want = 9;
+  } else {
+    return 0;
+  }
+  /* A power of two above the least normal: the gap below is half the gap above. */
+  int boundary = (m & (m - 1)) == 0 && ex > 1;
+  int accept = (m & 1) == 0;                       /* round-half-even reads ends back */
+  uint64_t mv = 4 * m, mp = 4 * m + 2, mm = 4 * m - (boundary ? 1 : 2);
+  int e = e2 - 2;
+  /* floor(log10(2^(e2 + mantissa bits))): the decimal exponent or one less
+  ** (78913 / 2^18 is log10(2) rounded down, exact over this range). */
+  int mbits = fv->kind == FK_DOUBLE ? 52 : 23;
+  int p10 = (int)(((int64_t)(e2 + mbits) * 78913) >> 18);
+  int q = p10 - want;
+  uint64_t vr, vp, vm, lim = 1;
+  int xr, xp, xm;
+  for (int i = 0; i < want; i++) lim *= 10;
+  /* vr now has want+1 or want+2 digits, which leaves both ends at least 10
+  ** units apart (so one digit is always removed) and within 64 bits. */
+  for (int tries = 0;; tries++) {
+    if (tries > 2 || !scaled(mv, e, q, &vr, &xr)) return 0;
+    if (vr >= lim) break;
+    q--;
+  }
+  if (!scaled(mp, e, q, &vp, &xp) || !scaled(mm, e, q, &vm, &xm)) return 0;
+  if (!accept && xp) vp--;
+  int vm_zeros = accept && xm, vr_zeros = xr, last = 0, removed = 0;
+  while (vp / 10 > vm / 10) {
+    vm_zeros &= vm % 10 == 0;
+    vr_zeros &= last == 0;
+    last = (int)(vr % 10);
+    vr /= 10;
+    vp /= 10;
+    vm /= 10;
+    removed++;
+  }
+  if (vm_zeros) {
+    while (vm % 10 == 0) {
+      vr_zeros &= last == 0;
+      last = (int)(vr % 10);
+      vr /= 10;
+      vp /= 10;
+      vm /= 10;
+      removed++;
+    }
+  }
+  if (vr_zeros && last == 5 && vr % 2 == 0) last = 4;   /* exactly half: to even */
+  uint64_t out = vr + ((vr == vm && (!accept || !vm_zeros)) || last >= 5);
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + out % 10);
+    out /= 10;
+  } while (out);
+  for (int i = 0; i < n; i++) dig[i] = tmp[n - 1 - i];
+  *decpt = n + q + removed;
+  while (n > 1 && dig[n - 1] == '0') n--;
+  dig[n] = '\0';
+  return n;
+}
+
+/* Digits of a non-negative integer below 2^64. */
+static int udigits(uint64_t u, char *out) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  out[n] = '\0';
+  return n;
+}
+
 /* Shortest digits (no trailing zeros) of a positive finite value; *decpt as in
 ** Python's dtoa: value = 0.DIGITS * 10^decpt. */
 static int shortest(const FloatVal *fv, char *dig, int *decpt) {
@@ -221,11 +367,13 @@ static int shortest(const FloatVal *fv, char *dig, int *decpt) {
   long double exact = fv->kind == FK_FLOAT ? 16777216.0L : fv->kind == FK_HALF ? 2048.0L : 1e15L;
   if (fv->x < exact && fv->x == floorl(fv->x)) {
     /* An integer where the type's ulp is at most 1 needs exactly its own digits. */
-    int n = snprintf(dig, 40, "%.0Lf", fv->x);
+    int n = udigits((uint64_t)fv->x, dig);
     *decpt = n;
     while (n > 1 && dig[n - 1] == '0') dig[--n] = '\0';
     return n;
   }
+  int fast = shortest_fast(fv, dig, decpt);
+  if (fast) return fast;
   char tmp[40];
   while (lo < hi) {
     int mid = (lo + hi) / 2;
@@ -739,6 +887,20 @@ static void timedelta_text(Buf *b, int64_t v, const char *unitstr) {
 
 static void element_at(Buf *b, const Dtype *d, const uint8_t *p, int txt, int depth);
 
+/* Integers in decimal without printf: the .txt view of a tree's node table is
+** mostly these. */
+static void put_uint(Buf *b, uint64_t u) {
+  char t[24];
+  buf_add(b, t, (size_t)udigits(u, t));
+}
+
+static void put_int(Buf *b, int64_t v) {
+  char t[24];
+  if (v >= 0) return put_uint(b, (uint64_t)v);
+  t[0] = '-';
+  buf_add(b, t, (size_t)udigits(0 - (uint64_t)v, t + 1) + 1);
+}
+
 static void element_record(Buf *b, const Dtype *d, const uint8_t *p, int txt, int depth) {
   if (!txt) buf_putc(b, '(');
   for (size_t i = 0; i < d->nfields; i++) {
@@ -784,16 +946,19 @@ static void element_at(Buf *b, const Dtype *d, const uint8_t *p, int txt, int de
       buf_puts(b, txt ? (p[0] ? "1" : "0") : (p[0] ? "True" : "False"));
       return;
     case 'i':
-      if (n >= 1 && n <= 8) buf_printf(b, "%lld", (long long)load_int(p, n, big));
+      if (n >= 1 && n <= 8) put_int(b, load_int(p, n, big));
       else buf_putc(b, '?');
       return;
     case 'u':
-      if (n >= 1 && n <= 8) buf_printf(b, "%llu", (unsigned long long)load_uint(p, n, big));
+      if (n >= 1 && n <= 8) put_uint(b, load_uint(p, n, big));
       else buf_putc(b, '?');
       return;
     case 'f':
-      if (float_text(t, p, n, big, 1)) buf_puts(b, t);
-      else buf_putc(b, '?');
+      {
+        int len = float_text(t, p, n, big, 1);
+        if (len > 0) buf_add(b, t, (size_t)len);
+        else buf_putc(b, '?');
+      }
       return;
     case 'c':
       element_complex(b, p, n, big, txt);
@@ -1047,7 +1212,8 @@ static int needs_reorder(const NdArray *a) {
   return big > 1;
 }
 
-MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e) {
+MfsStatus text_view_layout(const NdArray *a, TextView *v, Err *e) {
+  memset(v, 0, sizeof *v);
   if (a->error != NULL) return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s", a->error);
   if (a->dtype == NULL || a->dtype->kind != VAL_DTYPE)
     return err_set(e, MFS_ECORRUPT, MFS_NO_OFFSET, "array without a dtype");
@@ -1059,47 +1225,63 @@ MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e) {
   if (overflow || (d->itemsize && count > UINT64_MAX / d->itemsize))
     return err_set(e, MFS_ELIMIT, MFS_NO_OFFSET, "array size overflows");
   uint64_t nbytes = count * d->itemsize;
-  if (nbytes > MFS_MAX_TEXT_VIEW)
-    return err_set(e, MFS_ELIMIT, MFS_NO_OFFSET,
-                   "array of %llu bytes is too big for a text view (limit %llu); read the .npy",
-                   (unsigned long long)nbytes, (unsigned long long)MFS_MAX_TEXT_VIEW);
   if (a->data.len < nbytes)
     return err_set(e, MFS_EIO, MFS_NO_OFFSET, "array data holds %llu of %llu bytes",
                    (unsigned long long)a->data.len, (unsigned long long)nbytes);
-  uint8_t *data = malloc(nbytes ? (size_t)nbytes : 1);
-  if (data == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
-  if (nbytes && blob_read(&a->data, 0, data, (size_t)nbytes, e) != MFS_OK) {
-    free(data);
-    return e->code;
-  }
-  int reorder = needs_reorder(a);
+  v->a = a;
+  v->nbytes = nbytes;
+  v->reorder = needs_reorder(a);
   int records = d->nfields > 0 && d->sub_base == NULL;
   int strings = d->kind == 'S' || d->kind == 'U';
-  uint64_t cols = 1;
-  if (records) {
-    buf_puts(b, "# ");
-    field_names(b, d);
-    buf_putc(b, '\n');
-  } else if (!strings && a->ndim >= 2) {
-    cols = a->shape[a->ndim - 1];
-    if (a->ndim > 2) {
-      buf_puts(b, "# shape: ");
-      shape_repr(b, a);
-      buf_putc(b, '\n');
-    }
-  }
-  uint64_t rows = 1;
+  v->cols = 1;
+  v->rows = 1;
   if (records || strings || a->ndim <= 1) {
-    rows = count;
-    cols = 1;
+    v->rows = count;
   } else {
-    for (int i = 0; i < a->ndim - 1; i++) rows *= a->shape[i];
+    v->cols = a->shape[a->ndim - 1];
+    for (int i = 0; i < a->ndim - 1; i++) v->rows *= a->shape[i];
   }
-  uint64_t ci = 0;
-  for (uint64_t r = 0; r < rows && !b->oom; r++) {
-    for (uint64_t c = 0; c < cols; c++, ci++) {
+  v->header = records ? 1 : (!strings && a->ndim > 2) ? 2 : 0;
+  return MFS_OK;
+}
+
+void text_view_header(Buf *b, const TextView *v) {
+  if (v->header == 1) {
+    buf_puts(b, "# ");
+    field_names(b, v->a->dtype->u.dtype);
+    buf_putc(b, '\n');
+  } else if (v->header == 2) {
+    buf_puts(b, "# shape: ");
+    shape_repr(b, v->a);
+    buf_putc(b, '\n');
+  }
+}
+
+MfsStatus text_view_rows(Buf *b, const TextView *v, uint64_t r0, uint64_t r1, Err *e) {
+  const NdArray *a = v->a;
+  const Dtype *d = a->dtype->u.dtype;
+  if (r1 > v->rows) r1 = v->rows;
+  if (r0 >= r1) return MFS_OK;
+  /* Rows are contiguous in the data unless a Fortran array must be reordered,
+  ** which needs all of it. */
+  uint64_t row_bytes = v->cols * d->itemsize;
+  uint64_t first = v->reorder ? 0 : r0 * row_bytes;
+  uint64_t len = v->reorder ? v->nbytes : (r1 - r0) * row_bytes;
+  if (len > MFS_MAX_TEXT_VIEW)
+    return err_set(e, MFS_ELIMIT, MFS_NO_OFFSET,
+                   "%llu bytes of array needed at once for its text view (limit %llu); read the .npy",
+                   (unsigned long long)len, (unsigned long long)MFS_MAX_TEXT_VIEW);
+  uint8_t *data = malloc(len ? (size_t)len : 1);
+  if (data == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+  if (len && blob_read(&a->data, first, data, (size_t)len, e) != MFS_OK) {
+    free(data);
+    return e->code ? e->code : err_set(e, MFS_EIO, MFS_NO_OFFSET, "array data unreadable");
+  }
+  uint64_t ci = r0 * v->cols;
+  for (uint64_t r = r0; r < r1 && !b->oom; r++) {
+    for (uint64_t c = 0; c < v->cols; c++, ci++) {
       if (c) buf_putc(b, ' ');
-      uint64_t k = reorder ? fortran_offset(a, ci) : ci;
+      uint64_t k = v->reorder ? fortran_offset(a, ci) : ci - r0 * v->cols;
       text_element(b, d, data + k * d->itemsize, 1);
     }
     buf_putc(b, '\n');
@@ -1107,4 +1289,11 @@ MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e) {
   free(data);
   if (b->oom) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
   return MFS_OK;
+}
+
+MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e) {
+  TextView v;
+  if (text_view_layout(a, &v, e) != MFS_OK) return e->code;
+  text_view_header(b, &v);
+  return text_view_rows(b, &v, 0, v.rows, e);
 }

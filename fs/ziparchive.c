@@ -8,8 +8,9 @@
 ** member is a slice of the archive, a deflated one a streaming inflate over that
 ** slice with restart points.  Other methods (bzip2, lzma, ...) are read into memory
 ** when small.  It must never extract anything to a host path: member names are
-** attacker data and only ever become dict keys.  A member that is itself a zip is
-** shown as bytes, never recursed into.
+** attacker data and only ever become dict keys.  A member that is itself a zip
+** (also behind compression) is shown as bytes, never recursed into, and the
+** members' graphs together stay under MFS_MAX_GRAPH_BYTES.
 **
 ** A member's Model is decoded by model_decode_source and kept alive by the parent's
 ** arena (a holder Source); its values are renumbered into the parent's id space so
@@ -286,7 +287,13 @@ static Source *member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_sta
   return s;
 }
 
-/* Decode a model member; returns its root (possibly partial) or NULL. */
+/* Decode a model member; returns its root (possibly partial) or NULL.  Each
+** member's decoder bounds only its own graph, so an archive of many members
+** would hold many times MFS_MAX_GRAPH_BYTES: a kept member's arena size is
+** charged to the archive's arena (reserved, never touched: address space, not
+** memory), so the bound -- and the mount's cache, which reads the arena's size
+** -- see the whole archive.  The member that would cross the bound is dropped
+** (the ones before stay browsable) and the walk stops with MFS_ELIMIT. */
 static Value *member_model(Model *m, Source *ms, const char *label, const char *name,
                            int *first, const zip_stat_t *st) {
   Model *sub = model_decode_source(ms, label);
@@ -294,7 +301,15 @@ static Value *member_model(Model *m, Source *ms, const char *label, const char *
     err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     return NULL;
   }
-  if (!keep_model(m, sub)) {
+  size_t bytes = arena_bytes(sub->vs.arena);
+  if (arena_bytes(m->vs.arena) + bytes > MFS_MAX_GRAPH_BYTES) {
+    model_free(sub);
+    err_set(&m->err, MFS_ELIMIT, MFS_NO_OFFSET,
+            "member %s: the archive's members decode to more than %llu MiB", name,
+            (unsigned long long)(MFS_MAX_GRAPH_BYTES >> 20));
+    return NULL;
+  }
+  if (arena_alloc(m->vs.arena, bytes) == NULL || !keep_model(m, sub)) {
     model_free(sub);
     err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     return NULL;
@@ -314,6 +329,22 @@ static Value *member_model(Model *m, Source *ms, const char *label, const char *
     err_set(&m->err, sub->err.code, sub->err.offset, "member %s: %s", name, sub->err.msg);
   if (sub->root != NULL) return sub->root;
   return value_none(&m->vs);
+}
+
+/* A compressed member whose content is itself a zip: shown as bytes, never
+** decoded, so archives cannot nest through compression (a zip of a gzip of a
+** zip ... or a quine would recurse without bound). */
+static int compressed_zip(Source *ms, const char *kind) {
+  Err e;
+  err_clear(&e);
+  Source *plain = source_decompress(ms, kind, &e);
+  if (plain == NULL) return 0;
+  uint8_t head[4];
+  size_t got = 0;
+  err_clear(&e);
+  plain->ops->read(plain, 0, head, sizeof head, &got, &e);
+  source_unref(plain);
+  return got == 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0);
 }
 
 static MfsStatus add_member(Model *m, zip_t *za, ZipIo *io, zip_uint64_t i, int *first) {
@@ -338,7 +369,8 @@ static MfsStatus add_member(Model *m, zip_t *za, ZipIo *io, zip_uint64_t i, int 
     Err e;
     err_clear(&e);
     ms->ops->read(ms, 0, head, sizeof head, &got, &e);
-    if (source_sniff_compression(head, got) || model_head_looks_like_model(head, got))
+    const char *kind = source_sniff_compression(head, got);
+    if ((kind && !compressed_zip(ms, kind)) || model_head_looks_like_model(head, got))
       val = member_model(m, ms, label, st.name, first, &st);
     else
       val = value_bytes_src(&m->vs, VAL_BYTES, ms, 0, st.size);

@@ -5,9 +5,11 @@ usage: make_corpus.py OUTDIR
 
 Writes OUTDIR/{pickle,render,joblib,skops}/ with small inputs: pickles of small
 scikit-learn models at every protocol (written here with the real sklearn), the
-small files of ../shared/fixtures (realworld pickles/joblib, skops archives), joblib
-dumps decompressed, and schema.json texts in the fuzz_skops split form.  Never runs
-anything from a fixture: fixtures are read as bytes only.
+small files of ../shared/fixtures and of tests/data (realworld pickles/joblib in any
+compression, compat fixtures, skops archives incl. tests/data/skops/crafted), joblib
+dumps decompressed, schema.json texts in the fuzz_skops split form, and every
+crasher of tests/data/crashers/TARGET/.  Never runs anything from a fixture:
+fixtures are read as bytes only.
 """
 import hashlib
 import io
@@ -17,6 +19,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "fixtures")
+TESTDATA = os.path.join(ROOT, "tests", "data")
 MAX_SEED = 256 * 1024
 # fuzz_joblib mode bytes (see fuzz_joblib.c)
 RAW, ZLIB, LZ4 = 0, 1, 6
@@ -65,22 +68,41 @@ def main():
         put(out, "pickle", raw)
     # a gadget, so the verdict paths are covered
     put(out, "pickle", b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.")
-    rw = os.path.join(SHARED, "realworld", "files")
-    if os.path.isdir(rw):
-        for name in sorted(os.listdir(rw)):
-            with open(os.path.join(rw, name), "rb") as f:
-                data = f.read(MAX_SEED + 1)
-            if name.endswith(".npy"):
-                continue
-            if data[:2] == b"PK":
-                put(out, "skops", b"\x00" + data)
-            elif data[:1] == b"\x80" or data[:1] in b"(]}c":
-                put(out, "pickle", data)
-                put(out, "render", data)
-                put(out, "joblib", bytes([RAW]) + data)
-            else:
-                put(out, "joblib", bytes([RAW]) + data)
-    sk = os.path.join(SHARED, "skops")
+    for rw in (os.path.join(SHARED, "realworld", "files"), os.path.join(TESTDATA, "realworld"),
+               os.path.join(TESTDATA, "compat")):
+        realworld(out, rw)
+    for sk in (os.path.join(SHARED, "skops"), os.path.join(TESTDATA, "skops")):
+        skops(out, sk)
+    crashers = os.path.join(ROOT, "tests", "data", "crashers")
+    for target in ("pickle", "render", "joblib", "skops"):
+        d = os.path.join(crashers, target)
+        if os.path.isdir(d):
+            for name in sorted(os.listdir(d)):
+                with open(os.path.join(d, name), "rb") as f:
+                    put(out, target, f.read())
+
+
+def realworld(out, rw):
+    """Pickles, joblib dumps (any compressor) and zips: each to the targets that take it."""
+    if not os.path.isdir(rw):
+        return
+    for name in sorted(os.listdir(rw)):
+        if name.endswith((".npy", ".tsv", ".md")):
+            continue
+        with open(os.path.join(rw, name), "rb") as f:
+            data = f.read(MAX_SEED + 1)
+        if data[:2] == b"PK":
+            put(out, "skops", b"\x00" + data)
+        elif data[:1] == b"\x80" or data[:1] in b"(]}c":
+            put(out, "pickle", data)
+            put(out, "render", data)
+            put(out, "joblib", bytes([RAW]) + data)
+        else:
+            put(out, "joblib", bytes([RAW]) + data)
+
+
+def skops(out, sk):
+    """Skops archives whole and split (schema.json NUL first .npy), and their pickles."""
     for base, _, files in os.walk(sk) if os.path.isdir(sk) else []:
         for name in sorted(files):
             path = os.path.join(base, name)
@@ -99,13 +121,6 @@ def main():
             elif name.endswith(".pkl"):
                 put(out, "pickle", data)
                 put(out, "render", data)
-    crashers = os.path.join(ROOT, "tests", "data", "crashers")
-    for target in ("pickle", "render", "joblib", "skops"):
-        d = os.path.join(crashers, target)
-        if os.path.isdir(d):
-            for name in sorted(os.listdir(d)):
-                with open(os.path.join(d, name), "rb") as f:
-                    put(out, target, f.read())
 
 
 if __name__ == "__main__":

@@ -300,6 +300,105 @@ def add_pickle_bombs(s):
           note="NumpyArrayWrapper shape (2^40,) f8 followed by 16 bytes")
 
 
+def add_growth_bombs(s):
+    """Inputs that cost little to write but much to decode: quadratic work or memory
+    that no per-value limit sees (found by the hostile-input audit, 2026-11).  Not part
+    of main(): each decodes to ~100 MiB by design (right under MFS_MAX_GRAPH_BYTES),
+    and in one daemon their sum, with malloc's retention, is beyond the suite's RSS
+    bound; tests/test_hostile.py::test_growth_bombs_fast_and_bounded checks them one
+    process each."""
+    # BUILD of a 60000-key state onto an object that already holds it, 50 times:
+    # merging must not compare every key with every key (was > 10 minutes)
+    n = 60000
+    body = P4 + sbu("mod") + sbu("Cls") + b"\x93)\x81}q\x00("
+    body += b"".join(sbu("k%07d" % i) + b"N" for i in range(n)) + b"ub" + b"h\x00b" * 50
+    s.add("bomb_build_merge_quadratic.pkl", body + STOP, "bomb", status="ok",
+          note="50 BUILDs of a %d-key dict state onto the same object" % n)
+    # one 4096-field record dtype BUILT 20000 times from the same memoized state
+    # (allowed while nothing uses it): the field lookup was n^2 per BUILD and the
+    # field tables were never counted (10 s, 2.6 GB)
+    body = P4 + glob0("numpy", "dtype") + sbu("V4096") + b"\x89\x88\x87R"
+    body += glob0("numpy", "dtype") + sbu("u1") + b"\x89\x88\x87R\x940"
+    names = ["f%04d" % i for i in range(4096)]
+    body += b"(K\x03" + sbu("|") + b"N(" + b"".join(sbu(nm) for nm in names) + b"t}("
+    body += b"".join(sbu(nm) + b"h\x00" + binint(i) + b"\x86"
+                     for i, nm in reversed(list(enumerate(names))))
+    body += b"u" + binint(4096) + b"K\x01K\x10t\x94b" + b"h\x01b" * 20000
+    s.add("bomb_dtype_rebuild_fields.pkl", body + STOP, "bomb", status="error",
+          note="20000 BUILDs of one 4096-field dtype (field index, MFS_MAX_GRAPH_BYTES)")
+    # one list grown by GET+APPENDS: no new Value, 60M items (was 1 GiB RSS, status ok)
+    gzip_stream(s.path("bomb_gzip_append_memo_flood.pkl.gz"),
+                [P4 + b"Nq\x01]q\x00"] + [b"(" + b"h\x01" * 500000 + b"e"] * 120 + [STOP])
+    s.note("bomb_gzip_append_memo_flood.pkl.gz", "limit", status="error",
+           note="120 APPENDS of 500000 memo GETs onto one list (MFS_MAX_GRAPH_BYTES)")
+    # a zip whose deflated members each decode to a ~22 MiB graph (400000 values):
+    # together over the graph limit (60 MB strings: was 1.3 GiB RSS); the members
+    # before the limit stay browsable
+    import pickle
+    import numpy as np
+    member = pickle.dumps({"a": np.arange(3), "l": [None] * 400000}, protocol=4)
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(8):
+            z.writestr("m%d.pkl" % i, member)
+    s.add("bomb_zip_members_graph.pkl.zip", bio.getvalue(), "limit", status="error",
+          browse={"m0.pkl/a.txt": "0\n1\n2\n"},
+          note="8 members of ~22 MiB graph each (MFS_MAX_GRAPH_BYTES over the archive)")
+    # zip -> gzip -> zip -> ...: a compressed member holding a zip is bytes, not decoded
+    inner = pickle.dumps({"a": 1}, protocol=2)
+    cur = skops_zip([("m.pkl", inner)])
+    for _ in range(200):
+        cur = skops_zip([("m.pkl.gz", gzip_bytes(cur))])
+    s.add("bomb_zip_gzip_nesting.pkl.zip", cur, "bomb", status="ok",
+          note="200 levels of zip(gzip(zip(...))): never recursed into")
+    # schema.json of 60M tiny JSON values, deflated to ~170 KB: cJSON would spend
+    # ~80 bytes on each (was 4.8 GiB RSS); refused while it is read
+    path = s.path("bomb_skops_json_values.skops")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("schema.json", "w", force_zip64=True) as f:
+            f.write(b'{"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode", '
+                    b'"protocol": 2, "x": [')
+            for c in repeat(b"[],", 60 << 20, per=1 << 22):
+                f.write(c)
+            f.write(b'[]], "content": {}}')
+    s.note("bomb_skops_json_values.skops", "bomb", status="error",
+           note="60M JSON values in schema.json (MFS_MAX_SCHEMA_NODES)")
+    # many nodes naming one deflated member: each would inflate (or stream) its own
+    # copy, kept alive by its array (was 3 GB / 460 MB RSS)
+    for tag, count, nodes in (("small", 130000, 3000), ("streamed", 300000, 20000)):
+        bio = io.BytesIO()
+        np.save(bio, np.zeros(count))
+        arrs = [skops_node("ndarray", "numpy", "NdArrayNode", type="numpy", file="1.npy",
+                           __id__=i + 10) for i in range(nodes)]
+        root = skops_node("list", "builtins", "ListNode", content=arrs, __id__=1)
+        root["protocol"] = 2
+        root["_skops_version"] = "0.11.0"
+        s.add("bomb_skops_shared_member_%s.skops" % tag,
+              skops_zip([("1.npy", bio.getvalue()), ("schema.json", json.dumps(root))],
+                        zipfile.ZIP_DEFLATED), "limit", status="error",
+              note="%d NdArrayNodes naming one deflated %d-byte member" % (nodes, count * 8))
+    # 300 SparseMatrixNodes naming one .npz of 20000 members: every node parsed the
+    # whole npz directory again and kept it (50000 members: 4.6 GB, 66 s)
+    nb = io.BytesIO()
+    with zipfile.ZipFile(nb, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, arr in (("data", np.zeros(300000)), ("indices", np.zeros(1, dtype=np.int32)),
+                          ("indptr", np.zeros(2, dtype=np.int32)),
+                          ("shape", np.array([1, 1], dtype=np.int64)), ("format", np.array("csr"))):
+            b = io.BytesIO()
+            np.save(b, arr)
+            z.writestr(name + ".npy", b.getvalue())
+        for i in range(20000):
+            z.writestr("pad%05d" % i, b"")
+    nodes = [skops_node("csr_matrix", "scipy.sparse._csr", "SparseMatrixNode", type="scipy",
+                        file="m.npz", __id__=i + 10) for i in range(300)]
+    root = skops_node("list", "builtins", "ListNode", content=nodes, __id__=1)
+    root["protocol"] = 2
+    root["_skops_version"] = "0.11.0"
+    s.add("bomb_skops_npz_many_members.skops",
+          skops_zip([("m.npz", nb.getvalue()), ("schema.json", json.dumps(root))]), "limit",
+          status="error", note="300 sparse nodes naming one 20005-member npz (MFS_MAX_NPZ_MEMBERS)")
+
+
 def joblib_wrapper_bomb():
     """A joblib NumpyArrayWrapper whose shape asks for 8 TiB of inline data."""
     import joblib

@@ -11,7 +11,8 @@
 
 /* Opcodes executed in one pickle stream.  The largest real model seen (a 100-tree
 ** forest) runs ~200k opcodes; 200M leaves room for gigabyte pickles yet stops a
-** loop of cheap opcodes in seconds. */
+** loop of cheap opcodes in seconds.  Tests lower it with the environment variable
+** MODELFS_TEST_MAX_OPCODES=N (read by pickle_run; it can never raise the limit). */
 #define MFS_MAX_OPCODES          200000000ULL
 
 /* Values on the pickle stack, and open MARKs.  sklearn writes at most a few dozen
@@ -54,26 +55,43 @@
 
 /* Zip archives (skops, zipped pickles). */
 #define MFS_MAX_ZIP_MEMBERS      100000
+/* Members of the .npz inside a skops file (a scipy sparse matrix: data, indices,
+** indptr, shape, format, row/col/offsets).  Each SparseMatrixNode opens it again,
+** so its directory must stay small: 300 nodes x a 50000-member npz parsed 300
+** directories (4.6 GB, 66 s). */
+#define MFS_MAX_NPZ_MEMBERS      16
 #define MFS_MAX_ZIP_MEMBER_SIZE  (16ULL << 30)
 #define MFS_MAX_SCHEMA_JSON      (256u << 20)
 #define MFS_MAX_JSON_DEPTH       1000
+/* JSON values in one schema.json, counted before it is parsed: cJSON spends ~100
+** bytes on each, so 1M values cost ~100 MiB (a 100-tree forest has ~3000; a
+** deflated "[[],[],...]" of 200 MiB costs 170 KB on disk and 60M values). */
+#define MFS_MAX_SCHEMA_NODES     1000000
 
 /* Names generated for one directory before giving up on "~N" suffixes. */
 #define MFS_MAX_COLLISIONS       100000
 
-/* Decompressing sources (source_decompress.c).  zlib/gzip keep restart points
-** (a 32 KiB window each) every SPACING decompressed bytes; when there are MAX of
-** them every other one is dropped and the spacing doubles, so a 64 GiB stream
-** still holds at most 8 MiB of windows.  A random read then inflates at most
-** ~spacing bytes. */
+/* Decompressing sources (source_decompress.c).  Past what the store below keeps
+** (normally nothing is past it), zlib/gzip keep restart points (a 32 KiB window
+** each) every SPACING decompressed bytes; when there are MAX of them every other
+** one is dropped and the spacing doubles, so a 64 GiB stream still holds at most
+** 8 MiB of windows.  A random read there inflates at most ~spacing bytes. */
 #define MFS_RESTART_SPACING      (1ULL << 20)
 #define MFS_MAX_RESTART_POINTS   256
 /* Decoders per zlib/gzip source, so readers of different arrays do not restart
 ** each other; ~100 KiB each. */
 #define MFS_DECOMP_CURSORS       4
-/* bz2/xz/lzma/lz4 cannot restart mid-stream: decompressed bytes are kept, the
-** first MEM_CACHE in memory and the rest in an unlinked file in the cache dir. */
+/* The store: every codec keeps the bytes its first pass decompresses, the first
+** MEM_CACHE in memory and the rest in an unlinked file in the cache dir, so a
+** stream is decompressed once.  Freed with the source. */
 #define MFS_DECOMP_MEM_CACHE     (4u << 20)
+/* Decompressed bytes one source writes to its spill file (zlib/gzip too: the
+** first pass keeps what it inflates, so serving an array never inflates it a
+** second time).  All-zero 64 KiB runs become holes and cost no disk, but a
+** bomb of other repeated bytes would fill the cache dir: past this the store
+** stops growing and reads restart from restart points (zlib) or from the
+** beginning (bz2/xz/lzma/lz4). */
+#define MFS_MAX_SPILL            (16ULL << 30)
 /* Memory liblzma may use for one stream (the dictionary size comes from the
 ** file; preset 9 needs 64 MiB, a hostile .lzma header can ask for 4 GiB). */
 #define MFS_MAX_DECODER_MEMORY   (256ULL << 20)
@@ -115,6 +133,11 @@
 /* A zip member small enough to inflate whole into memory when first opened
 ** (skops .npy/.bin members); larger deflated members are streamed. */
 #define MFS_ZIP_MEMBER_IN_MEMORY (1u << 20)
+/* What one streamed zip member costs while its Source lives (libzip's file
+** handle and zlib state, ~25 KiB measured): counted with the members inflated
+** into memory against MFS_MAX_GRAPH_BYTES, so a schema naming one member from
+** 20000 nodes cannot hold 20000 open inflaters. */
+#define MFS_ZIP_STREAM_COST      (32u << 10)
 
 /* Decimal digits of one integer written as text (skops JSON, protocol-0 INT/LONG).
 ** Python 3.11 refuses str<->int conversions past 4300 digits for the same
@@ -141,5 +164,14 @@
 /* Bytes of an array rebuilt in memory because its stored order is neither C nor
 ** Fortran (numpy >= 2.3 _frombuffer with an axis permutation). */
 #define MFS_MAX_MATERIALISE      (64ULL << 20)
+
+/* .txt views of big arrays (render.c).  An array of more than TEXT_WHOLE data
+** bytes is not kept as text: its view is made again, in blocks of about
+** TEXT_BLOCK data bytes, on each read, and found through the byte offset of
+** every block (8 bytes per block), so a view of any size is served with bounded
+** memory.  What must still be made at once -- one row, or a whole Fortran-order
+** array that needs reordering -- is bounded by MFS_MAX_TEXT_VIEW. */
+#define MFS_TEXT_WHOLE           (1ULL << 20)
+#define MFS_TEXT_BLOCK           (64u << 10)
 
 #endif

@@ -38,6 +38,8 @@ typedef struct Recog {
   U64Map durations;         /* id of a folded timedelta/timezone -> offset in microseconds */
   U64Map dtype_nodes;       /* id of a built dtype -> (depth << 32) | expanded node count */
   U64Map dtype_used;        /* id of a dtype placed inside another dtype -> 1 */
+  uint32_t hook_seen;       /* values with id <= this existed when a format hook (joblib's
+                               after_build) last ran: it may have sized data by them */
 } Recog;
 
 void recog_init(Recog *rc, Model *m);

@@ -49,6 +49,12 @@ const RNode *render_path(const RTree *t, const char *path);
 
 /* Size of a file (produces its content on first call) or link (target length). */
 MfsStatus render_size(RTree *t, const RNode *n, uint64_t *size, Err *e);
+/* The size when it costs nothing to know: links, directories, .bin and .npy
+** entries, small fixed texts, and any file whose content was already made.
+** Returns 0 (and makes nothing) for the generated documents whose size is their
+** whole text (.txt views, N.json, object.json, compat.json): a directory
+** listing need not format every array it shows. */
+int render_size_known(RTree *t, const RNode *n, uint64_t *size);
 /* Read file bytes at off; *got < len only at the end of the file.  An entry whose
 ** data cannot be produced fails (the FUSE layer answers EIO). */
 MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,

@@ -64,4 +64,21 @@ void text_element(Buf *b, const Dtype *d, const uint8_t *p, int txt);
 /* The whole N.txt view of a non-object array (SPEC 3.1). */
 MfsStatus text_array_view(Buf *b, const NdArray *a, Err *e);
 
+/* The same view in pieces, so a big array's text can be served by offset with
+** bounded memory: a header (0-2 lines, text_view_header) and then `rows` lines,
+** each made from `cols` elements; text_view_rows writes lines [r0, r1) reading
+** only their bytes of the array (all of it for a Fortran-order array that must
+** be reordered).  header + rows(0, rows) is exactly text_array_view. */
+typedef struct TextView {
+  const NdArray *a;
+  uint64_t rows, cols;
+  uint64_t nbytes;          /* array data bytes */
+  int reorder;              /* Fortran order, more than one axis longer than 1 */
+  int header;               /* 0 none, 1 "# fields", 2 "# shape: ..." */
+} TextView;
+
+MfsStatus text_view_layout(const NdArray *a, TextView *v, Err *e);
+void text_view_header(Buf *b, const TextView *v);
+MfsStatus text_view_rows(Buf *b, const TextView *v, uint64_t r0, uint64_t r1, Err *e);
+
 #endif

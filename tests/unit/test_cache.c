@@ -61,7 +61,7 @@ static Fixture *fixture_new(void) {
 }
 
 static void fixture_open(Fixture *f, size_t budget) {
-  CacheConfig cc = {f->dir, budget, f->trust, on_changed, f, NULL};
+  CacheConfig cc = {f->dir, budget, f->trust, on_changed, f, NULL, NULL};
   Err e;
   err_clear(&e);
   f->cache = cache_new(&cc, &e);

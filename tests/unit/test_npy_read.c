@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -240,6 +241,46 @@ static void test_hostile(void **state) {
   deep[at] = '\0';
   n = make_v1(buf, sizeof buf, deep, 0);
   expect_error(buf, n, MFS_ECORRUPT, "deep");
+  /* a struct nested 40 deep (numpy allows it; our dtype walks stop at 32 levels) */
+  strcpy(deep, "{'descr': ");
+  at = strlen(deep);
+  for (int i = 0; i < 40; i++) at += (size_t)sprintf(deep + at, "[('a', ");
+  at += (size_t)sprintf(deep + at, "'<f8'");
+  for (int i = 0; i < 40; i++) at += (size_t)sprintf(deep + at, ")]");
+  sprintf(deep + at, ", 'fortran_order': False, 'shape': (0,), }");
+  n = make_v1(buf, sizeof buf, deep, 0);
+  expect_error(buf, n, MFS_ECORRUPT, "nested too deeply");
+  /* records and subarrays past numpy's C-int itemsize: refused, no overflow */
+  n = make_v1(buf, sizeof buf, "{'descr': [('a', '|V2147483647'), ('b', '|u1')], 'fortran_order': False, 'shape': (0,), }", 0);
+  expect_error(buf, n, MFS_ECORRUPT, "record too large");
+  n = make_v1(buf, sizeof buf, "{'descr': [('a', '<f8', (65536, 4096))], 'fortran_order': False, 'shape': (0,), }", 0);
+  expect_error(buf, n, MFS_ECORRUPT, "subarray too large");
+  n = make_v1(buf, sizeof buf, "{'descr': [('a', '<f8', (65536, 4095))], 'fortran_order': False, 'shape': (0,), }", 0);
+  {
+    Fx fx = {0};
+    Err e;
+    Value *v = read_bytes(&fx, buf, n, &e);
+    assert_non_null(v);
+    assert_int_equal(v->u.arr->dtype->u.dtype->itemsize, 65536ull * 4095 * 8);
+    model_free(fx.m);
+  }
+  /* a 200000-item shape tuple in a 400 KB header: refused after LIT_MAX_ITEMS, in
+  ** linear memory (growing by 16 slots at a time cost 10 GB) */
+  {
+    size_t cap = 500000;
+    char *big = malloc(cap), *hdr = malloc(cap);
+    size_t k = (size_t)sprintf(hdr, "{'descr': '<f8', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < 200000; i++) hdr[k++] = '1', hdr[k++] = ',';
+    k += (size_t)sprintf(hdr + k, "), }");
+    memcpy(big, "\x93NUMPY\x02\x00", 8);
+    uint32_t hl = (uint32_t)k + 1;
+    memcpy(big + 8, &hl, 4);
+    memcpy(big + 12, hdr, k);
+    big[12 + k] = '\n';
+    expect_error(big, 12 + k + 1, MFS_ECORRUPT, "container with too many items");
+    free(big);
+    free(hdr);
+  }
   /* every truncation of a real file fails cleanly */
   for (size_t cut = 0; cut < sizeof npy_struct_sub; cut++) {
     Fx fx = {0};

@@ -242,15 +242,37 @@ static void test_array_errors(void **state) {
              "\x86sK\x04K\x01K\x10tb.", MFS_ECORRUPT, "outside the 4-byte record");
 }
 
-/* A dtype state may not change a dtype already placed inside another one. */
+/* A dtype state may not change a dtype already placed inside another one, nor
+** one an array or scalar was sized by: their readers would run past the bytes. */
 static void test_dtype_frozen_after_use(void **state) {
   (void)state;
+  /* B.x = A (V8), then A rebuilt as a plain V4096: no fields, only its size */
+  EXPECT_ERR("\x80\x02" "cnumpy\ndtype\nX\x02\x00\x00\x00V8\x89\x88\x87Rq\x01"
+             "cnumpy\ndtype\nX\x02\x00\x00\x00V8\x89\x88\x87R(K\x03X\x01\x00\x00\x00|N"
+             "X\x01\x00\x00\x00x\x85}X\x01\x00\x00\x00xh\x01K\x00\x86sK\x08K\x01K\x10tb"
+             "0h\x01(K\x03X\x01\x00\x00\x00|NNNJ\x00\x10\x00\x00K\x01K\x00tb.",
+             MFS_ECORRUPT, "dtype rebuilt after an array or another dtype used it");
+  /* an array of two V4 elements (8 bytes), then its dtype rebuilt as V4096 */
+  EXPECT_ERR("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" "C\x01" "b\x87R"
+             "(K\x01K\x02\x85" "cnumpy\ndtype\nX\x02\x00\x00\x00V4\x89\x88\x87Rq\x01\x89" "C\x08" "abcdefgh"
+             "tb0h\x01(K\x03X\x01\x00\x00\x00|NNNJ\x00\x10\x00\x00K\x01K\x00tb.",
+             MFS_ECORRUPT, "dtype rebuilt after an array or another dtype used it");
+  /* a scalar sized by a V4, then the V4 grown */
+  EXPECT_ERR("\x80\x02" "cnumpy.core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00V4\x89\x88\x87Rq\x01"
+             "C\x04" "abcd\x86R0h\x01(K\x03X\x01\x00\x00\x00|NNNJ\x00\x10\x00\x00K\x01K\x00tb.",
+             MFS_ECORRUPT, "dtype rebuilt after an array or another dtype used it");
+  /* building a dtype twice before anything uses it stays allowed */
+  Model *ok = DECODE("\x80\x02" "cnumpy\ndtype\nX\x02\x00\x00\x00V4\x89\x88\x87Rq\x01"
+                     "(K\x03X\x01\x00\x00\x00|NNNK\x08K\x01K\x00tb(K\x03X\x01\x00\x00\x00|NNNK\x10K\x01K\x00tb.");
+  assert_true(ok->ok);
+  assert_int_equal(ok->root->u.dtype->itemsize, 16);
+  model_free(ok);
   EXPECT_ERR("\x80\x02" "cnumpy\ndtype\nX\x02\x00\x00\x00V8\x89\x88\x87Rq\x01"                /* A */
              "cnumpy\ndtype\nX\x02\x00\x00\x00V8\x89\x88\x87R(K\x03X\x01\x00\x00\x00|N"          /* B */
              "X\x01\x00\x00\x00x\x85}X\x01\x00\x00\x00xh\x01K\x00\x86sK\x08K\x01K\x10tb"       /* B.x = A */
              "0h\x01(K\x03X\x01\x00\x00\x00|N"                                                 /* A again */
              "X\x01\x00\x00\x00y\x85}X\x01\x00\x00\x00y" "cnumpy\ndtype\nX\x02\x00\x00\x00" "f8\x89\x88\x87RK\x00"
-             "\x86sK\x08K\x01K\x10tb.", MFS_ECORRUPT, "placed inside another dtype");
+             "\x86sK\x08K\x01K\x10tb.", MFS_ECORRUPT, "another dtype used it");
 }
 
 /* Old dtype state layouts: lengths 7, 6 and 5 (names under the key -1). */

@@ -462,6 +462,117 @@ static void test_after_build_hook(void **state) {
   model_free(m);
 }
 
+/* A second BUILD updates the state as __dict__.update: old keys get new values,
+** new keys are appended, in time linear in the keys (a file may BUILD a large
+** state onto itself again and again). */
+static void test_build_merges_states(void **state) {
+  (void)state;
+  Model *m = DECODE("\x80\x02" "cm\nC\n)\x81}(X\x01\x00\x00\x00" "aK\x01X\x01\x00\x00\x00" "bK\x02ub"
+                    "}(X\x01\x00\x00\x00" "aK\x09X\x01\x00\x00\x00" "cK\x03X\x01\x00\x00\x00" "cK\x04ub.");
+  assert_true(m->ok);
+  Value *st = m->root->u.obj->state;
+  assert_int_equal(st->kind, VAL_DICT);
+  assert_int_equal(st->u.dict.n, 3);
+  assert_string_equal(st->u.dict.keys[0]->u.str.s, "a");
+  assert_int_equal(st->u.dict.vals[0]->u.i, 9);
+  assert_int_equal(dict_get_str(st, "b")->u.i, 2);
+  assert_int_equal(dict_get_str(st, "c")->u.i, 4);
+  model_free(m);
+  /* 40000 keys built onto themselves 30 times: 4.8e10 key comparisons if quadratic */
+  size_t nkeys = 40000, cap = 64 + nkeys * 12 + 30 * 3;
+  char *p = malloc(cap);
+  size_t n = 0;
+  static const char head[] = "\x80\x04" "cm\nC\n)\x81}q\x00(";
+  memcpy(p, head, sizeof head - 1);
+  n = sizeof head - 1;
+  for (size_t i = 0; i < nkeys; i++) n += (size_t)sprintf(p + n, "\x8c\x08k%07zuN", i);
+  p[n++] = 'u';
+  p[n++] = 'b';
+  for (int i = 0; i < 30; i++) p[n++] = 'h', p[n++] = 0, p[n++] = 'b';
+  p[n++] = '.';
+  m = decode_bytes(p, n);
+  assert_true(m->ok);
+  assert_int_equal(m->root->u.obj->state->u.dict.n, nkeys);
+  model_free(m);
+  free(p);
+}
+
+/* Items that are already in the graph (GET, DUP) cost no new Value; the graph
+** limit still stops one list from growing past it, and keeps what came before. */
+static void test_graph_limit_on_container_growth(void **state) {
+  (void)state;
+  size_t per = 500000, rounds = (MFS_MAX_GRAPH_BYTES / sizeof(Value *)) / per + 2;
+  size_t cap = 32 + rounds * (2 * per + 2);
+  char *p = malloc(cap);
+  size_t n = 0;
+  static const char head[] = "\x80\x04]Nq\x01]q\x00";   /* an outer list, None as memo 1, the list */
+  memcpy(p, head, sizeof head - 1);
+  n = sizeof head - 1;
+  for (size_t r = 0; r < rounds; r++) {
+    p[n++] = '(';
+    for (size_t i = 0; i < per; i++) p[n++] = 'h', p[n++] = 1;
+    p[n++] = 'e';
+  }
+  p[n++] = '.';
+  Model *m = decode_bytes(p, n);
+  assert_false(m->ok);
+  assert_int_equal(m->err.code, MFS_ELIMIT);
+  assert_non_null(strstr(m->err.msg, "APPENDS: decoded graph larger than"));
+  assert_non_null(m->root);
+  assert_true(m->root->flags & VF_PARTIAL);
+  model_free(m);
+  free(p);
+}
+
+/* A dtype a format hook has seen (joblib sizes the bytes after a wrapper by it)
+** may not be rebuilt afterwards. */
+static MfsStatus hook_nothing(void *ctx, Model *m, Reader *r, Value **obj) {
+  (void)ctx, (void)m, (void)r, (void)obj;
+  return MFS_OK;
+}
+
+static void test_dtype_frozen_by_hook(void **state) {
+  (void)state;
+  static const char s[] = "\x80\x02" "cnumpy\ndtype\nX\x02\x00\x00\x00V4\x89\x88\x87Rq\x01"
+                          "cm\nW\n)\x81}X\x05\x00\x00\x00" "dtypeh\x01sb0"
+                          "h\x01(K\x03X\x01\x00\x00\x00|NNNJ\x00\x10\x00\x00K\x01K\x00tb.";
+  for (int with_hook = 0; with_hook < 2; with_hook++) {
+    Model *m = DECODE("N.");
+    Source *src = source_from_memory(s, sizeof s - 1, "hook");
+    Reader r;
+    assert_int_equal(reader_init(&r, src, 0, &m->err), MFS_OK);
+    PickleHooks hooks = {NULL, hook_nothing};
+    Value *result;
+    MfsStatus st = pickle_run(m, &r, with_hook ? &hooks : NULL, 0, &result, NULL);
+    if (with_hook) {
+      assert_int_equal(st, MFS_ECORRUPT);
+      assert_non_null(strstr(m->err.msg, "dtype rebuilt after"));
+    } else {
+      assert_int_equal(st, MFS_OK);   /* no hook ran: nothing was sized by it */
+    }
+    reader_done(&r);
+    source_unref(src);
+    model_free(m);
+  }
+}
+
+/* MODELFS_TEST_MAX_OPCODES lowers the opcode limit for tests, never raises it. */
+static void test_opcode_limit_env(void **state) {
+  (void)state;
+  setenv("MODELFS_TEST_MAX_OPCODES", "6", 1);
+  Model *m = DECODE("\x80\x02]K\x01" "aK\x02" "aK\x03" "a.");
+  assert_false(m->ok);
+  assert_int_equal(m->err.code, MFS_ELIMIT);
+  assert_string_equal(m->err.msg, "offset 9: more than 6 opcodes");
+  assert_int_equal(m->root->u.seq.n, 2);   /* the list so far */
+  model_free(m);
+  setenv("MODELFS_TEST_MAX_OPCODES", "99999999999999999999", 1);
+  m = DECODE("\x80\x02]K\x01" "aK\x02" "aK\x03" "a.");
+  assert_true(m->ok);
+  model_free(m);
+  unsetenv("MODELFS_TEST_MAX_OPCODES");
+}
+
 static void test_sniff(void **state) {
   (void)state;
   assert_true(pickle_sniff((const uint8_t *)"\x80\x04\x95", 3));
@@ -499,6 +610,10 @@ int main(void) {
     cmocka_unit_test(test_limits),
     cmocka_unit_test(test_truncation),
     cmocka_unit_test(test_after_build_hook),
+    cmocka_unit_test(test_build_merges_states),
+    cmocka_unit_test(test_graph_limit_on_container_growth),
+    cmocka_unit_test(test_dtype_frozen_by_hook),
+    cmocka_unit_test(test_opcode_limit_env),
     cmocka_unit_test(test_sniff),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
