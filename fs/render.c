@@ -451,6 +451,18 @@ static void escape_name(Buf *b, const char *s, size_t n) {
   }
 }
 
+/* Where to cut an escaped name of n bytes so that it fits MFS_MAX_NAME_STEM:
+** never inside a UTF-8 sequence, never inside a %XX escape, so the cut name is
+** still a name readdir can list and a user can type. */
+static size_t name_cut(const char *s, size_t n) {
+  if (n <= MFS_MAX_NAME_STEM) return n;
+  size_t cut = MFS_MAX_NAME_STEM;
+  while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
+  if (cut >= 1 && s[cut - 1] == '%') cut -= 1;
+  else if (cut >= 2 && s[cut - 2] == '%') cut -= 2;
+  return cut;
+}
+
 static const char *key_name(RTree *t, const Value *key) {
   Buf raw, esc;
   buf_init(&raw);
@@ -458,7 +470,9 @@ static const char *key_name(RTree *t, const Value *key) {
   text_key(&raw, key);
   escape_name(&esc, raw.p ? raw.p : "", raw.len);
   buf_free(&raw);
-  const char *s = esc.oom ? NULL : arena_strndup(t->arena, esc.p ? esc.p : "", esc.len);
+  const char *s = esc.oom ? NULL
+                          : arena_strndup(t->arena, esc.p ? esc.p : "",
+                                          name_cut(esc.p ? esc.p : "", esc.len));
   buf_free(&esc);
   if (s == NULL) t->failed = 1;
   return s;

@@ -42,7 +42,10 @@ static void file_destroy(Source *s) {
 static const SourceOps file_ops = {file_read, file_destroy};
 
 Source *source_open_file(const char *path, Err *e) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO or a device under a model's name must be refused, not
+  ** waited on (open() of a FIFO blocks until a writer comes).  It means nothing
+  ** for the regular files that get past the check below. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", path, strerror(errno));
     return NULL;

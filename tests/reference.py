@@ -181,14 +181,30 @@ def escape(name):
     return {"": "%", ".": "%2E", "..": "%2E%2E"}.get(name, name)
 
 
+def cut_name(name, limit=240):
+    """A name over `limit` UTF-8 bytes is cut there (NAME_MAX is 255), never
+    inside a character or a %XX escape."""
+    b = name.encode("utf-8", "surrogatepass")
+    if len(b) <= limit:
+        return name
+    cut = limit
+    while cut > 0 and b[cut] & 0xC0 == 0x80:
+        cut -= 1
+    if cut >= 1 and b[cut - 1:cut] == b"%":
+        cut -= 1
+    elif cut >= 2 and b[cut - 2:cut - 1] == b"%":
+        cut -= 2
+    return b[:cut].decode("utf-8", "surrogatepass")
+
+
 def key_name(key):
     """Attribute names and string keys as they are; integers in decimal; other
-    keys as Python's repr; all escaped."""
+    keys as Python's repr; all escaped, and cut to fit NAME_MAX."""
     if type(key) is str:
-        return escape(key)
+        return cut_name(escape(key))
     if type(key) is int:
         return str(key)
-    return escape(repr(key))
+    return cut_name(escape(repr(key)))
 
 
 def suffixes_of(kind, obj):

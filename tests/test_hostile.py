@@ -496,13 +496,11 @@ def test_growth_bombs_fast_and_bounded(tmp_path):
 # ---- names the kernel can look up ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="F21 (render.c): names longer than NAME_MAX")
 def test_entry_names_fit_name_max(tmp_path):
     """Every name in a model directory is at most NAME_MAX (255) bytes, so that what
     readdir lists can be opened (a longer name gets ENAMETOOLONG from the kernel).
     Keys of 300 bytes, and keys whose NULs escape to %00 (3 bytes each), must be
-    shortened.  Found by fuzz_render (crashers/pending/render/key_name_longer_than_name_max;
-    move it to crashers/render/ and drop the xfail once render.c is fixed): render_path
+    shortened.  Found by fuzz_render (crashers/render/key_name_longer_than_name_max): render_path
     could not find the name render_lookup had laid out."""
     import struct
     src = tmp_path / "models"
@@ -510,7 +508,7 @@ def test_entry_names_fit_name_max(tmp_path):
     for tag, key in (("long", b"a" * 300), ("nul", b"b" + b"\0" * 100)):
         body = b"\x80\x02cm\nC\n)\x81}X" + struct.pack("<I", len(key)) + key + b"K\x01sb."
         (src / ("key_%s.pkl" % tag)).write_bytes(body)
-    with open(os.path.join(CRASHERS, "pending", "render", "key_name_longer_than_name_max"), "rb") as f:
+    with open(os.path.join(CRASHERS, "render", "key_name_longer_than_name_max"), "rb") as f:
         (src / "fuzz_render.pkl").write_bytes(f.read())
     with mounted(str(src)) as mnt:
         bad = []
@@ -524,9 +522,11 @@ def test_entry_names_fit_name_max(tmp_path):
                     with open(path, "rb") as f:
                         f.read(64)
         assert not bad, "names longer than NAME_MAX: %r" % bad
+        # cut at 240 bytes, never inside a %00 escape (b + 79 x %00 = 238 bytes)
+        assert "a" * 240 in os.listdir(os.path.join(mnt, "key_long.pkl"))
+        assert "b" + "%00" * 79 in os.listdir(os.path.join(mnt, "key_nul.pkl"))
 
 
-@pytest.mark.xfail(strict=True, reason="F22 (source_file.c): open() blocks on a FIFO")
 def test_companion_fifo_does_not_hang(tmp_path):
     """A legacy joblib pickle names companion files (model.pkl_01.npy); a FIFO of
     that name next to it must not block the decoder (open() without O_NONBLOCK

@@ -70,6 +70,10 @@
 
 /* Names generated for one directory before giving up on "~N" suffixes. */
 #define MFS_MAX_COLLISIONS       100000
+/* Bytes of a key's escaped name kept in an entry name.  The kernel refuses names
+** over NAME_MAX (255) bytes, so a longer key is cut here, leaving room for the
+** longest "~100000" and ".json" the name can still get. */
+#define MFS_MAX_NAME_STEM        240
 
 /* Decompressing sources (source_decompress.c).  Past what the store below keeps
 ** (normally nothing is past it), zlib/gzip keep restart points (a 32 KiB window
