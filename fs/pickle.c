@@ -377,6 +377,7 @@ typedef struct Vm {
   U64Map memo;              /* index -> Value* */
   uint64_t op_off;          /* offset of the opcode being executed */
   int op;
+  uint64_t frame_overrun;   /* 1 + offset of a FRAME longer than the file, else 0 */
   char *scratch;            /* NUL-terminated copies of text arguments */
   size_t scratch_cap;
   Value *result;
@@ -1411,8 +1412,20 @@ static MfsStatus op_frame(Vm *vm) {
   if (len > (uint64_t)INT64_MAX)
     return vm_fail(vm, MFS_ECORRUPT, "FRAME length exceeds system's maximum");
   /* A hint only: big payloads sit outside frames, opcodes are read one by one.
-  ** CPython reads the whole frame first, so a frame longer than the file is an error. */
-  return check_len(vm, len, UINT64_MAX);
+  ** CPython reads the whole frame first, so a frame longer than the file is an
+  ** error -- but a truncated file keeps its opcodes up to the real cut browsable,
+  ** and a complete graph behind a lying frame is still reported as an error. */
+  uint64_t size = vm->r->src->size, pos = reader_pos(vm->r);
+  if (size != SOURCE_SIZE_UNKNOWN && (pos > size || len > size - pos) && !vm->frame_overrun)
+    vm->frame_overrun = vm->op_off + 1;
+  return MFS_OK;
+}
+
+/* STOP reached after a FRAME that promised more bytes than the file has. */
+static MfsStatus frame_overrun_fail(Vm *vm) {
+  vm->op_off = vm->frame_overrun - 1;
+  vm->op = OP_FRAME;
+  return vm_fail(vm, MFS_ETRUNC, "frame longer than the file (pickle.load refuses it)");
 }
 
 static MfsStatus op_pop(Vm *vm) {
@@ -1449,6 +1462,7 @@ static MfsStatus step(Vm *vm, int *stop) {
   case OP_MARK: return push_mark(vm);
   case OP_STOP:
     if (need(vm, 1) != MFS_OK) return vm->m->err.code;
+    if (vm->frame_overrun) return frame_overrun_fail(vm);
     vm->result = pop1(vm);
     *stop = 1;
     return MFS_OK;

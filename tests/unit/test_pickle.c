@@ -347,6 +347,19 @@ static void test_hostile_lengths(void **state) {
   EXPECT_ERR("\x80\x02" "B\xff\xff\xff\x7f.", MFS_ETRUNC, "BINBYTES");
   EXPECT_ERR("\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x40N.", MFS_ETRUNC, "FRAME");
   EXPECT_ERR("\x80\x04\x95\xff\xff\xff\xff\xff\xff\xff\xffN.", MFS_ECORRUPT, "FRAME");
+  /* A file cut inside its frame keeps what precedes the cut, and the error is
+  ** where the bytes end, not at the FRAME. */
+  static const char cut[] = "\x80\x04\x95\x40\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02" "e";
+  Model *m = decode_bytes(cut, sizeof cut - 1);
+  assert_false(m->ok);
+  assert_int_equal(m->err.code, MFS_ETRUNC);
+  assert_null(strstr(m->err.msg, "FRAME"));
+  assert_true(m->root != NULL && (m->root->flags & VF_PARTIAL));
+  char *got = canon_of(m->root);
+  if (strstr(got, "2") == NULL) fprintf(stderr, "partial root: %s\n", got);
+  assert_non_null(strstr(got, "2"));
+  free(got);
+  model_free(m);
 }
 
 static void test_limits(void **state) {
