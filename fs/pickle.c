@@ -39,42 +39,91 @@ static size_t map_slot(uint64_t key, size_t cap) {
   return (size_t)key & (cap - 1);
 }
 
-int u64map_get(const U64Map *m, uint64_t key, uint64_t *val) {
+static int table_get(const U64Map *m, uint64_t key, uint64_t **val) {
   if (m->cap == 0) return 0;
   for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
     if (!m->used[i]) return 0;
     if (m->keys[i] == key) {
-      if (val) *val = m->vals[i];
+      *val = &m->vals[i];
       return 1;
     }
   }
 }
 
+int u64map_get(const U64Map *m, uint64_t key, uint64_t *val) {
+  uint64_t *v;
+  if (key < m->dcap && m->dused[key]) v = &m->dvals[key];
+  else if (!table_get(m, key, &v)) return 0;
+  if (val) *val = *v;
+  return 1;
+}
+
+static MfsStatus table_put(U64Map *m, uint64_t key, uint64_t val);
+
 static MfsStatus map_grow(U64Map *m) {
   size_t cap = m->cap ? m->cap * 2 : 64;
   U64Map n = {calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(uint64_t)), calloc(cap, 1), 0,
-              cap};
+              cap, 0, NULL, NULL, 0};
   if (n.keys == NULL || n.vals == NULL || n.used == NULL) {
     u64map_free(&n);
     return MFS_ENOMEM;
   }
   for (size_t i = 0; i < m->cap; i++)
-    if (m->used[i]) u64map_put(&n, m->keys[i], m->vals[i]);
-  u64map_free(m);
-  *m = n;
+    if (m->used[i]) table_put(&n, m->keys[i], m->vals[i]);
+  free(m->keys);
+  free(m->vals);
+  free(m->used);
+  m->keys = n.keys;
+  m->vals = n.vals;
+  m->used = n.used;
+  m->cap = cap;
   return MFS_OK;
 }
 
-MfsStatus u64map_put(U64Map *m, uint64_t key, uint64_t val) {
-  if ((m->n + 1) * 2 > m->cap && map_grow(m) != MFS_OK) return MFS_ENOMEM;
+static MfsStatus table_put(U64Map *m, uint64_t key, uint64_t val) {
+  if ((m->tn + 1) * 2 > m->cap && map_grow(m) != MFS_OK) return MFS_ENOMEM;
   size_t i = map_slot(key, m->cap);
   while (m->used[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
   if (!m->used[i]) {
     m->used[i] = 1;
     m->keys[i] = key;
+    m->tn++;
     m->n++;
   }
   m->vals[i] = val;
+  return MFS_OK;
+}
+
+/* Grow the array part to cover key when it stays at least half used (so a file
+** cannot make it large with a few big keys).  0 when the key goes to the table. */
+static int dense_fit(U64Map *m, uint64_t key) {
+  if (key < m->dcap) return 1;
+  size_t cap = m->dcap ? m->dcap : 64;
+  while (cap <= key && cap <= SIZE_MAX / 4) cap *= 2;
+  if (cap <= key || cap > 2 * (m->n + 1) + 64) return 0;
+  uint64_t *v = realloc(m->dvals, cap * sizeof *v);
+  if (v == NULL) return 0;
+  m->dvals = v;
+  uint8_t *u = realloc(m->dused, cap);
+  if (u == NULL) return 0;
+  memset(u + m->dcap, 0, cap - m->dcap);
+  m->dused = u;
+  m->dcap = cap;
+  return 1;
+}
+
+MfsStatus u64map_put(U64Map *m, uint64_t key, uint64_t val) {
+  uint64_t *v;
+  if (m->tn > 0 && table_get(m, key, &v)) {   /* put there before the array reached it */
+    *v = val;
+    return MFS_OK;
+  }
+  if (!dense_fit(m, key)) return table_put(m, key, val);
+  if (!m->dused[key]) {
+    m->dused[key] = 1;
+    m->n++;
+  }
+  m->dvals[key] = val;
   return MFS_OK;
 }
 
@@ -82,6 +131,8 @@ void u64map_free(U64Map *m) {
   free(m->keys);
   free(m->vals);
   free(m->used);
+  free(m->dvals);
+  free(m->dused);
   memset(m, 0, sizeof *m);
 }
 
@@ -451,6 +502,11 @@ static MfsStatus text_line(Vm *vm, char **s, size_t *len) {
 }
 
 static uint64_t le_u(const uint8_t *p, int n) {
+  switch (n) {   /* the common widths as single loads */
+    case 1: return p[0];
+    case 4: return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+    default: break;
+  }
   uint64_t v = 0;
   for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
   return v;
@@ -920,11 +976,51 @@ static size_t utf8_seq(const uint8_t *p, size_t n, int pass) {
   return k;
 }
 
+#define BYTES_01 0x0101010101010101ULL
+#define BYTES_7F (0x7f * BYTES_01)
+#define BYTES_80 (0x80 * BYTES_01)
+
+/* 0x80 in each byte of x that is zero, 0 in the others (exact: no borrows). */
+static inline uint64_t zero_bytes(uint64_t x) {
+  return ~(((x & BYTES_7F) + BYTES_7F) | x | BYTES_7F);
+}
+
+/* Past the whole 8-byte words at p[i..n) that are ASCII or U+0080..U+00FF (lead
+** byte C2/C3, then a continuation byte): English text and the Latin-1 strings
+** protocol 2 makes of numpy array bytes.  Eight bytes a step, without a branch
+** per byte; returns a position between two sequences, where the general check
+** takes over. */
+static size_t utf8_latin1_run(const uint8_t *p, size_t i, size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t carry = 0;        /* 0x80: the byte before the word is a lead byte */
+  while (n - i >= 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    uint64_t high = w & BYTES_80;
+    if ((high | carry) != 0) {
+      uint64_t lead = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
+      uint64_t cont = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
+      if (high != (lead | cont) || cont != ((lead << 8) | carry)) break;
+      carry = lead >> 56;
+    }
+    i += 8;
+  }
+  return carry ? i - 1 : i;
+#else
+  (void)p; (void)n;
+  return i;
+#endif
+}
+
 static int utf8_valid(const uint8_t *p, size_t n, int pass) {
   for (size_t i = 0; i < n;) {
-    size_t k = utf8_seq(p + i, n - i, pass);
-    if (k == 0) return 0;
-    i += k;
+    i = utf8_latin1_run(p, i, n);
+    /* a stretch sequence by sequence, then the fast run again */
+    for (size_t stop = n - i > 16 ? i + 16 : n; i < stop;) {
+      size_t k = utf8_seq(p + i, n - i, pass);
+      if (k == 0) return 0;
+      i += k;
+    }
   }
   return 1;
 }

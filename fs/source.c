@@ -168,7 +168,7 @@ MfsStatus reader_peek(Reader *r, size_t n, const uint8_t **p, size_t *got) {
   return MFS_OK;
 }
 
-MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p) {
+MfsStatus reader_take_slow(Reader *r, size_t n, const uint8_t **p) {
   if (n > READER_BUF)
     return err_set(r->err, MFS_ELIMIT, r->pos, "offset %llu: read of %zu bytes too large",
                    (unsigned long long)r->pos, n);
@@ -184,6 +184,12 @@ MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p) {
 
 MfsStatus reader_copy(Reader *r, void *dst, uint64_t n) {
   uint8_t *out = dst;
+  if (r->pos >= r->buf_off && r->pos < r->buf_off + r->buf_len &&
+      n <= r->buf_off + r->buf_len - r->pos) {   /* all in the buffer: one copy */
+    memcpy(out, r->buf + (r->pos - r->buf_off), (size_t)n);
+    r->pos += n;
+    return MFS_OK;
+  }
   while (n > 0) {
     size_t chunk = n > READER_BUF ? READER_BUF : (size_t)n;
     const uint8_t *p;
@@ -207,14 +213,27 @@ MfsStatus reader_skip(Reader *r, uint64_t n) {
     r->pos += n;
     return MFS_OK;
   }
-  /* Unknown size (a decompressor): walk through so truncation is seen here. */
-  while (n > 0) {
-    size_t chunk = n > READER_BUF ? READER_BUF : (size_t)n;
-    const uint8_t *p;
-    MfsStatus st = reader_take(r, chunk, &p);
-    if (st != MFS_OK) return st;
-    n -= chunk;
+  /* Unknown size (a decompressor).  Within the buffer: just move on. */
+  uint64_t have_end = r->buf_off + r->buf_len;
+  if (r->pos >= r->buf_off && n <= have_end - r->pos) {
+    r->pos += n;
+    return MFS_OK;
   }
+  /* Beyond it: read only the last skipped byte.  The decompressor produces (and
+  ** keeps) everything before it on the way, and none of it is copied here; a
+  ** stream that ends first is truncation, reported where it ended. */
+  if (n == 0) return MFS_OK;
+  uint8_t last;
+  size_t got = 0;
+  MfsStatus st = s->ops->read(s, r->pos + n - 1, &last, 1, &got, r->err);
+  if (st != MFS_OK) return st;
+  if (got == 0) {
+    uint64_t end = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
+    if (end == SOURCE_SIZE_UNKNOWN || end < r->pos) end = r->pos;
+    return err_set(r->err, MFS_ETRUNC, end, "offset %llu: unexpected end of data",
+                   (unsigned long long)end);
+  }
+  r->pos += n;
   return MFS_OK;
 }
 

@@ -79,8 +79,18 @@ typedef struct Reader {
 
 MfsStatus reader_init(Reader *r, Source *src, uint64_t start, Err *e);
 void reader_done(Reader *r);
-/* Take n (<= READER_BUF) bytes; MFS_ETRUNC at end of data. */
-MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p);
+/* Take n (<= READER_BUF) bytes; MFS_ETRUNC at end of data.  Inline when the
+** buffer holds them: the VM takes one to nine bytes per opcode. */
+MfsStatus reader_take_slow(Reader *r, size_t n, const uint8_t **p);
+static inline MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p) {
+  size_t at = (size_t)(r->pos - r->buf_off);   /* pos >= buf_off always */
+  if (r->pos < r->buf_off + r->buf_len && n <= r->buf_len - at) {
+    *p = r->buf + at;
+    r->pos += n;
+    return MFS_OK;
+  }
+  return reader_take_slow(r, n, p);
+}
 /* Copy n bytes of any size. */
 MfsStatus reader_copy(Reader *r, void *dst, uint64_t n);
 /* Skip n bytes (checked against the source size when it is known). */

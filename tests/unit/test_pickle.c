@@ -54,6 +54,69 @@ static int has_global(Model *m, const char *mod, const char *name) {
 
 /* ---- Python-generated cases ---------------------------------------------------------- */
 
+/* ---- UTF-8 checks and the memo (the fast paths of pickle.c) ---------------------------- */
+
+/* BINUNICODE of n bytes: 1 when the VM takes it as text. */
+static int binunicode_ok(const char *text, size_t n) {
+  uint8_t buf[256];
+  assert_true(n + 8 <= sizeof buf);
+  memcpy(buf, "\x80\x04X", 3);
+  for (int i = 0; i < 4; i++) buf[3 + i] = (uint8_t)(n >> (8 * i));
+  memcpy(buf + 7, text, n);
+  buf[7 + n] = '.';
+  Model *m = decode_bytes(buf, n + 8);
+  assert_non_null(m);
+  int ok = m->ok;
+  if (!ok) assert_non_null(strstr(m->err.msg, "invalid UTF-8"));
+  model_free(m);
+  return ok;
+}
+
+#define UTF8_OK(lit) binunicode_ok(lit, sizeof(lit) - 1)
+
+static void test_utf8_edges(void **state) {
+  (void)state;
+  assert_true(UTF8_OK("plain ascii, more than eight bytes long"));
+  assert_true(UTF8_OK("aaaaaaa\xc3\xa9" "bbbbbbbb"));           /* a pair across words */
+  assert_true(UTF8_OK("\xc2\x80\xc3\xbf\xc2\xa0\xc3\x80" "\xc3\xa9xyzabcd"));
+  assert_true(UTF8_OK("aaaaaaaa\xe2\x82\xac" "aaaaaaaaaaaaaaaa"));   /* 3-byte after a run */
+  assert_true(UTF8_OK("aaaaaaaa\xf0\x9f\x98\x80" "aaaaaaaaaaaa"));   /* 4-byte */
+  assert_true(UTF8_OK("aaaaaaaa\xed\xa0\x80" "aaaaaaaa"));          /* surrogatepass */
+  assert_true(UTF8_OK("aaaaaaaaaaaaaaa\xc3\xa9"));                 /* pair ends the string */
+  assert_false(UTF8_OK("aaaaaaa\xc3"));                            /* lead at the end */
+  assert_false(UTF8_OK("aaaaaaa\xc3" "Xaaaaaaa"));                 /* lead, then no continuation */
+  assert_false(UTF8_OK("aaaaaaaa\x80" "aaaaaaa"));                 /* stray continuation */
+  assert_false(UTF8_OK("aaaaaaaa\xc0\x80" "aaaaaa"));              /* overlong 2-byte */
+  assert_false(UTF8_OK("aaaaaaaa\xe0\x80\x80" "aaaaa"));           /* overlong 3-byte */
+  assert_false(UTF8_OK("aaaaaaaa\xf0\x80\x80\x80" "aaaa"));        /* overlong 4-byte */
+  assert_false(UTF8_OK("aaaaaaaa\xf4\x90\x80\x80" "aaaa"));        /* above U+10FFFF */
+  assert_false(UTF8_OK("aaaaaaaaaaaaaa\xe2\x82"));                 /* cut 3-byte */
+  assert_false(UTF8_OK("aaaaaaaaaaaaa\xf0\x9f\x98"));              /* cut 4-byte */
+  assert_false(UTF8_OK("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xff"));        /* bad continuation in a word */
+  assert_true(UTF8_OK("\xc3\xa9\xc3\xa9\xc3\xa9\xc4\x80"));         /* U+0100: general path */
+  assert_true(UTF8_OK("\xc3\xa9\xc3\xa9\xc3\xa9\xc4\x80" "aaaa\xc3\xa9" "aaaaaaaa"));
+}
+
+/* Keys 0.. go to the memo's array, a large one to its table; a key put in the
+** table before the array grew over it is still found and replaced there. */
+static void test_memo_dense_sparse(void **state) {
+  (void)state;
+  uint8_t buf[1024];
+  size_t n = 0;
+  memcpy(buf + n, "\x80\x02(K\x01q\x64", 7);         /* 1 -> memo[100] (table) */
+  n += 7;
+  for (int i = 0; i < 80; i++) {                      /* 7 -> memo[0..79] (array) */
+    memcpy(buf + n, "K\x07q", 3);
+    buf[n + 3] = (uint8_t)i;
+    buf[n + 4] = '0';
+    n += 5;
+  }
+  memcpy(buf + n, "K\x09q\x64" "0" "h\x64" "h\x00" "K\x03r\x00\x00\x00\x40" "0" "j\x00\x00\x00\x40" "t.", 24);
+  n += 24;
+  expect_canon(buf, n, "(i1,i9,i7,i3)");
+  EXPECT_ERR("\x80\x02K\x01q\x00" "0h\x01.", MFS_ECORRUPT, "memo value not found at index 1");
+}
+
 static void test_python_cases(void **state) {
   (void)state;
   int ran = 0;
@@ -628,6 +691,8 @@ int main(void) {
     cmocka_unit_test(test_dtype_frozen_by_hook),
     cmocka_unit_test(test_opcode_limit_env),
     cmocka_unit_test(test_sniff),
+    cmocka_unit_test(test_utf8_edges),
+    cmocka_unit_test(test_memo_dense_sparse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

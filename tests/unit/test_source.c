@@ -613,6 +613,74 @@ static void test_zero_runs(void **state) {
   assert_int_equal(rmdir(dir), 0);
 }
 
+/* The Adler-32 trailer is checked by our own sum (not zlib's): lengths around its
+** 16-byte steps and 4 KiB reductions, high bytes (the sums' worst case) and
+** mixed ones; a wrong trailer is corrupt. */
+static void test_adler_trailer(void **state) {
+  (void)state;
+  const size_t lens[] = {0, 1, 15, 16, 17, 4095, 4096, 4097, 5552, 12293, 300007};
+  uint8_t *src = malloc(300007);
+  for (size_t i = 0; i < 300007; i++) src[i] = i % 3 ? 0xff : (uint8_t)(i * 7919 >> 5);
+  uint8_t *out = malloc(300007 + 1);
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+    for (int flip = 0; flip < 2; flip++) {
+      Buf b = compress_buf("zlib", src, lens[li]);
+      if (flip) b.p[b.n - 1 - (lens[li] % 4)] ^= 0x10;
+      Source *raw = source_from_memory(b.p, b.n, "a.z");
+      Err e;
+      err_clear(&e);
+      Source *s = source_decompress(raw, "zlib", &e);
+      assert_non_null(s);
+      size_t got = 0;
+      MfsStatus st = s->ops->read(s, 0, out, lens[li] + 1, &got, &e);
+      if (flip) {
+        assert_int_equal(st, MFS_ECORRUPT);
+        assert_non_null(strstr(e.msg, "incorrect data check"));
+      } else {
+        assert_int_equal(st, MFS_OK);
+        assert_int_equal(got, lens[li]);
+        if (lens[li]) assert_memory_equal(out, src, lens[li]);
+      }
+      source_unref(s);
+      source_unref(raw);
+      free(b.p);
+    }
+  }
+  free(src);
+  free(out);
+}
+
+/* reader_skip over a decompressor reads only the last byte it skips: what
+** follows is still right, and a skip past the end is truncation at the end. */
+static void test_reader_skip_stream(void **state) {
+  (void)state;
+  Buf b = compress_as("zlib");
+  Source *raw = source_from_memory(b.p, b.n, "a.z");
+  Err e;
+  err_clear(&e);
+  Source *s = source_decompress(raw, "zlib", &e);
+  Reader r;
+  assert_int_equal(reader_init(&r, s, 0, &e), MFS_OK);
+  const uint8_t *p;
+  assert_int_equal(reader_take(&r, 10, &p), MFS_OK);
+  assert_memory_equal(p, plain, 10);
+  assert_int_equal(reader_skip(&r, 20), MFS_OK);            /* inside the buffer */
+  assert_int_equal(reader_take(&r, 4, &p), MFS_OK);
+  assert_memory_equal(p, plain + 30, 4);
+  assert_int_equal(reader_skip(&r, 300000), MFS_OK);        /* past it */
+  assert_int_equal(reader_take(&r, 8, &p), MFS_OK);
+  assert_memory_equal(p, plain + 300034, 8);
+  uint8_t copy[100];
+  assert_int_equal(reader_copy(&r, copy, sizeof copy), MFS_OK);
+  assert_memory_equal(copy, plain + 300042, sizeof copy);
+  assert_int_equal(reader_skip(&r, PLAIN_LEN), MFS_ETRUNC);
+  assert_int_equal(e.offset, PLAIN_LEN);
+  reader_done(&r);
+  source_unref(s);
+  source_unref(raw);
+  free(b.p);
+}
+
 static void test_unknown_kind(void **state) {
   (void)state;
   Source *raw = source_from_memory("abc", 3, "x");
@@ -669,6 +737,7 @@ int main(void) {
     cmocka_unit_test(test_tiny),      cmocka_unit_test(test_kernel_reads),
     cmocka_unit_test(test_without_store), cmocka_unit_test(test_threads_sequential),
     cmocka_unit_test(test_zero_runs),
+    cmocka_unit_test(test_adler_trailer), cmocka_unit_test(test_reader_skip_stream),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
