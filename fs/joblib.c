@@ -186,9 +186,9 @@ static MfsStatus numpy_wrapper(Job *j, Reader *r, Value **obj) {
   v->u.arr->data.len = n;
   arena_keep_source(j->m->vs.arena, r->src);
   st = reader_skip(r, n);
-  if (st != MFS_OK) return st;
-  *obj = v;
-  return MFS_OK;
+  if (st != MFS_OK) v->u.arr->error = "the file ends inside this array's data";
+  *obj = v;   /* on error too: the cut array stays listed, reading it fails */
+  return st;
 }
 
 /* ---- companion files (joblib < 0.10) --------------------------------------------------- */
@@ -390,6 +390,9 @@ static MfsStatus after_build(void *ctx, Model *m, Reader *r, Value **obj) {
   (void)m;
   if (*obj == NULL || (*obj)->kind != VAL_OBJECT) return MFS_OK;
   Value *g = (*obj)->u.obj->callable;
+  if (r == NULL)   /* asked by a cut stream: would this object have read data? */
+    return is_wrapper(g, "NumpyArrayWrapper") || is_wrapper(g, "NDArrayWrapper") ||
+                   is_wrapper(g, "ZNDArrayWrapper") ? MFS_ETRUNC : MFS_OK;
   if (is_wrapper(g, "NumpyArrayWrapper")) return numpy_wrapper(j, r, obj);
   if (is_wrapper(g, "NDArrayWrapper")) return nd_wrapper(j, r, obj);
   if (is_wrapper(g, "ZNDArrayWrapper")) return znd_wrapper(j, r, obj);

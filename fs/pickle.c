@@ -1669,6 +1669,128 @@ static MfsStatus step(Vm *vm, int *stop) {
   }
 }
 
+/* ---- what a cut stream leaves ------------------------------------------------------ */
+
+/* An object still waiting for the state above it: BUILD would have come next. */
+static int awaits_state(const Vm *vm) {
+  if (vm->sp < fence(vm) + 2) return 0;
+  const Value *obj = vm->stack[vm->sp - 2], *st = vm->stack[vm->sp - 1];
+  if (obj == NULL || st == NULL || obj->kind != VAL_OBJECT || obj->u.obj->state != NULL) return 0;
+  return st->kind == VAL_DICT || (st->kind == VAL_TUPLE && st->u.seq.n == 2);
+}
+
+static int plain_key(const Value *v) {
+  return v != NULL && (v->kind == VAL_STR || v->kind == VAL_INT);
+}
+
+/* A callable that may still be waiting for its call: a class or function
+** followed by its argument tuple (possibly after more globals, as numpy's
+** _reconstruct args are), or by nothing -- the cut came before the arguments. */
+static int awaits_call(Value **items, size_t n, size_t j) {
+  if (items[j] == NULL || items[j]->kind != VAL_GLOBAL) return 0;
+  while (++j < n && items[j] != NULL && items[j]->kind == VAL_GLOBAL) {}
+  return j == n || items[j] == NULL || items[j]->kind == VAL_TUPLE;
+}
+
+/* How many of the n items above a mark a cut stream completed: the rest are
+** the makings of a value the cut interrupted (a callable and its arguments).
+** For a dict, pairs with a str/int key whose value is not a callable still
+** followed by its arguments (a global value must be followed by a key like its
+** own, not by what could be the first argument). */
+static size_t completed_items(Value **items, size_t n, int pairs) {
+  if (!pairs) {
+    for (size_t j = 0; j < n; j++)
+      if (awaits_call(items, n, j)) return j;
+    return n;
+  }
+  size_t j = 0;
+  for (; j + 1 < n; j += 2) {
+    if (!plain_key(items[j])) break;
+    const Value *v = items[j + 1];
+    if (v != NULL && v->kind == VAL_GLOBAL &&
+        (j + 2 == n || !plain_key(items[j + 2]) || items[j + 2]->kind != items[j]->kind))
+      break;   /* not followed by the next key: the start of a call */
+  }
+  return j;
+}
+
+/* BUILD every object the cut left just below its state.  One whose BUILD would
+** have read data that follows (a joblib array) is unfinished: it goes, with its
+** state, as does one whose BUILD fails. */
+static void fold_states(Vm *vm, const PickleHooks *hooks) {
+  while (awaits_state(vm)) {
+    Value *obj = vm->stack[vm->sp - 2];
+    if (hooks != NULL && hooks->after_build != NULL && obj->u.obj->callable != NULL &&
+        obj->u.obj->callable->kind == VAL_GLOBAL &&
+        hooks->after_build(hooks->ctx, vm->m, NULL, &obj) != MFS_OK)
+      vm->sp -= 2;
+    else if (op_build(vm) != MFS_OK)
+      vm->sp--;
+  }
+}
+
+/* Protocols 0 and 1 add one item at a time (APPEND, SETITEM), so a cut leaves
+** items loose above the list or dict they were going into, with no mark.  Put
+** the completed ones in; the rest go. */
+static int close_loose_items(Vm *vm) {
+  if (vm->proto >= 2 || vm->sp == 0) return 1;
+  size_t p = vm->sp - 1;   /* the top is an item, even when it is a list or dict */
+  while (p > fence(vm) && (vm->stack[p - 1] == NULL || (vm->stack[p - 1]->kind != VAL_DICT &&
+                                                         vm->stack[p - 1]->kind != VAL_LIST)))
+    p--;
+  if (p <= fence(vm)) return 1;
+  Value *into = vm->stack[p - 1];
+  int is_dict = into->kind == VAL_DICT;
+  size_t n = completed_items(vm->stack + p, vm->sp - p, is_dict);
+  int ok = n == 0 || (is_dict ? set_items(vm, into, vm->stack + p, n)
+                              : add_items(vm, into, vm->stack + p, n, 0)) == MFS_OK;
+  vm->sp = p;
+  return ok;
+}
+
+/* Close what the stream left open, as its own opcodes would have: items above a
+** mark go into the list, dict or set below it (but not the makings of the value
+** the cut interrupted), a state dict goes into the object below it.  Only so
+** that what was decoded before the fault stays browsable (SPEC 6); the error
+** stays the one that stopped the VM, and no hook runs (it would read past the
+** fault). */
+static void unwind(Vm *vm) {
+  Err fault = vm->m->err;
+  const PickleHooks *hooks = vm->hooks;
+  vm->hooks = NULL;
+  vm->op = OP_BUILD;
+  for (int ok = 1; ok;) {
+    size_t sp;
+    do {
+      sp = vm->sp;
+      fold_states(vm, hooks);
+      ok = close_loose_items(vm);
+    } while (ok && vm->sp != sp);
+    if (!ok || vm->nmarks == 0) break;
+    size_t at = vm->marks[--vm->nmarks];
+    if (at > vm->sp || at == 0) break;
+    Value *below = vm->stack[at - 1];
+    size_t n = vm->sp - at;
+    int is_dict = below != NULL && below->kind == VAL_DICT;
+    int is_seq = below != NULL && (below->kind == VAL_LIST || below->kind == VAL_SET);
+    if (!is_dict && !is_seq) {
+      /* a tuple, call or instance was being made of what is above the mark, so
+      ** the value below it is the makings of something unfinished too */
+      vm->sp = at - 1 >= fence(vm) ? at - 1 : at;
+      continue;
+    }
+    n = completed_items(vm->stack + at, n, is_dict);
+    if (n > 0 && is_dict)
+      ok = set_items(vm, below, vm->stack + at, n) == MFS_OK;
+    else if (n > 0)
+      ok = add_items(vm, below, vm->stack + at, n, below->kind == VAL_SET) == MFS_OK;
+    vm->sp = at;
+  }
+  fold_states(vm, hooks);
+  vm->hooks = hooks;
+  vm->m->err = fault;
+}
+
 /* MFS_MAX_OPCODES, or less for tests: MODELFS_TEST_MAX_OPCODES=N lowers it (never
 ** raises it) so a test can make the limit fire on a small file and check that
 ** what was decoded before stays browsable. */
@@ -1717,6 +1839,7 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   } else {
     if (m->err.code == MFS_OK) err_set(&m->err, st, vm.op_off, "offset %llu: decode failed",
                                        (unsigned long long)vm.op_off);
+    unwind(&vm);
     if (vm.sp > 0 && vm.stack[0] != NULL) {
       vm.stack[0]->flags |= VF_PARTIAL;
       *result = vm.stack[0];

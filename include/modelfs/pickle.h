@@ -18,7 +18,9 @@ typedef struct PickleHooks {
   /* Called after BUILD applied a state to *obj when *obj is a VAL_OBJECT whose
   ** callable is a VAL_GLOBAL.  May read bytes from r (the stream continues after
   ** them) and replace *obj (the stack slot is updated; memo entries are not, as
-  ** in joblib).  Return MFS_OK or an error recorded in m->err. */
+  ** in joblib).  Return MFS_OK or an error recorded in m->err.  With r NULL
+  ** (the stream was cut before BUILD): read nothing, record nothing, return
+  ** MFS_ETRUNC when *obj is one whose data would have followed, else MFS_OK. */
   MfsStatus (*after_build)(void *ctx, Model *m, Reader *r, Value **obj);
 } PickleHooks;
 
