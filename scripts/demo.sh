@@ -80,6 +80,8 @@ echo "\$ python3 -c 'import numpy; print(numpy.load(\"mnt/iris_logreg_C1.pkl/coe
 show diff -r mnt/iris_logreg_C1.pkl mnt/iris_logreg_C0.01.pkl
 show diff -r mnt/iris_logreg_C1.pkl mnt/iris_logreg_C1.joblib.gz
 show cat mnt/broken.pkl/meta.json
+echo "# what was decoded before the cut is still there:"
+show ls mnt/broken.pkl
 cat <<EOF
 
 The mount is still up: explore mnt/ with ls, cat, find, diff, jq, numpy...
