@@ -6,6 +6,9 @@
 ** reference counted: every user holds one reference and the slot one more while
 ** the tree is cached, so eviction never frees a tree somebody still reads.
 **
+** Freed trees go back to the system: glibc keeps freed heap memory, so after
+** every MFS_TRIM_BYTES of trees freed the heap is trimmed (malloc_trim).
+**
 ** Must never: hold the lock across a syscall, a decode or a free of a tree;
 ** decode one version of one file twice at the same time; let the cache grow
 ** past its byte budget except by the one tree in use right now.
@@ -14,7 +17,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +63,7 @@ struct Cache {
   const TrustList *trust;
   char *compat_target;
   size_t budget;
+  uint32_t max_models;
   CacheChanged changed;
   void *changed_ctx;
   char *hide;
@@ -69,6 +75,8 @@ struct Cache {
   size_t lru_bytes;
   uint32_t lru_count;
   uint64_t decodes, evictions;
+  atomic_size_t untrimmed;       /* bytes of trees freed since the last trim */
+  atomic_uint_fast64_t trims;
 };
 
 /* render_memory walks the tree: take it again at most this often per tree. */
@@ -182,16 +190,22 @@ static void lru_push(Cache *c, CacheModel *m) {
   c->lru_head = m;
 }
 
-static void model_destroy(CacheModel *m) {
+/* Unlocked.  Whoever brings the freed bytes past MFS_TRIM_BYTES trims. */
+static void model_destroy(Cache *c, CacheModel *m) {
+  size_t mem = m->mem;
   render_free(m->tree);
   model_free(m->model);
   free(m);
+  if (atomic_fetch_add(&c->untrimmed, mem) + mem < MFS_TRIM_BYTES) return;
+  if (atomic_exchange(&c->untrimmed, 0) < MFS_TRIM_BYTES) return;   /* another did */
+  malloc_trim(0);
+  atomic_fetch_add(&c->trims, 1);
 }
 
-static void free_dropped(CacheModel *list) {
+static void free_dropped(Cache *c, CacheModel *list) {
   while (list) {
     CacheModel *next = list->next;
-    model_destroy(list);
+    model_destroy(c, list);
     list = next;
   }
 }
@@ -215,7 +229,7 @@ static void detach(Cache *c, Slot *s, CacheModel **dropped) {
 /* Under the lock.  Evict least recently used trees until within bounds; KEEP (the
 ** tree in use) stays even when it alone is over budget. */
 static void enforce(Cache *c, CacheModel *keep, CacheModel **dropped) {
-  while ((c->lru_bytes > c->budget || c->lru_count > MFS_CACHE_MAX_MODELS) && c->lru_tail &&
+  while ((c->lru_bytes > c->budget || c->lru_count > c->max_models) && c->lru_tail &&
          c->lru_tail != keep) {
     detach(c, c->slots[c->lru_tail->ss.id], dropped);
     c->evictions++;
@@ -307,7 +321,7 @@ static int settle(Cache *c, uint32_t parent, const char *name, const char *rel,
     *out = snap(s);
   }
   pthread_mutex_unlock(&c->lock);
-  free_dropped(dropped);
+  free_dropped(c, dropped);
   if (err) return err;
   return kind == SLOT_GONE ? ENOENT : 0;
 }
@@ -318,7 +332,7 @@ static void gone(Cache *c, uint32_t parent, const char *name) {
   Slot *s = hash_find(c, parent, name);
   if (s) observe(c, s, SLOT_GONE, NULL, &dropped);
   pthread_mutex_unlock(&c->lock);
-  free_dropped(dropped);
+  free_dropped(c, dropped);
 }
 
 Cache *cache_new(const CacheConfig *cfg, Err *e) {
@@ -360,6 +374,7 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
     return NULL;
   }
   c->budget = cfg->budget;
+  c->max_models = cfg->max_models ? cfg->max_models : MFS_CACHE_MAX_MODELS;
   c->changed = cfg->changed;
   c->changed_ctx = cfg->changed_ctx;
   c->hide = cfg->hide ? strdup(cfg->hide) : NULL;
@@ -376,7 +391,7 @@ void cache_free(Cache *c) {
   if (c == NULL) return;
   CacheModel *dropped = NULL;
   for (uint32_t i = 0; i < c->nslots; i++) detach(c, c->slots[i], &dropped);
-  free_dropped(dropped);
+  free_dropped(c, dropped);
   for (uint32_t i = 0; i < c->nslots; i++) {
     free(c->slots[i]->name);
     free(c->slots[i]->relpath);
@@ -395,6 +410,13 @@ void cache_free(Cache *c) {
 }
 
 const char *cache_source(const Cache *c) { return c->source; }
+
+uint32_t cache_max_models(uint64_t nofile) {
+  uint64_t n = nofile > 2 * MFS_FD_RESERVE ? (nofile - MFS_FD_RESERVE) / 2 : nofile / 4;
+  if (n < MFS_CACHE_MAX_MODELS) n = MFS_CACHE_MAX_MODELS;
+  if (n > MFS_CACHE_MAX_MODELS_CAP) n = MFS_CACHE_MAX_MODELS_CAP;
+  return (uint32_t)n;
+}
 
 /* Our own mountpoint inside SOURCE: stat'ing it would call into ourselves. */
 static int hidden(const Cache *c, const char *rel) {
@@ -639,7 +661,7 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   CacheModel *before = NULL;
   enforce(c, NULL, &before);
   pthread_mutex_unlock(&c->lock);
-  free_dropped(before);
+  free_dropped(c, before);
 
   /* One decode at a time: each may take a graph and a memo up to their limits,
   ** and two hostile files decoded side by side would double the daemon's peak. */
@@ -663,9 +685,9 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
     enforce(c, m, &dropped);
   }
   pthread_mutex_unlock(&c->lock);
-  free_dropped(dropped);
+  free_dropped(c, dropped);
   if (err == ESTALE) {
-    if (m) model_destroy(m);
+    if (m) model_destroy(c, m);
     SlotStat ss;
     cache_refresh(c, id, &ss);   /* records the new identity: a new version */
     return ESTALE;
@@ -706,8 +728,8 @@ void cache_release(Cache *c, CacheModel *m) {
     enforce(c, c->lru_head, &dropped);
   }
   pthread_mutex_unlock(&c->lock);
-  if (last) model_destroy(m);
-  free_dropped(dropped);
+  if (last) model_destroy(c, m);
+  free_dropped(c, dropped);
 }
 
 RTree *cache_tree(const CacheModel *m) { return m->tree; }
@@ -729,6 +751,8 @@ void cache_stats(Cache *c, CacheStats *st) {
   st->models = c->lru_count;
   st->bytes = c->lru_bytes;
   st->budget = c->budget;
+  st->max_models = c->max_models;
+  st->trims = atomic_load(&c->trims);
   pthread_mutex_unlock(&c->lock);
 }
 

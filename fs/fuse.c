@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -69,16 +70,19 @@ typedef struct Handle {
   int fd;                       /* H_PASS */
   CacheModel *model;            /* H_MODEL, H_MODELDIR */
   uint32_t index;               /* node of the tree */
-  CacheEntry *entries;          /* H_SRCDIR: the listing, taken at opendir */
+  uint32_t dir;                 /* H_SRCDIR: its slot */
+  int listed;                   /* H_SRCDIR: entries taken (at the first readdir) */
+  CacheEntry *entries;          /* H_SRCDIR: the listing */
   size_t n;
   fuse_ino_t self, parent;      /* for "." and ".." */
   double ttl;
 } Handle;
 
-/* An invalidation to send from the notifier thread. */
+/* An invalidation to send from the notifier thread: the listing of parent
+** (the kernel caches it), the name in it unless empty, the old inode unless 0. */
 typedef struct Notice {
   struct Notice *next;
-  fuse_ino_t parent, old;       /* old == 0: only the name */
+  fuse_ino_t parent, old;
   char name[];
 } Notice;
 
@@ -279,9 +283,25 @@ static double ttl_for_dir(Mount *mt, uint32_t slot) {
   return watch_dir(mt, slot) ? TTL_FOREVER : TTL_UNWATCHED;
 }
 
+/* After lost events: every watched directory's cached listing may be wrong. */
+static void drop_all_listings(Mount *mt) {
+  pthread_mutex_lock(&mt->lock);
+  size_t n = mt->watch_cap;
+  pthread_mutex_unlock(&mt->lock);
+  for (size_t slot = 0; slot < n; slot++) {
+    SlotStat ss;
+    pthread_mutex_lock(&mt->lock);
+    int watched = slot < mt->watch_cap && mt->watch_state[slot] == 1;
+    pthread_mutex_unlock(&mt->lock);
+    if (watched && cache_get(mt->cache, (uint32_t)slot, &ss) == 0)
+      queue_name(mt, slot == 0 ? FUSE_ROOT_ID : cache_ino((uint32_t)slot, ss.version, 0), "");
+  }
+}
+
 static void inotify_event(Mount *mt, const struct inotify_event *ev) {
   if (ev->mask & IN_Q_OVERFLOW) {
     cache_refresh_all(mt->cache);
+    drop_all_listings(mt);     /* names we never saw may have come */
     return;
   }
   pthread_mutex_lock(&mt->lock);
@@ -326,9 +346,15 @@ static void send_notices(Mount *mt) {
   Notice *n = mt->queue;
   mt->queue = mt->queue_tail = NULL;
   pthread_mutex_unlock(&mt->qlock);
+  fuse_ino_t listing_dropped = 0;
   while (n) {
     Notice *next = n->next;
-    fuse_lowlevel_notify_inval_entry(mt->se, n->parent, n->name, strlen(n->name));
+    /* The cached listing first: once the name is gone, so is the listing
+    ** that showed it.  One drop serves a run of changes in one directory. */
+    if (n->parent != listing_dropped)
+      fuse_lowlevel_notify_inval_inode(mt->se, n->parent, 0, 0);
+    listing_dropped = n->parent;
+    if (n->name[0]) fuse_lowlevel_notify_inval_entry(mt->se, n->parent, n->name, strlen(n->name));
     if (n->old) fuse_lowlevel_notify_inval_inode(mt->se, n->old, 0, 0);
     free(n);
     n = next;
@@ -701,23 +727,23 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- directories ---------------------------------------------------------- */
 
+/* The listing is taken at the first readdir, not here: a watched directory's
+** listing is cached by the kernel (dropped by the notifier on any change in
+** it), and then opendir is all it asks for, so stat'ing every entry here would
+** be wasted (10,000 fstatat for a glob over 10,000 models). */
 static int opendir_source(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi) {
   double ttl = ttl_for_dir(mt, ss->id);
-  CacheEntry *v;
-  size_t n;
-  int err = cache_list(mt->cache, ss->id, &v, &n);
-  if (err) return err;
   Handle *h = handle_new(mt, H_SRCDIR);
-  if (h == NULL) {
-    cache_list_free(v, n);
-    return ENOMEM;
-  }
-  h->entries = v;
-  h->n = n;
+  if (h == NULL) return ENOMEM;
+  h->dir = ss->id;
   h->self = ss->id == 0 ? FUSE_ROOT_ID : cache_ino(ss->id, ss->version, 0);
   h->parent = parent_of_slot(mt, ss->id);
   h->ttl = ttl;
   fi->fh = (uintptr_t)h;
+  if (ttl == TTL_FOREVER) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+  }
   return 0;
 }
 
@@ -805,6 +831,12 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
   Handle *h = handle_of(fi);
   if (h == NULL || (h->kind != H_SRCDIR && h->kind != H_MODELDIR))
     return (void)fuse_reply_err(req, EBADF);
+  /* The kernel sends one readdir of a handle at a time. */
+  if (h->kind == H_SRCDIR && !h->listed) {
+    int err = cache_list(mt->cache, h->dir, &h->entries, &h->n);
+    if (err) return (void)fuse_reply_err(req, err);
+    h->listed = 1;
+  }
   char *buf = malloc(size ? size : 1);
   if (buf == NULL) return (void)fuse_reply_err(req, ENOMEM);
   size_t used = 0;
@@ -1141,13 +1173,16 @@ static void unignore_signals(void) {
   }
 }
 
-/* Each cached model holds its file open. */
-static void raise_fd_limit(void) {
+/* Each cached model holds its file open: as many open files as allowed, and
+** the number of trees the cache may keep with them. */
+static uint32_t raise_fd_limit(void) {
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return cache_max_models(0);
+  if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
   }
+  return cache_max_models(rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
 }
 
 static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *opts) {
@@ -1246,7 +1281,7 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
   }
   char *hide = mountpoint_inside(conf->source, mountpoint);
   CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, hide,
-                    conf->target};
+                    conf->target, raise_fd_limit()};
   mt->cache = cache_new(&cc, &e);
   free(hide);
   if (mt->cache == NULL) {
@@ -1256,7 +1291,14 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
   return 0;
 }
 
+/* Loop threads decode; glibc would give each its own malloc arena (up to 8 per
+** core), and memory freed in one is never reused by another, so RSS after
+** evictions would grow with the number of threads that ever decoded.  Two
+** arenas keep lock contention low on small machines and freed memory shared. */
+#define MALLOC_ARENAS 2
+
 int mount_main(int argc, char **argv) {
+  mallopt(M_ARENA_MAX, MALLOC_ARENAS);
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
   MountConf conf = {NULL, MFS_CACHE_MB_DEFAULT, NULL, NULL, NULL, 0, 0, 0, 0};
   struct fuse_cmdline_opts opts;
@@ -1293,7 +1335,6 @@ int mount_main(int argc, char **argv) {
     status = 1;
     goto out;
   }
-  raise_fd_limit();
   status = serve(&mt, &args, &opts);
 out:
   if (set_up && !mt.abandoned) mount_cleanup(&mt);

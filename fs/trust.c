@@ -6,28 +6,38 @@
 ** ".*" covers every name under that module prefix.  The built-in lists come from
 ** data/trusted.txt and data/dangerous.txt (compiled in).  Dangerous always wins:
 ** a trust file can make a name trusted, never make a dangerous name harmless.
+**
+** A list is parsed once into a NameSet (sorted exact names, sorted prefixes), so
+** a lookup is a few binary searches: every model judges every global it
+** references, and re-reading ~1000 lines of text per global was ~half of the
+** cost of decoding a small model.
+**
+** Must never: match a name by anything but whole dotted components; let a
+** trust entry take a name off the dangerous list; change a NameSet that another
+** thread may be reading (TrustLists are filled before the mount serves, and the
+** built-in dangerous set is built once, under pthread_once, then only read).
 */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/data.h"
 #include "modelfs/trust.h"
 
-struct TrustList {
-  char **names;            /* exact names and "prefix.*" patterns */
-  size_t n, cap;
-};
+/* A list, parsed: "a.b.C" entries in exact, "a.b.*" entries as "a.b" in prefix,
+** both sorted bytewise (strcmp) and unique.  The strings live in blocks: a copy
+** of a whole list text, cut into entries in place, or one added line. */
+typedef struct NameSet {
+  char **exact, **prefix;
+  size_t nexact, capexact, nprefix, capprefix;
+  char **blocks;
+  size_t nblocks, capblocks;
+} NameSet;
 
-/* Does pattern (one list entry, length plen) cover the dotted name? */
-static int pattern_matches(const char *pat, size_t plen, const char *dotted) {
-  if (plen >= 2 && pat[plen - 1] == '*' && pat[plen - 2] == '.') {
-    size_t k = plen - 1;   /* "os." */
-    return strncmp(dotted, pat, k) == 0 ||
-           (strlen(dotted) == k - 1 && strncmp(dotted, pat, k - 1) == 0);
-  }
-  return strlen(dotted) == plen && strncmp(dotted, pat, plen) == 0;
-}
+struct TrustList {
+  NameSet trusted;
+};
 
 /* One trimmed entry of a text list, or len 0 for blank/comment lines. */
 static const char *next_line(const char *p, const char **entry, size_t *len) {
@@ -41,44 +51,159 @@ static const char *next_line(const char *p, const char **entry, size_t *len) {
   return end ? end + 1 : NULL;
 }
 
-static int text_list_matches(const char *list, const char *dotted) {
-  for (const char *p = list; p != NULL && *p;) {
+/* ---- NameSet ---------------------------------------------------------------- */
+
+static void nameset_free(NameSet *s) {
+  for (size_t i = 0; i < s->nblocks; i++) free(s->blocks[i]);
+  free(s->blocks);
+  free(s->exact);
+  free(s->prefix);
+  memset(s, 0, sizeof *s);
+}
+
+static int grow_ptrs(char ***v, size_t n, size_t *cap) {
+  if (n < *cap) return 1;
+  size_t ncap = *cap ? *cap * 2 : 256;
+  char **p = realloc(*v, ncap * sizeof *p);
+  if (p == NULL) return 0;
+  *v = p;
+  *cap = ncap;
+  return 1;
+}
+
+/* Take ownership of a block of entry text. */
+static char *keep_block(NameSet *s, char *block) {
+  if (block == NULL || !grow_ptrs(&s->blocks, s->nblocks, &s->capblocks)) {
+    free(block);
+    return NULL;
+  }
+  return s->blocks[s->nblocks++] = block;
+}
+
+/* One entry, NUL-terminated at len in a block we own: "prefix.*" covers the
+** module prefix, anything else is exact.  Unsorted until nameset_finish. */
+static MfsStatus nameset_append(NameSet *s, char *entry, size_t len) {
+  int pat = len >= 2 && entry[len - 1] == '*' && entry[len - 2] == '.';
+  entry[pat ? len - 2 : len] = '\0';
+  if (pat) {
+    if (!grow_ptrs(&s->prefix, s->nprefix, &s->capprefix)) return MFS_ENOMEM;
+    s->prefix[s->nprefix++] = entry;
+  } else {
+    if (!grow_ptrs(&s->exact, s->nexact, &s->capexact)) return MFS_ENOMEM;
+    s->exact[s->nexact++] = entry;
+  }
+  return MFS_OK;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static size_t sort_unique(char **v, size_t n) {
+  if (n > 1) qsort(v, n, sizeof *v, cmp_str);
+  size_t u = 0;
+  for (size_t i = 0; i < n; i++)
+    if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
+  return u;
+}
+
+/* After appending: sorted and unique again, ready for lookups. */
+static void nameset_finish(NameSet *s) {
+  s->nexact = sort_unique(s->exact, s->nexact);
+  s->nprefix = sort_unique(s->prefix, s->nprefix);
+}
+
+/* Every entry of a list text (one copy of it, cut in place). */
+static MfsStatus nameset_add_text(NameSet *s, const char *text) {
+  char *copy = keep_block(s, strdup(text));
+  if (copy == NULL) return MFS_ENOMEM;
+  MfsStatus st = MFS_OK;
+  for (char *p = copy; st == MFS_OK && p != NULL && *p;) {
     const char *entry;
     size_t len;
-    p = next_line(p, &entry, &len);
-    if (len && pattern_matches(entry, len, dotted)) return 1;
+    char *next = (char *)next_line(p, &entry, &len);
+    if (len) st = nameset_append(s, (char *)entry, len);
+    p = next;
+  }
+  nameset_finish(s);
+  return st;
+}
+
+/* One entry copied from s[0..len). */
+static MfsStatus nameset_add_one(NameSet *s, const char *entry, size_t len) {
+  char *copy = keep_block(s, strndup(entry, len));
+  if (copy == NULL) return MFS_ENOMEM;
+  return nameset_append(s, copy, len);
+}
+
+/* Is name[0..n) in the sorted v?  Compares as strcmp would with name cut at n. */
+static int has(char *const *v, size_t count, const char *name, size_t n) {
+  size_t lo = 0, hi = count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strncmp(v[mid], name, n);
+    if (c == 0) c = v[mid][n] != '\0';   /* v[mid] is longer: it sorts after */
+    if (c == 0) return 1;
+    if (c < 0) lo = mid + 1; else hi = mid;
   }
   return 0;
 }
 
-static MfsStatus add_entry(TrustList *t, const char *s, size_t n) {
-  if (t->n == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 256;
-    char **p = realloc(t->names, cap * sizeof *p);
-    if (p == NULL) return MFS_ENOMEM;
-    t->names = p;
-    t->cap = cap;
-  }
-  char *copy = strndup(s, n);
-  if (copy == NULL) return MFS_ENOMEM;
-  t->names[t->n++] = copy;
-  return MFS_OK;
+/* "a.b.*" covers "a.b" itself and every "a.b.x...": so a name matches when it,
+** or any part of it that ends just before a '.', is a listed prefix. */
+static int nameset_matches(const NameSet *s, const char *dotted) {
+  size_t n = strlen(dotted);
+  if (has(s->exact, s->nexact, dotted, n) || has(s->prefix, s->nprefix, dotted, n)) return 1;
+  for (const char *dot = strchr(dotted, '.'); dot != NULL; dot = strchr(dot + 1, '.'))
+    if (has(s->prefix, s->nprefix, dotted, (size_t)(dot - dotted))) return 1;
+  return 0;
 }
 
-static MfsStatus add_text(TrustList *t, const char *text) {
-  for (const char *p = text; p != NULL && *p;) {
+/* ---- the built-in dangerous list ------------------------------------------- */
+
+/* Built once per process on first use and never changed after: a read-only
+** table, so it needs no owner object (trust_is_dangerous takes no list). */
+static NameSet dangerous_set;
+static int dangerous_ok;
+static pthread_once_t dangerous_once = PTHREAD_ONCE_INIT;
+
+static void dangerous_build(void) {
+  if (nameset_add_text(&dangerous_set, data_dangerous) == MFS_OK) dangerous_ok = 1;
+  else nameset_free(&dangerous_set);
+}
+
+/* Does one list entry cover the dotted name?  Only for the fallback below. */
+static int entry_matches(const char *entry, size_t len, const char *dotted) {
+  size_t n = strlen(dotted);
+  if (len >= 2 && entry[len - 1] == '*' && entry[len - 2] == '.')
+    return (n == len - 2 || (n > len - 2 && dotted[len - 2] == '.')) &&
+           strncmp(dotted, entry, len - 2) == 0;
+  return n == len && strncmp(dotted, entry, len) == 0;
+}
+
+/* Out of memory building the set: scan the text, never call a name harmless. */
+static int dangerous_text_matches(const char *dotted) {
+  for (const char *p = data_dangerous; p != NULL && *p;) {
     const char *entry;
     size_t len;
     p = next_line(p, &entry, &len);
-    if (len && add_entry(t, entry, len) != MFS_OK) return MFS_ENOMEM;
+    if (len && entry_matches(entry, len, dotted)) return 1;
   }
-  return MFS_OK;
+  return 0;
 }
+
+int trust_is_dangerous(const char *dotted) {
+  if (dotted == NULL) return 0;
+  pthread_once(&dangerous_once, dangerous_build);
+  return dangerous_ok ? nameset_matches(&dangerous_set, dotted) : dangerous_text_matches(dotted);
+}
+
+/* ---- trust lists --------------------------------------------------------------- */
 
 TrustList *trust_new_default(void) {
   TrustList *t = calloc(1, sizeof *t);
   if (t == NULL) return NULL;
-  if (add_text(t, data_trusted) != MFS_OK) {
+  if (nameset_add_text(&t->trusted, data_trusted) != MFS_OK) {
     trust_free(t);
     return NULL;
   }
@@ -96,9 +221,10 @@ MfsStatus trust_add_file(TrustList *t, const char *path, Err *e) {
     const char *entry;
     size_t len;
     next_line(line, &entry, &len);
-    if (len && add_entry(t, entry, len) != MFS_OK)
+    if (len && nameset_add_one(&t->trusted, entry, len) != MFS_OK)
       st = err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
   }
+  nameset_finish(&t->trusted);
   if (st == MFS_OK && ferror(f))
     st = err_set(e, MFS_EIO, MFS_NO_OFFSET, "cannot read trust list %s", path);
   fclose(f);
@@ -109,23 +235,19 @@ MfsStatus trust_add_name(TrustList *t, const char *dotted) {
   const char *entry;
   size_t len;
   next_line(dotted, &entry, &len);
-  return len ? add_entry(t, entry, len) : MFS_OK;
+  if (len == 0) return MFS_OK;
+  MfsStatus st = nameset_add_one(&t->trusted, entry, len);
+  nameset_finish(&t->trusted);
+  return st;
 }
 
 void trust_free(TrustList *t) {
   if (t == NULL) return;
-  for (size_t i = 0; i < t->n; i++) free(t->names[i]);
-  free(t->names);
+  nameset_free(&t->trusted);
   free(t);
 }
 
 int trust_is_trusted(const TrustList *t, const char *dotted) {
   if (t == NULL || dotted == NULL) return 0;
-  for (size_t i = 0; i < t->n; i++)
-    if (pattern_matches(t->names[i], strlen(t->names[i]), dotted)) return 1;
-  return 0;
-}
-
-int trust_is_dangerous(const char *dotted) {
-  return dotted != NULL && text_list_matches(data_dangerous, dotted);
+  return nameset_matches(&t->trusted, dotted);
 }

@@ -12,11 +12,21 @@
 #include "modelfs/value.h"
 #include "modelfs/limits.h"
 
-#define ARENA_CHUNK (256u * 1024u)
+/* Chunk sizes grow with the arena: the first is small (most models are a few
+** KiB of graph, and the cache counts every byte a chunk holds), each next one
+** as large as all before it, up to CHUNK_MAX; so the slack is under half the
+** arena and a big graph still takes few chunks. */
+#define ARENA_FIRST_CHUNK (4u * 1024u)
+#define ARENA_CHUNK_MAX   (256u * 1024u)
+/* Chunks this large are mapped, so a freed graph's big chunks go back to the
+** system at once; smaller ones come from calloc (a mapping per 4 KiB chunk would
+** cost two syscalls and, on unmapping, a TLB shootdown across loop threads). */
+#define ARENA_MAP_MIN     (128u * 1024u)
 
 typedef struct Chunk {
   struct Chunk *next;
   size_t used, cap;
+  int mapped;                 /* mmap'd rather than calloc'd */
   _Alignas(16) unsigned char data[];
 } Chunk;
 
@@ -29,58 +39,78 @@ struct Arena {
 
 Arena *arena_new(void) { return calloc(1, sizeof(Arena)); }
 
+static void chunk_free(Chunk *c) {
+  if (c->mapped) munmap(c, sizeof(Chunk) + c->cap);
+  else free(c);
+}
+
 void arena_free(Arena *a) {
   if (a == NULL) return;
   for (Chunk *c = a->head, *next; c != NULL; c = next) {
     next = c->next;
-    munmap(c, sizeof(Chunk) + c->cap);
+    chunk_free(c);
   }
   for (size_t i = 0; i < a->nsources; i++) source_unref(a->sources[i]);
   free(a->sources);
   free(a);
 }
 
-/* Chunks are mapped, not malloc'd, so a freed graph goes back to the system at
-** once: the daemon's peak memory is what the cache holds, not what malloc's
-** heap happened to keep. */
 static Chunk *chunk_new(Arena *a, size_t cap) {
-  size_t page = 4096;
-  cap = ((sizeof(Chunk) + cap + page - 1) & ~(page - 1)) - sizeof(Chunk);
-  Chunk *c = mmap(NULL, sizeof(Chunk) + cap, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (c == MAP_FAILED) return NULL;
+  size_t page = 4096, total = sizeof(Chunk) + cap;
+  Chunk *c;
+  if (total >= ARENA_MAP_MIN) {
+    total = (total + page - 1) & ~(page - 1);
+    c = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c == MAP_FAILED) return NULL;
+    c->mapped = 1;
+  } else {
+    /* Zeroed whole, as a mapping is: a block is zero up to the chunk's end. */
+    if ((c = calloc(1, total)) == NULL) return NULL;
+    c->mapped = 0;
+  }
   c->used = 0;
-  c->cap = cap;
-  a->bytes += sizeof(Chunk) + cap;
+  c->cap = total - sizeof(Chunk);
+  a->bytes += total;
   return c;
+}
+
+/* The size of the next head chunk: as much as the arena holds already. */
+static size_t next_chunk_cap(const Arena *a) {
+  size_t cap = a->bytes < ARENA_FIRST_CHUNK ? ARENA_FIRST_CHUNK : a->bytes;
+  if (cap > ARENA_CHUNK_MAX) cap = ARENA_CHUNK_MAX;
+  return cap - sizeof(Chunk);
+}
+
+/* A fresh block of n bytes from a new chunk.  A block larger than a quarter of
+** the chunk the arena would take next gets a chunk of its own, kept behind the
+** head so that the head's free space is not wasted. */
+static void *alloc_slow(Arena *a, size_t n) {
+  size_t cap = next_chunk_cap(a);
+  Chunk *head = a->head, *c;
+  if (n > cap / 4) {
+    if ((c = chunk_new(a, n)) == NULL) return NULL;
+    if (head == NULL) {
+      c->next = NULL;
+      a->head = c;
+    } else {
+      c->next = head->next;
+      head->next = c;
+    }
+  } else {
+    if ((c = chunk_new(a, cap)) == NULL) return NULL;
+    c->next = head;
+    a->head = c;
+  }
+  c->used = n;
+  return c->data;
 }
 
 void *arena_alloc(Arena *a, size_t n) {
   n = (n + 7) & ~(size_t)7;   /* 8 suffices for every graph type; 16 would cost 20% */
   if (n == 0) n = 8;
   Chunk *c = a->head;
-  if (c == NULL || c->cap - c->used < n) {
-    if (n > ARENA_CHUNK / 4) {
-      /* Large blocks get their own chunk behind the head, so the head's free
-      ** space is not wasted. */
-      Chunk *big = chunk_new(a, n);
-      if (big == NULL) return NULL;
-      big->used = n;
-      if (c == NULL) {
-        big->next = NULL;
-        a->head = big;
-      } else {
-        big->next = c->next;
-        c->next = big;
-      }
-      return big->data;
-    }
-    c = chunk_new(a, ARENA_CHUNK);
-    if (c == NULL) return NULL;
-    c->next = a->head;
-    a->head = c;
-  }
-  void *p = c->data + c->used;   /* fresh mapped memory: already zero */
+  if (c == NULL || c->cap - c->used < n) return alloc_slow(a, n);
+  void *p = c->data + c->used;   /* every chunk starts zeroed */
   c->used += n;
   return p;
 }

@@ -81,7 +81,14 @@ typedef struct CacheConfig {
   const char *hide;          /* path relative to SOURCE never shown or stat'ed (the
                                 mountpoint, when it lies inside SOURCE), or NULL */
   const char *compat_target; /* -o target=...: compat.json answers for it, or NULL */
+  uint32_t max_models;       /* trees kept at most (each holds its file open); 0:
+                                MFS_CACHE_MAX_MODELS.  cache_max_models() picks one. */
 } CacheConfig;
+
+/* How many trees a process allowed NOFILE open files can keep: each holds its
+** file (sometimes two: a stream and its companion) open, and the rest of the
+** daemon needs MFS_FD_RESERVE. */
+uint32_t cache_max_models(uint64_t nofile);
 
 /* Opens SOURCE (must be a directory).  NULL with e set on failure. */
 Cache *cache_new(const CacheConfig *cfg, Err *e);
@@ -135,6 +142,8 @@ typedef struct CacheStats {
   uint64_t models;           /* trees held by the cache now */
   uint64_t bytes;            /* their render_memory */
   uint64_t budget;
+  uint64_t max_models;
+  uint64_t trims;            /* malloc_trim calls after evictions */
 } CacheStats;
 void cache_stats(Cache *c, CacheStats *s);
 /* Decodes of one slot since mount. */

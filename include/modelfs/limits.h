@@ -125,9 +125,20 @@
 ** of node index). */
 #define MFS_MAX_SLOTS            (1u << 24)
 /* Decoded trees kept by default (-o cache_mb=N), and at most this many at once
-** whatever their size: each holds its source file open. */
+** whatever their size: each holds its source file open.  The mount raises its
+** open-file limit and keeps up to (limit - MFS_FD_RESERVE) / 2 trees, between
+** the floor and the cap: a small tree costs ~50 KiB, so 1,000 of them fit the
+** default budget, and a shell glob that stats 1,000 models before cat opens
+** them must not find the first ones evicted (each would be decoded twice). */
 #define MFS_CACHE_MB_DEFAULT     64
 #define MFS_CACHE_MAX_MODELS     256
+#define MFS_CACHE_MAX_MODELS_CAP 65536
+#define MFS_FD_RESERVE           256
+/* Bytes of trees freed since the last malloc_trim before the cache trims
+** again: glibc keeps freed heap pages (in every thread's arena), so without
+** it RSS stays at its peak after evictions; trimming walks the whole heap, so
+** not after every small eviction. */
+#define MFS_TRIM_BYTES           (4u << 20)
 /* Bytes read to recognise a model without a model extension (pickle opcodes,
 ** joblib magic): only the head is ever read before first access. */
 #define MFS_SNIFF_BYTES          512

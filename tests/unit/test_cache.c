@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "modelfs/cache.h"
+#include "modelfs/limits.h"
 
 typedef struct Fixture {
   char dir[64];
@@ -60,13 +61,15 @@ static Fixture *fixture_new(void) {
   return f;
 }
 
-static void fixture_open(Fixture *f, size_t budget) {
-  CacheConfig cc = {f->dir, budget, f->trust, on_changed, f, NULL, NULL};
+static void fixture_open_max(Fixture *f, size_t budget, uint32_t max_models) {
+  CacheConfig cc = {f->dir, budget, f->trust, on_changed, f, NULL, NULL, max_models};
   Err e;
   err_clear(&e);
   f->cache = cache_new(&cc, &e);
   assert_non_null(f->cache);
 }
+
+static void fixture_open(Fixture *f, size_t budget) { fixture_open_max(f, budget, 0); }
 
 static void fixture_free(Fixture *f) {
   cache_free(f->cache);
@@ -247,6 +250,60 @@ static void test_eviction_keeps_indices(void **state) {
   fixture_free(f);
 }
 
+/* Small models are small in the cache (a few KiB each, not a 256 KiB arena
+** chunk), so many fit a modest budget; the count bound holds on its own; and a
+** second pass over them decodes nothing. */
+static void test_many_small_models_decoded_once(void **state) {
+  (void)state;
+  Fixture *f = fixture_new();
+  char name[32];
+  for (int i = 0; i < 300; i++) {
+    snprintf(name, sizeof name, "m%03d.pkl", i);
+    write_int_pickle(f, name, (uint8_t)i);
+  }
+  fixture_open_max(f, 16u << 20, 1000);
+  SlotStat ss[300];
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < 300; i++) {
+      snprintf(name, sizeof name, "m%03d.pkl", i);
+      assert_int_equal(cache_lookup(f->cache, 0, name, &ss[i]), 0);
+      CacheModel *m;
+      assert_int_equal(cache_acquire(f->cache, ss[i].id, ss[i].version, &m), 0);
+      cache_release(f->cache, m);
+    }
+  CacheStats st;
+  cache_stats(f->cache, &st);
+  assert_int_equal(st.decodes, 300);
+  assert_int_equal(st.evictions, 0);
+  assert_int_equal(st.models, 300);
+  assert_true(st.bytes / 300 < 64 * 1024);   /* was 512 KiB: two 256 KiB chunks */
+  assert_int_equal(st.max_models, 1000);
+  cache_free(f->cache);
+  /* The same with room for 100 trees: the count bound evicts, bytes or not. */
+  fixture_open_max(f, 16u << 20, 100);
+  for (int i = 0; i < 300; i++) {
+    CacheModel *m;
+    snprintf(name, sizeof name, "m%03d.pkl", i);
+    assert_int_equal(cache_lookup(f->cache, 0, name, &ss[i]), 0);
+    assert_int_equal(cache_acquire(f->cache, ss[i].id, ss[i].version, &m), 0);
+    cache_release(f->cache, m);
+  }
+  cache_stats(f->cache, &st);
+  assert_int_equal(st.models, 100);
+  assert_int_equal(st.evictions, 200);
+  /* 200 freed trees of > 20 KiB each: the heap was trimmed at least once. */
+  assert_true(st.trims >= 1);
+  fixture_free(f);
+}
+
+static void test_max_models_from_fd_limit(void **state) {
+  (void)state;
+  assert_int_equal(cache_max_models(0), MFS_CACHE_MAX_MODELS);        /* unknown: the floor */
+  assert_int_equal(cache_max_models(1024), MFS_CACHE_MAX_MODELS + 128);
+  assert_int_equal(cache_max_models(20000), (20000 - MFS_FD_RESERVE) / 2);
+  assert_int_equal(cache_max_models(UINT64_MAX), MFS_CACHE_MAX_MODELS_CAP);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_inode_numbers),
@@ -254,6 +311,8 @@ int main(void) {
     cmocka_unit_test(test_decode_once),
     cmocka_unit_test(test_changes_bump_versions),
     cmocka_unit_test(test_eviction_keeps_indices),
+    cmocka_unit_test(test_many_small_models_decoded_once),
+    cmocka_unit_test(test_max_models_from_fd_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
