@@ -186,8 +186,12 @@ static MfsStatus numpy_wrapper(Job *j, Reader *r, Value **obj) {
   v->u.arr->data.len = n;
   arena_keep_source(j->m->vs.arena, r->src);
   st = reader_skip(r, n);
-  if (st != MFS_OK) v->u.arr->error = "the file ends inside this array's data";
-  *obj = v;   /* on error too: the cut array stays listed, reading it fails */
+  if (st != MFS_OK) {   /* the cut array stays listed; reading it fails */
+    v->u.arr->error = st == MFS_ETRUNC ? "the file ends inside this array's data"
+                                       : "this array's data could not be read (see meta.json)";
+    v->flags |= VF_PARTIAL;
+  }
+  *obj = v;
   return st;
 }
 

@@ -429,6 +429,7 @@ typedef struct Vm {
   uint64_t op_off;          /* offset of the opcode being executed */
   int op;
   uint64_t frame_overrun;   /* 1 + offset of a FRAME longer than the file, else 0 */
+  int binary;               /* an opcode of protocol >= 1 ran: MARK may mean APPENDS */
   char *scratch;            /* NUL-terminated copies of text arguments */
   size_t scratch_cap;
   Value *result;
@@ -1497,6 +1498,8 @@ static MfsStatus op_build(Vm *vm) {
   if (st != MFS_OK && vm->m->err.code == MFS_OK)
     vm_fail(vm, st, "reading the data that follows the object failed");
   if (vm->stack[vm->sp - 1] == NULL) return vm_fail(vm, MFS_ECORRUPT, "hook removed the object");
+  if (st != MFS_OK && vm->stack[vm->sp - 1] == target)
+    vm->stack[vm->sp - 1] = NULL;   /* unfinished: what a cut leaves must not show it */
   return st;
 }
 
@@ -1553,6 +1556,7 @@ static MfsStatus step(Vm *vm, int *stop) {
     return rd_fail(vm);
   }
   vm->op = p[0];
+  if (!vm->binary && p[0] != 0 && strchr("]})qrhjJKMXUTGeu", p[0]) != NULL) vm->binary = 1;
   ValueSet *vs = vm->vs;
   switch (vm->op) {
   case OP_MARK: return push_mark(vm);
@@ -1676,42 +1680,125 @@ static int awaits_state(const Vm *vm) {
   if (vm->sp < fence(vm) + 2) return 0;
   const Value *obj = vm->stack[vm->sp - 2], *st = vm->stack[vm->sp - 1];
   if (obj == NULL || st == NULL || obj->kind != VAL_OBJECT || obj->u.obj->state != NULL) return 0;
-  return st->kind == VAL_DICT || (st->kind == VAL_TUPLE && st->u.seq.n == 2);
+  return st->kind == VAL_DICT || st->kind == VAL_TUPLE;   /* numpy's state is a 5-tuple */
 }
 
 static int plain_key(const Value *v) {
   return v != NULL && (v->kind == VAL_STR || v->kind == VAL_INT);
 }
 
-/* A callable that may still be waiting for its call: a class or function
-** followed by its argument tuple (possibly after more globals, as numpy's
-** _reconstruct args are), or by nothing -- the cut came before the arguments. */
-static int awaits_call(Value **items, size_t n, size_t j) {
-  if (items[j] == NULL || items[j]->kind != VAL_GLOBAL) return 0;
-  while (++j < n && items[j] != NULL && items[j]->kind == VAL_GLOBAL) {}
-  return j == n || items[j] == NULL || items[j]->kind == VAL_TUPLE;
+/* Siblings made the same way: tuples of one length, objects both built or not. */
+static int alike(const Value *a, const Value *b) {
+  if (a->kind != b->kind) return 0;
+  if (a->kind == VAL_TUPLE) return a->u.seq.n == b->u.seq.n;
+  if (a->kind == VAL_OBJECT) return (a->u.obj->state == NULL) == (b->u.obj->state == NULL);
+  return 1;
 }
 
-/* How many of the n items above a mark a cut stream completed: the rest are
-** the makings of a value the cut interrupted (a callable and its arguments).
-** For a dict, pairs with a str/int key whose value is not a callable still
-** followed by its arguments (a global value must be followed by a key like its
-** own, not by what could be the first argument). */
-static size_t completed_items(Value **items, size_t n, int pairs) {
-  if (!pairs) {
-    for (size_t j = 0; j < n; j++)
-      if (awaits_call(items, n, j)) return j;
-    return n;
+/* A value no TUPLE1-3, STACK_GLOBAL or BUILD still waits to take as a part. */
+static int made_whole(const Value *v) {
+  switch (v->kind) {
+    case VAL_LIST: case VAL_DICT: case VAL_SET: case VAL_FROZENSET: case VAL_NDARRAY:
+    case VAL_BYTEARRAY: return 1;
+    case VAL_OBJECT: return v->u.obj->state != NULL;
+    default: return 0;
   }
-  size_t j = 0;
-  for (; j + 1 < n; j += 2) {
-    if (!plain_key(items[j])) break;
-    const Value *v = items[j + 1];
-    if (v != NULL && v->kind == VAL_GLOBAL &&
-        (j + 2 == n || !plain_key(items[j + 2]) || items[j + 2]->kind != items[j]->kind))
-      break;   /* not followed by the next key: the start of a call */
+}
+
+static int is_scalar_kind(int kind) {
+  switch (kind) {
+    case VAL_NONE: case VAL_BOOL: case VAL_INT: case VAL_FLOAT: case VAL_COMPLEX:
+    case VAL_STR: case VAL_BYTES: return 1;
+    default: return 0;
   }
+}
+
+/* Protocols 0 and 1 make every tuple between a MARK and TUPLE and name globals
+** inline, so what a cut leaves outside a mark is whole -- but from a class or
+** function on (it waits for its arguments), and an object waiting for its
+** state at the end. */
+static size_t completed_items_v1(Value **items, size_t n, int pairs) {
+  size_t j = 0, step = pairs ? 2 : 1;
+  while (j + step <= n && items[j] != NULL && items[j + step - 1] != NULL &&
+         (!pairs || plain_key(items[j])) && items[j + step - 1]->kind != VAL_GLOBAL)
+    j += step;
+  const Value *last = j > 0 ? items[j - 1] : NULL;
+  if (last != NULL && j + step > n && last->kind == VAL_OBJECT && last->u.obj->state == NULL)
+    j -= step;
   return j;
+}
+
+/* How many of the n items above a mark a cut stream surely completed.  What a
+** cut leaves open is ambiguous: TUPLE1-3, REDUCE, BUILD and STACK_GLOBAL take
+** their parts off the stack without a mark, so the parts of an unfinished value
+** look like items.  So items are kept only while they look alike (a list of
+** tuples stops at a string; a dict's keys are all of the first key's kind),
+** never from a callable on (a global followed by what may be its arguments),
+** and the last one only when the cut went through it (the unwinding filled
+** it: VF_PARTIAL) -- else it may itself be the part of something.  When in
+** doubt an item goes: never a wrong value. */
+static size_t completed_items(Value **items, size_t n, int pairs, int proto) {
+  size_t j = 0, step = pairs ? 2 : 1;
+  if (n == 0 || items[0] == NULL) return 0;
+  if (proto < 2) return completed_items_v1(items, n, pairs);
+  int kind = items[0]->kind;
+  for (; j + step <= n; j += step) {
+    const Value *v = items[j + step - 1];
+    if (items[j] == NULL || items[j]->kind != kind || v == NULL) break;
+    if (pairs && !plain_key(items[j])) break;
+    if (v->kind == VAL_GLOBAL) break;
+  }
+  if (j == 0 || (items[j - 1]->flags & VF_PARTIAL)) return j;
+  if (!pairs && j < n) {   /* two alike, then something else: maybe its item */
+    int k = items[j - 1]->kind;
+    if (k == VAL_LIST || k == VAL_DICT || k == VAL_SET) items[j - 1]->flags |= VF_PARTIAL;
+    return j >= 2 ? j : 0;
+  }
+  /* Scalars are what TUPLE1-3 and STACK_GLOBAL take: a region of them with no
+  ** end in sight may be the parts of its own first value. */
+  if (!pairs && is_scalar_kind(kind)) return 0;
+  if (!pairs && j >= 2 && alike(items[0], items[j - 1])) return j;
+  if (pairs && made_whole(items[j - 1])) {
+    int k = items[j - 1]->kind;
+    if (j < n && (k == VAL_LIST || k == VAL_DICT || k == VAL_SET))
+      items[j - 1]->flags |= VF_PARTIAL;   /* what follows may be its next item */
+    return j;
+  }
+  return j - step;
+}
+
+/* A list of tuples (a Pipeline's steps) cut inside or just after the last one
+** leaves that tuple's parts loose: when they are the kinds of the first tuple's
+** items, make them the tuple TUPLE1-3 would have. */
+static void close_tuple_like_first(Vm *vm, size_t at) {
+  size_t n = vm->sp - at;
+  const Value *first = n > 0 ? vm->stack[at] : NULL;
+  if (first == NULL || first->kind != VAL_TUPLE) return;
+  size_t m = first->u.seq.n;
+  if (m < 1 || m > 3 || n < m + 1) return;
+  Value **tail = vm->stack + vm->sp - m;
+  for (size_t i = 0; i < m; i++)
+    if (tail[i] == NULL || first->u.seq.items[i] == NULL ||
+        tail[i]->kind != first->u.seq.items[i]->kind)
+      return;
+  for (size_t i = 0; i + m < n; i++)
+    if (vm->stack[at + i] == NULL || vm->stack[at + i]->kind != VAL_TUPLE) return;
+  Value *t = seq_from(vm, VAL_TUPLE, vm->sp - m);
+  if (t == NULL) return;
+  t->flags |= VF_PARTIAL;
+  vm->stack[vm->sp++] = t;   /* where its m >= 1 parts were */
+}
+
+/* What a cut stream leaves at the bottom of its stack is worth showing when
+** it holds something: a module name or class pushed for the root's own call
+** is not the root. */
+static int holds_items(const Value *v) {
+  if (v == NULL) return 0;
+  switch (v->kind) {
+    case VAL_LIST: case VAL_TUPLE: case VAL_DICT: case VAL_SET: case VAL_FROZENSET:
+    case VAL_OBJECT: case VAL_NDARRAY: return 1;
+    default: return 0;
+  }
 }
 
 /* BUILD every object the cut left just below its state.  One whose BUILD would
@@ -1726,6 +1813,8 @@ static void fold_states(Vm *vm, const PickleHooks *hooks) {
       vm->sp -= 2;
     else if (op_build(vm) != MFS_OK)
       vm->sp--;
+    else
+      vm->stack[vm->sp - 1]->flags |= VF_PARTIAL;   /* its state may be cut short */
   }
 }
 
@@ -1741,11 +1830,20 @@ static int close_loose_items(Vm *vm) {
   if (p <= fence(vm)) return 1;
   Value *into = vm->stack[p - 1];
   int is_dict = into->kind == VAL_DICT;
-  size_t n = completed_items(vm->stack + p, vm->sp - p, is_dict);
+  into->flags |= VF_PARTIAL;
+  size_t n = completed_items(vm->stack + p, vm->sp - p, is_dict, vm->proto);
   int ok = n == 0 || (is_dict ? set_items(vm, into, vm->stack + p, n)
                               : add_items(vm, into, vm->stack + p, n, 0)) == MFS_OK;
   vm->sp = p;
   return ok;
+}
+
+/* A list, dict or set on top of what a cut left may have been about to take
+** items: it is not known to hold only what it holds. */
+static void mark_if_filling(Vm *vm) {
+  Value *top = vm->sp > fence(vm) ? vm->stack[vm->sp - 1] : NULL;
+  if (top != NULL && (top->kind == VAL_LIST || top->kind == VAL_DICT || top->kind == VAL_SET))
+    top->flags |= VF_PARTIAL;
 }
 
 /* Close what the stream left open, as its own opcodes would have: items above a
@@ -1759,6 +1857,7 @@ static void unwind(Vm *vm) {
   const PickleHooks *hooks = vm->hooks;
   vm->hooks = NULL;
   vm->op = OP_BUILD;
+  mark_if_filling(vm);   /* the last value pushed: its items may have been next */
   for (int ok = 1; ok;) {
     size_t sp;
     do {
@@ -1773,13 +1872,22 @@ static void unwind(Vm *vm) {
     size_t n = vm->sp - at;
     int is_dict = below != NULL && below->kind == VAL_DICT;
     int is_seq = below != NULL && (below->kind == VAL_LIST || below->kind == VAL_SET);
+    if ((is_dict || is_seq) && !vm->binary) {
+      /* protocol 0 has no APPENDS/SETITEMS: this mark began an item of below */
+      vm->sp = at;
+      below->flags |= VF_PARTIAL;
+      continue;
+    }
     if (!is_dict && !is_seq) {
       /* a tuple, call or instance was being made of what is above the mark, so
       ** the value below it is the makings of something unfinished too */
       vm->sp = at - 1 >= fence(vm) ? at - 1 : at;
+      mark_if_filling(vm);   /* what was dropped may have been going into it */
       continue;
     }
-    n = completed_items(vm->stack + at, n, is_dict);
+    below->flags |= VF_PARTIAL;   /* an empty one is not known to be empty */
+    if (is_seq) close_tuple_like_first(vm, at);
+    n = completed_items(vm->stack + at, vm->sp - at, is_dict, vm->proto);
     if (n > 0 && is_dict)
       ok = set_items(vm, below, vm->stack + at, n) == MFS_OK;
     else if (n > 0)
@@ -1789,16 +1897,6 @@ static void unwind(Vm *vm) {
   fold_states(vm, hooks);
   vm->hooks = hooks;
   vm->m->err = fault;
-}
-
-/* MFS_MAX_OPCODES, or less for tests: MODELFS_TEST_MAX_OPCODES=N lowers it (never
-** raises it) so a test can make the limit fire on a small file and check that
-** what was decoded before stays browsable. */
-static uint64_t max_opcodes(void) {
-  const char *s = getenv("MODELFS_TEST_MAX_OPCODES");
-  char *end;
-  unsigned long long n = s && *s ? strtoull(s, &end, 10) : MFS_MAX_OPCODES;
-  return s && *s && *end == '\0' && n < MFS_MAX_OPCODES ? (uint64_t)n : MFS_MAX_OPCODES;
 }
 
 MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
@@ -1822,7 +1920,7 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   recog_init(&vm.rc, m);
   MfsStatus st = MFS_OK;
   int stop = 0;
-  uint64_t max_ops = max_opcodes();
+  uint64_t max_ops = limit_lowered("MODELFS_TEST_MAX_OPCODES", MFS_MAX_OPCODES);
   for (uint64_t n = 0; st == MFS_OK && !stop; n++) {
     if (n >= max_ops) {
       vm.op_off = reader_pos(r);
@@ -1840,7 +1938,7 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
     if (m->err.code == MFS_OK) err_set(&m->err, st, vm.op_off, "offset %llu: decode failed",
                                        (unsigned long long)vm.op_off);
     unwind(&vm);
-    if (vm.sp > 0 && vm.stack[0] != NULL) {
+    if (vm.sp > 0 && holds_items(vm.stack[0])) {
       vm.stack[0]->flags |= VF_PARTIAL;
       *result = vm.stack[0];
     }

@@ -502,11 +502,20 @@ static void error_node(RTree *t, uint32_t i, const char *msg) {
   t->x[i].msg = msg;
 }
 
+/* A container a cut file left unfinished is shown only as a directory of the
+** items it got: empty, or as one .json file, it would say what it does not know. */
+static int cut_before_items(RTree *t, const Value *v) {
+  if (v == NULL || !(v->flags & VF_PARTIAL) || v->kind == VAL_OBJECT || v->kind == VAL_NDARRAY)
+    return 0;
+  return container_len(v) == 0 || pkind_cached(t, v) == P_JSON;
+}
+
 /* One child of dir: the value v under the escaped name base.  Returns the node
 ** (the .npy of an array pair), UINT32_MAX when none was made. */
 static uint32_t add_child(RTree *t, uint32_t dir, const char *base, const Value *v) {
   if (base == NULL || t->failed) return UINT32_MAX;
   v = unwrap(v);
+  if (cut_before_items(t, v)) return UINT32_MAX;
   int pk = pkind_cached(t, v);
   const char *suf1 = "", *suf2 = NULL;
   int content = C_SCALAR;

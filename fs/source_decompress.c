@@ -88,6 +88,7 @@ typedef struct DSrc {
   uint64_t start;          /* compressed offset where the stream begins */
   uint64_t expect;         /* declared decompressed length (ZF), else UINT64_MAX */
   uint64_t end;            /* decompressed length once known, else UINT64_MAX */
+  uint64_t max_out;        /* MFS_MAX_DECOMPRESSED, or lower for tests */
   pthread_mutex_t mu;
   Cursor cur[MFS_DECOMP_CURSORS];
   int ncur;
@@ -568,9 +569,9 @@ static MfsStatus cursor_step(DSrc *d, Cursor *c, size_t *made, Err *e) {
     }
     c->out_len = *made;
     if (st != MFS_OK) return st;
-    if (c->out_pos > MFS_MAX_DECOMPRESSED)
+    if (c->out_pos > d->max_out)
       return err_set(e, MFS_ELIMIT, c->out_pos, "offset %llu: %s stream decompresses to more than %llu bytes",
-                     (unsigned long long)c->out_pos, d->kind, (unsigned long long)MFS_MAX_DECOMPRESSED);
+                     (unsigned long long)c->out_pos, d->kind, (unsigned long long)d->max_out);
     if (*made > 0) return MFS_OK;
     /* No output: the decoder wants input.  At end of input that is truncation;
     ** a decoder that consumes nothing and makes nothing twice is stuck. */
@@ -781,7 +782,7 @@ static MfsStatus zfile_header(DSrc *d, Err *e) {
   if (*endp == 'L') endp++;
   while (*endp == ' ') endp++;
   if (*endp != '\0') return err_set(e, MFS_ECORRUPT, 2, "offset 2: bad Z-file length");
-  if (n > MFS_MAX_DECOMPRESSED)
+  if (n > d->max_out)
     return err_set(e, MFS_ELIMIT, 2, "offset 2: Z-file declares %llu bytes", n);
   d->expect = n;
   d->start = ZF_HEAD + (got > ZF_HEAD && h[ZF_HEAD] == ' ');
@@ -805,6 +806,7 @@ Source *source_decompress(Source *compressed, const char *kind, Err *e) {
   d->codec = kinds[k].codec;
   d->kind = kinds[k].name;
   d->expect = d->end = UINT64_MAX;
+  d->max_out = limit_lowered("MODELFS_TEST_MAX_DECOMPRESSED", MFS_MAX_DECOMPRESSED);
   d->spill_fd = -1;
   d->spacing = MFS_RESTART_SPACING;
   d->ncur = restartable(d) ? MFS_DECOMP_CURSORS : 1;

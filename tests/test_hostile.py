@@ -17,7 +17,7 @@ import contextlib
 
 import pytest
 
-from conftest import ROOT, MODELFS, TESTDATA, cat, cli, mounted, run_script
+from conftest import ROOT, MODELFS, TESTDATA, cat, cat_many, cli, mounted, run_script
 
 # The RSS bound is checked on the release build (ASan inflates RSS); override for dev.
 RELEASE = os.environ.get("MODELFS_RELEASE_BIN", os.path.join(ROOT, "modelfs"))
@@ -438,6 +438,26 @@ def test_decompressed_size_limit_fires(tmp_path):
     assert meta_of(path)["status"] == "ok"
 
 
+@pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma", "lz4"])
+def test_decompressed_size_limit_fires_while_streaming(tmp_path, monkeypatch, compress):
+    """A stream that inflates past MFS_MAX_DECOMPRESSED is cut there with an error
+    naming the offset (lowered for the test: nobody can write 64 GiB here), and
+    what was decoded before the limit stays browsable."""
+    import joblib
+    import numpy as np
+    path = str(tmp_path / ("model.joblib." + compress))
+    joblib.dump({"n": 7, "big": np.zeros(1 << 20), "after": 1}, path, compress=(compress, 3))
+    assert meta_of(path)["status"] == "ok"
+    monkeypatch.setenv("MODELFS_TEST_MAX_DECOMPRESSED", str(1 << 20))
+    meta = meta_of(path)
+    assert meta["status"] == "error", meta
+    assert re.search(r"offset \d+: %s stream decompresses to more than 1048576 bytes"
+                     % ("gzip" if compress == "gzip" else "\\w+"), meta["error"]), meta
+    assert cat(path, "n") == b"7\n"
+    names = cli("ls", path, check=True).stdout.decode().split()
+    assert "after" not in names, names
+
+
 def run_measured(args, timeout):
     """Run args; returns (returncode, stdout, seconds, peak RSS in KiB) of that child.
     The peak comes from GNU time, which forks the command itself: a child forked
@@ -559,20 +579,37 @@ def tree_of(path):
     return out
 
 
+def sizes_of(tree, names):
+    return [int(tree[n][1]) if tree[n][1].isdigit() else None for n in names]
+
+
+def cut_model(kind):
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X = np.random.RandomState(0).rand(200, 4)
+    y = (X[:, 0] > .5).astype(int)
+    if kind == "forest":   # a list of objects with structured arrays
+        return RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0).fit(X, y)
+    if kind == "pipeline":   # a list of (name, estimator) tuples
+        return make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    return HistGradientBoostingClassifier(max_iter=3).fit(X, y)   # lists of lists
+
+
+@pytest.mark.parametrize("kind", ["forest", "pipeline", "hgb"])
 @pytest.mark.parametrize("how", ["pickle0", "pickle2", "pickle4", "pickle5", "joblib"])
-def test_cut_file_keeps_what_precedes_the_cut(tmp_path, how):
+def test_cut_file_keeps_what_precedes_the_cut(tmp_path, how, kind):
     """SPEC 6: a file cut anywhere is an error, and what was decoded before the cut
-    stays browsable: every entry of the cut file is an entry of the whole file, and
-    its arrays are the whole file's arrays (or fail, never other bytes).  Near the
-    end, nearly everything is there: the pickle VM closes what the cut left open
-    (items above a mark, a state waiting for BUILD) and drops what was unfinished."""
+    stays browsable: every entry of the cut file is an entry of the whole file with
+    the same bytes (an array the cut went through fails, never other bytes).  Near the
+    end, most is there: the pickle VM closes what the cut left open (items above a
+    mark, a state waiting for BUILD, a tuple like its siblings) and drops what may
+    be the parts of an unfinished value."""
     import pickle
     import joblib
-    import numpy as np
-    from sklearn.ensemble import RandomForestClassifier
-    X = np.random.RandomState(0).rand(200, 4)
-    model = RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0)
-    model.fit(X, (X[:, 0] > .5).astype(int))
+    model = cut_model(kind)
     whole = tmp_path / "whole.pkl"
     if how == "joblib":
         joblib.dump(model, str(whole))
@@ -580,20 +617,24 @@ def test_cut_file_keeps_what_precedes_the_cut(tmp_path, how):
         whole.write_bytes(pickle.dumps(model, protocol=int(how[-1])))
     data = whole.read_bytes()
     full = tree_of(str(whole))
+    every = [n for n, (k, _) in full.items() if k == "f" and n not in TOP]
+    want = cat_many(str(whole), every, sizes_of(full, every))
     cut = tmp_path / "cut.pkl"
-    for tenth in range(1, 20):
-        cut.write_bytes(data[:len(data) * tenth // 20])
+    for i in range(1, 60):
+        cut.write_bytes(data[:len(data) * i // 60])
         meta = json.loads(cli("cat", cut, "meta.json", check=True).stdout)
-        assert meta["status"] == "error" and "offset" in meta["error"], (tenth, meta)
+        assert meta["status"] == "error" and "offset" in meta["error"], (i, meta)
         part = tree_of(str(cut))
         extra = sorted(set(part) - set(full))
-        assert not extra, (tenth, extra[:5])
-        arrays = [n for n in part if n.endswith(".npy")]
-        for name in arrays:
-            p = cli("cat", cut, name)
-            if p.returncode == 0:
-                assert p.stdout == cat(whole, name), (tenth, name)
+        assert not extra, (i, extra[:5])
+        if i % 10:
+            continue
+        files = [n for n, (k, _) in part.items() if k == "f" and n not in TOP]
+        got = cat_many(str(cut), files, sizes_of(part, files))
+        for name in files:
+            if isinstance(got[name], bytes):
+                assert got[name] == want[name], (i, name)
             else:
-                assert b"ends inside" in p.stderr or b"missing" in p.stderr, (tenth, name, p.stderr)
+                assert "ends inside" in str(got[name]), (i, name, got[name])
     kept = [n for n in part if n not in TOP]
-    assert len(kept) >= 0.8 * (len(full) - len(TOP)), (len(kept), len(full))
+    assert len(kept) >= 0.75 * (len(full) - len(TOP)), (len(kept), len(full))

@@ -189,4 +189,10 @@
 #define MFS_TEXT_WHOLE           (1ULL << 20)
 #define MFS_TEXT_BLOCK           (64u << 10)
 
+/* limit, or less when the environment variable env (MODELFS_TEST_...) holds a
+** smaller decimal number: tests make a limit fire on a small file.  It never
+** raises a limit. */
+#include <stdint.h>
+uint64_t limit_lowered(const char *env, uint64_t limit);
+
 #endif
