@@ -1140,7 +1140,7 @@ static void usage(const char *prog) {
          "                           are re-checked after 1 s, and on every open\n"
          "    -o target=sklearn=V,numpy=V,python=V\n"
          "                           compat.json says whether each model loads there\n"
-         "    -o cache_dir=DIR       where decompressed bytes of bz2/xz/lz4 models spill\n"
+         "    -o cache_dir=DIR       where decompressed bytes of compressed models spill\n"
          "                           (unlinked files; default $TMPDIR or /tmp)\n"
          "    -h   --help            print help\n"
          "    -V   --version         print version\n\n",
