@@ -177,9 +177,11 @@ static uint32_t name_find(const RTree *t, uint32_t parent, const char *name) {
   }
 }
 
+/* The tables below start small and double: most models are small, and a mount
+** keeps up to thousands of trees (a 256-node start cost ~30 KiB per tree). */
 static int name_insert(RTree *t, uint32_t parent, uint32_t node) {
   if ((t->n + 1) * 2 > t->nnames) {
-    size_t nn = t->nnames ? t->nnames * 2 : 1024;
+    size_t nn = t->nnames ? t->nnames * 2 : 64;
     NameSlot *ns = calloc(nn, sizeof *ns);
     if (ns == NULL) return 0;
     for (size_t i = 0; i < t->nnames; i++) {
@@ -208,7 +210,7 @@ static uint32_t new_node(RTree *t, uint32_t parent, const char *name, RKind kind
     return UINT32_MAX;
   }
   if (t->n == t->cap) {
-    uint32_t cap = t->cap ? t->cap * 2 : 256;
+    uint32_t cap = t->cap ? t->cap * 2 : 32;
     RNode *nodes = realloc(t->nodes, cap * sizeof *nodes);
     if (nodes == NULL) {
       t->failed = 1;
@@ -336,7 +338,7 @@ static int linkable(const Value *v) {
 static VInfo *info_get(RTree *t, const Value *v, int create) {
   if (t->ninfo == 0 || (create && (t->info_used + 1) * 2 > t->ninfo)) {
     if (!create) return NULL;
-    size_t nn = t->ninfo ? t->ninfo * 2 : 256;
+    size_t nn = t->ninfo ? t->ninfo * 2 : 32;
     VInfo *ni = calloc(nn, sizeof *ni);
     if (ni == NULL) {
       t->failed = 1;
