@@ -1683,6 +1683,11 @@ static int awaits_state(const Vm *vm) {
   return st->kind == VAL_DICT || st->kind == VAL_TUPLE;   /* numpy's state is a 5-tuple */
 }
 
+/* A list, dict or set: what a cut may have left about to take more items. */
+static int fillable(const Value *v) {
+  return v != NULL && (v->kind == VAL_LIST || v->kind == VAL_DICT || v->kind == VAL_SET);
+}
+
 static int plain_key(const Value *v) {
   return v != NULL && (v->kind == VAL_STR || v->kind == VAL_INT);
 }
@@ -1750,8 +1755,7 @@ static size_t completed_items(Value **items, size_t n, int pairs, int proto) {
   }
   if (j == 0 || (items[j - 1]->flags & VF_PARTIAL)) return j;
   if (!pairs && j < n) {   /* two alike, then something else: maybe its item */
-    int k = items[j - 1]->kind;
-    if (k == VAL_LIST || k == VAL_DICT || k == VAL_SET) items[j - 1]->flags |= VF_PARTIAL;
+    if (fillable(items[j - 1])) items[j - 1]->flags |= VF_PARTIAL;
     return j >= 2 ? j : 0;
   }
   /* Scalars are what TUPLE1-3 and STACK_GLOBAL take: a region of them with no
@@ -1759,8 +1763,7 @@ static size_t completed_items(Value **items, size_t n, int pairs, int proto) {
   if (!pairs && is_scalar_kind(kind)) return 0;
   if (!pairs && j >= 2 && alike(items[0], items[j - 1])) return j;
   if (pairs && made_whole(items[j - 1])) {
-    int k = items[j - 1]->kind;
-    if (j < n && (k == VAL_LIST || k == VAL_DICT || k == VAL_SET))
+    if (j < n && fillable(items[j - 1]))
       items[j - 1]->flags |= VF_PARTIAL;   /* what follows may be its next item */
     return j;
   }
@@ -1842,16 +1845,15 @@ static int close_loose_items(Vm *vm) {
 ** items: it is not known to hold only what it holds. */
 static void mark_if_filling(Vm *vm) {
   Value *top = vm->sp > fence(vm) ? vm->stack[vm->sp - 1] : NULL;
-  if (top != NULL && (top->kind == VAL_LIST || top->kind == VAL_DICT || top->kind == VAL_SET))
-    top->flags |= VF_PARTIAL;
+  if (fillable(top)) top->flags |= VF_PARTIAL;
 }
 
 /* Close what the stream left open, as its own opcodes would have: items above a
 ** mark go into the list, dict or set below it (but not the makings of the value
 ** the cut interrupted), a state dict goes into the object below it.  Only so
 ** that what was decoded before the fault stays browsable (SPEC 6); the error
-** stays the one that stopped the VM, and no hook runs (it would read past the
-** fault). */
+** stays the one that stopped the VM, and no hook reads (it would read past the
+** fault: fold_states only asks it whether it would have). */
 static void unwind(Vm *vm) {
   Err fault = vm->m->err;
   const PickleHooks *hooks = vm->hooks;
@@ -1869,7 +1871,6 @@ static void unwind(Vm *vm) {
     size_t at = vm->marks[--vm->nmarks];
     if (at > vm->sp || at == 0) break;
     Value *below = vm->stack[at - 1];
-    size_t n = vm->sp - at;
     int is_dict = below != NULL && below->kind == VAL_DICT;
     int is_seq = below != NULL && (below->kind == VAL_LIST || below->kind == VAL_SET);
     if ((is_dict || is_seq) && !vm->binary) {
@@ -1887,7 +1888,7 @@ static void unwind(Vm *vm) {
     }
     below->flags |= VF_PARTIAL;   /* an empty one is not known to be empty */
     if (is_seq) close_tuple_like_first(vm, at);
-    n = completed_items(vm->stack + at, vm->sp - at, is_dict, vm->proto);
+    size_t n = completed_items(vm->stack + at, vm->sp - at, is_dict, vm->proto);
     if (n > 0 && is_dict)
       ok = set_items(vm, below, vm->stack + at, n) == MFS_OK;
     else if (n > 0)

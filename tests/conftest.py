@@ -163,12 +163,14 @@ def cat_many(model, paths, sizes):
 # ---- mount helpers (test_mount.py) ------------------------------------------------
 
 @contextlib.contextmanager
-def mount_process(source, *options, timeout=30):
-    """Like mounted(), but yields (mountpoint, Popen) so a test can signal the daemon.
+def mount_process(source, *options, timeout=30, binary=MODELFS):
+    """Like mounted(), but yields (mountpoint, Popen) so a test can signal the daemon
+    or read its memory; `binary` the build to mount with (the release build, for RSS
+    bounds: ASan's shadow memory and quarantine would make them meaningless).
 
     Always unmounts and reaps the daemon, even when the test failed or killed it."""
     mnt = tempfile.mkdtemp(prefix="modelfs-mnt-")
-    proc = subprocess.Popen([MODELFS, "-f", *options, source, mnt],
+    proc = subprocess.Popen([binary, "-f", *options, source, mnt],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + timeout

@@ -8,16 +8,18 @@ and nothing is ever executed (gadgets would create files in the marker directory
 import json
 import os
 import re
-import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-import contextlib
 
 import pytest
 
-from conftest import ROOT, MODELFS, TESTDATA, cat, cat_many, cli, mounted, run_script
+from conftest import ROOT, MODELFS, TESTDATA, cat, cat_many, cli, mount_process, mounted, run_script
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import make_hostile  # noqa: E402  (the suite's generator: crashers, bombs, gzip streams)
 
 # The RSS bound is checked on the release build (ASan inflates RSS); override for dev.
 RELEASE = os.environ.get("MODELFS_RELEASE_BIN", os.path.join(ROOT, "modelfs"))
@@ -255,33 +257,9 @@ def test_mount_suite_sanitized(hostile):
     assert not bad, "\n".join(map(str, bad))
 
 
-@contextlib.contextmanager
-def mounted_release(source):
-    """Like conftest.mounted, with the release build: ASan's shadow memory and
-    quarantine would make the RSS bound meaningless."""
-    mnt = tempfile.mkdtemp(prefix="modelfs-rss-")
-    proc = subprocess.Popen([RELEASE, "-f", source, mnt], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 30
-        while not os.path.ismount(mnt):
-            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
-            assert time.time() < deadline, "no mount"
-            time.sleep(0.05)
-        yield mnt, proc
-    finally:
-        subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
-        os.rmdir(mnt)
-
-
 def test_mount_suite_peak_rss(hostile):
     assert os.path.exists(RELEASE), "make builds ./modelfs"
-    with mounted_release(hostile["models"]) as (mnt, proc):
+    with mount_process(hostile["models"], binary=RELEASE) as (mnt, proc):
         bad = mount_and_check(hostile, mnt, proc.pid)
         # the 1 GiB bytes value behind gzip: its end can be read, by offset
         big = os.path.join(mnt, "bomb_gzip_bytes_1g.pkl.gz")
@@ -364,9 +342,6 @@ def test_crashers_directory_documented():
 def test_crasher_replays_cleanly(tmp_path, target, path):
     if path is None:
         return
-    import sys
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import make_hostile
     model = make_hostile.crasher_to_model(target, open(path, "rb").read(), str(tmp_path))
     p = cli("cat", model, "meta.json", timeout=120)
     assert p.returncode == 0, p.stderr
@@ -383,15 +358,6 @@ def test_crasher_replays_cleanly(tmp_path, target, path):
 PREFIX_DICT = (b"\x80\x02}q\x00X\x01\x00\x00\x00aK\x07sX\x01\x00\x00\x00l]]K\x01aas")
 
 
-def gzip_file(path, chunks):
-    import zlib
-    co = zlib.compressobj(6, zlib.DEFLATED, 31)
-    with open(path, "wb") as f:
-        for c in chunks:
-            f.write(co.compress(c))
-        f.write(co.flush())
-
-
 def meta_of(path):
     p = cli("cat", path, "meta.json", timeout=300)
     assert p.returncode == 0, p.stderr
@@ -401,7 +367,7 @@ def meta_of(path):
 def test_opcode_limit_fires_at_its_real_value(tmp_path):
     """200M opcodes that create no value (DUP+POP) behind gzip: MFS_MAX_OPCODES."""
     path = str(tmp_path / "opcodes.pkl.gz")
-    gzip_file(path, [PREFIX_DICT + b"N"] + [b"20" * (1 << 20)] * 96 + [b"20" * 2500000, b"0."])
+    make_hostile.gzip_stream(path, [PREFIX_DICT + b"N"] + [b"20" * (1 << 20)] * 96 + [b"20" * 2500000, b"0."])
     meta = meta_of(path)
     assert meta["status"] == "error", meta
     assert re.search(r"^offset 200000\d+: more than 200000000 opcodes$", meta["error"]), meta
@@ -492,9 +458,6 @@ GROWTH = {   # case: (status, seconds) -- each was a hang or a GiB of RSS
 def test_growth_bombs_fast_and_bounded(tmp_path):
     """Work or memory that no per-value limit sees: each case decodes in seconds
     under the 256 MiB bound (release build), with the status the suite expects."""
-    import sys
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import make_hostile
     s = make_hostile.Suite(str(tmp_path))
     make_hostile.add_growth_bombs(s)
     assert sorted(s.manifest) == sorted(GROWTH)

@@ -11,22 +11,19 @@ Real-world files: every file the manifest calls complete must decode with status
 and list at least the manifest's globals in types.txt -- from the small copy under
 tests/data/realworld and, when present, from ../shared/fixtures/realworld.
 """
-import contextlib
 import csv
 import io
 import json
 import os
 import shutil
-import subprocess
-import tempfile
-import time
 import zipfile
 import _compat_pickle
 
 import numpy as np
 import pytest
 
-from conftest import MODELFS, ROOT, SHARED_FIXTURES, TESTDATA, cat, cli, mounted, run_script
+from conftest import (MODELFS, ROOT, SHARED_FIXTURES, TESTDATA, cat, cli, mount_process, mounted,
+                      run_script)
 
 
 # ---- fixtures -------------------------------------------------------------------------
@@ -383,30 +380,6 @@ def vm_hwm_kib(pid):
 RELEASE = os.path.join(ROOT, "modelfs")
 
 
-@contextlib.contextmanager
-def mounted_release(source, *options):
-    """conftest.mounted with the release build: ASan's quarantine keeps every freed
-    128 KiB read buffer, which would make an RSS bound meaningless."""
-    mnt = tempfile.mkdtemp(prefix="modelfs-rss-")
-    proc = subprocess.Popen([RELEASE, "-f", *options, source, mnt], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 30
-        while not os.path.ismount(mnt):
-            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
-            assert time.time() < deadline, "no mount"
-            time.sleep(0.05)
-        yield mnt, proc.pid
-    finally:
-        subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        os.rmdir(mnt)
-
-
 def read_backwards(model, want):
     for entry in ("tail.npy", "sparse.npy", "dense.npy", "tail.npy"):
         with open(os.path.join(model, entry), "rb") as fh:
@@ -432,7 +405,9 @@ def test_big_compressed_model_bounded_memory(bigdir, tmp_path, name):
     to (at most the 4 MiB in-memory head of the store, decoder state and buffers)."""
     assert os.path.exists(RELEASE), "make builds ./modelfs"
     src, want = bigdir
-    with mounted_release(str(src / name), "-o", "cache_dir=%s" % tmp_path) as (mnt, pid):
+    with mount_process(str(src / name), "-o", "cache_dir=%s" % tmp_path,
+                       binary=RELEASE) as (mnt, proc):
+        pid = proc.pid
         base = vm_hwm_kib(pid)
         read_backwards(os.path.join(mnt, "big.%s.joblib" % name), want)
         grew = vm_hwm_kib(pid) - base
