@@ -60,23 +60,26 @@
 #define XA_MODELS    "user.modelfs.cached_models"
 #define XA_BYTES     "user.modelfs.cached_bytes"
 
-typedef enum HandleKind { H_PASS, H_MODEL, H_SRCDIR, H_MODELDIR } HandleKind;
+typedef enum HandleKind { H_PASS, H_MODEL } HandleKind;
 
-/* An open file or directory.  Each holds what it needs to answer later calls
-** with the version it opened: an fd, or a reference to the decoded tree. */
+/* An open file.  Each holds what it needs to answer later reads with the
+** version it opened: an fd, or a reference to the decoded tree.  Directories
+** have no handles (see "directories" below). */
 typedef struct Handle {
   struct Handle *prev, *next;   /* every open handle, freed at unmount */
   HandleKind kind;
   int fd;                       /* H_PASS */
-  CacheModel *model;            /* H_MODEL, H_MODELDIR */
+  CacheModel *model;            /* H_MODEL */
   uint32_t index;               /* node of the tree */
-  uint32_t dir;                 /* H_SRCDIR: its slot */
-  int listed;                   /* H_SRCDIR: entries taken (at the first readdir) */
-  CacheEntry *entries;          /* H_SRCDIR: the listing */
-  size_t n;
-  fuse_ino_t self, parent;      /* for "." and ".." */
-  double ttl;
 } Handle;
+
+/* A listing of a directory of SOURCE, kept between the readdir calls that
+** read it (see "directories" below). */
+typedef struct Listing {
+  int refs;                     /* under Mount.lock */
+  size_t n;
+  CacheEntry *v;                /* sorted by slot id */
+} Listing;
 
 /* An invalidation to send from the notifier thread: the listing of parent
 ** (the kernel caches it), the name in it unless empty, the old inode unless 0. */
@@ -104,6 +107,9 @@ typedef struct Mount {
   size_t wd_cap;
   uint8_t *watch_state;         /* per slot: 0 untried, 1 watched, 2 failed */
   size_t watch_cap;
+  Listing **listings;           /* per directory slot: the one being read, or NULL */
+  size_t listings_cap;
+  int no_opendir;               /* the kernel opens directories without asking us */
   unsigned max_read;            /* -o max_read=N, echoed in init (libfuse 3.14 needs it) */
   unsigned conn;                /* /sys/fs/fuse/connections/N of the mount, 0 unknown */
   int abandoned;                /* the notifier could not be stopped: free nothing */
@@ -460,7 +466,6 @@ static void handle_free(Mount *mt, Handle *h) {
   pthread_mutex_unlock(&mt->lock);
   if (h->fd >= 0) close(h->fd);
   cache_release(mt->cache, h->model);
-  cache_list_free(h->entries, h->n);
   free(h);
 }
 
@@ -727,47 +732,231 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- directories ---------------------------------------------------------- */
 
-/* The listing is taken at the first readdir, not here: a watched directory's
-** listing is cached by the kernel (dropped by the notifier on any change in
-** it), and then opendir is all it asks for, so stat'ing every entry here would
-** be wasted (10,000 fstatat for a glob over 10,000 models). */
-static int opendir_source(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi) {
-  double ttl = ttl_for_dir(mt, ss->id);
-  Handle *h = handle_new(mt, H_SRCDIR);
-  if (h == NULL) return ENOMEM;
-  h->dir = ss->id;
-  h->self = ss->id == 0 ? FUSE_ROOT_ID : cache_ino(ss->id, ss->version, 0);
-  h->parent = parent_of_slot(mt, ss->id);
-  h->ttl = ttl;
-  fi->fh = (uintptr_t)h;
-  if (ttl == TTL_FOREVER) {
-    fi->cache_readdir = 1;
-    fi->keep_cache = 1;
-  }
+/* There are no directory handles: everything a readdir needs follows from the
+** inode number.  So opendir, once it has checked the directory, answers ENOSYS
+** where the kernel allows that ("opened; do not ask again"); the kernel then
+** opens and closes directories itself, which halves the round trips of `ls -R`
+** or `diff -r`, and caches every listing (the notifier drops changed ones; an
+** unwatched directory's listing goes with its mtime once attributes expire).
+**
+** A listing of SOURCE is taken when a reader starts at offset 0 and kept, one
+** per directory, for the calls that continue it.  Its offsets are slot ids,
+** which never change meaning, so a reader that continues across another
+** reader's fresher listing neither repeats nor skips an entry that stayed. */
+
+static int by_slot(const void *a, const void *b) {
+  uint32_t x = ((const CacheEntry *)a)->ss.id, y = ((const CacheEntry *)b)->ss.id;
+  return (x > y) - (x < y);
+}
+
+static void listing_unref(Mount *mt, Listing *l) {
+  if (l == NULL) return;
+  pthread_mutex_lock(&mt->lock);
+  int last = --l->refs == 0;
+  pthread_mutex_unlock(&mt->lock);
+  if (!last) return;
+  cache_list_free(l->v, l->n);
+  free(l);
+}
+
+/* Under the lock: room in the table for DIR. */
+static int listing_room(Mount *mt, uint32_t dir) {
+  if (dir < mt->listings_cap) return 0;
+  size_t cap = mt->listings_cap ? mt->listings_cap : 64;
+  while (cap <= dir) cap *= 2;
+  Listing **v = realloc(mt->listings, cap * sizeof *v);
+  if (v == NULL) return ENOMEM;
+  memset(v + mt->listings_cap, 0, (cap - mt->listings_cap) * sizeof *v);
+  mt->listings = v;
+  mt->listings_cap = cap;
   return 0;
 }
 
-static int opendir_model(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi) {
-  CacheModel *m;
-  const RNode *n;
-  int err = model_get(mt, ino, &m, &n);
-  if (err) return err;
-  Handle *h = n->kind == RK_DIR ? handle_new(mt, H_MODELDIR) : NULL;
-  if (h == NULL) {
-    cache_release(mt->cache, m);
-    return n->kind == RK_DIR ? ENOMEM : ENOTDIR;
+/* DIR's listing, referenced for the caller: the kept one when continuing,
+** else a fresh one, which is kept from now on. */
+static int listing_take(Mount *mt, uint32_t dir, int fresh_one, Listing **out) {
+  pthread_mutex_lock(&mt->lock);
+  Listing *l = !fresh_one && dir < mt->listings_cap ? mt->listings[dir] : NULL;
+  if (l) l->refs++;
+  pthread_mutex_unlock(&mt->lock);
+  if ((*out = l) != NULL) return 0;
+  if ((l = calloc(1, sizeof *l)) == NULL) return ENOMEM;
+  int err = cache_list(mt->cache, dir, &l->v, &l->n);      /* outside the lock */
+  if (err) {
+    free(l);
+    return err;
   }
-  uint32_t slot = cache_model_stat(m)->id;
-  h->model = m;
-  h->index = n->index;
-  h->self = ino;
-  h->parent = n->index == 0 ? parent_of_slot(mt, slot)
-                            : cache_ino(slot, cache_model_stat(m)->version, n->parent);
-  h->ttl = TTL_FOREVER;
-  fi->fh = (uintptr_t)h;
-  fi->cache_readdir = 1;
-  fi->keep_cache = 1;
+  qsort(l->v, l->n, sizeof *l->v, by_slot);
+  l->refs = 2;                                             /* the table's and ours */
+  Listing *old = NULL;
+  pthread_mutex_lock(&mt->lock);
+  if (listing_room(mt, dir) == 0) {
+    old = mt->listings[dir];
+    mt->listings[dir] = l;
+  } else {
+    l->refs = 1;                                           /* served, not kept */
+  }
+  pthread_mutex_unlock(&mt->lock);
+  listing_unref(mt, old);
+  *out = l;
   return 0;
+}
+
+/* The reader got to the end: the kept listing is not needed any more. */
+static void listing_done(Mount *mt, uint32_t dir, Listing *l) {
+  int kept = 0;
+  pthread_mutex_lock(&mt->lock);
+  if (dir < mt->listings_cap && mt->listings[dir] == l) {
+    mt->listings[dir] = NULL;
+    kept = 1;
+  }
+  pthread_mutex_unlock(&mt->lock);
+  if (kept) listing_unref(mt, l);
+}
+
+/* A directory as one readdir call sees it. */
+typedef struct DirView {
+  fuse_ino_t self, parent;
+  uint32_t slot;
+  double ttl;                   /* of the entries it lists */
+  CacheModel *model;            /* a model's directory: held for the call */
+  const RNode *node;
+  Listing *listing;             /* a directory of SOURCE */
+} DirView;
+
+static void dirview_close(Mount *mt, DirView *dv) {
+  cache_release(mt->cache, dv->model);
+  listing_unref(mt, dv->listing);
+}
+
+/* Directory INO.  At the start of a listing the source entry is checked
+** again (ESTALE: the kernel looks the path up anew) and SOURCE listed afresh. */
+static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, DirView *dv) {
+  memset(dv, 0, sizeof *dv);
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  dv->self = ino;
+  dv->slot = slot;
+  SlotStat ss;
+  int err = 0;
+  if (at_start) err = fresh(mt, ino, &ss);
+  else if (index == 0 && (err = cache_get(mt->cache, slot, &ss)) == 0 && !cache_same_version(&ss, ver8))
+    err = ESTALE;
+  if (err) return err;
+  if (index == 0 && ss.kind == SLOT_DIR) {
+    dv->parent = parent_of_slot(mt, slot);
+    dv->ttl = ttl_for_dir(mt, slot);
+    return listing_take(mt, slot, at_start, &dv->listing);
+  }
+  if (index == 0 && ss.kind != SLOT_MODEL) return ss.kind == SLOT_GONE ? ENOENT : ENOTDIR;
+  if ((err = model_get(mt, ino, &dv->model, &dv->node)) != 0) return err;
+  if (dv->node->kind != RK_DIR) {
+    dirview_close(mt, dv);
+    return ENOTDIR;
+  }
+  const SlotStat *ms = cache_model_stat(dv->model);
+  dv->parent = index == 0 ? parent_of_slot(mt, slot) : cache_ino(slot, ms->version, dv->node->parent);
+  dv->ttl = TTL_FOREVER;
+  return 0;
+}
+
+/* Position I of the first entry after offset OFF.  Positions: 0 ".", 1 "..",
+** then the entries; a model's offsets are positions + 1 (its tree never
+** changes), a SOURCE directory's are slot ids + 3. */
+static size_t dir_first(const DirView *dv, off_t off) {
+  if (off <= 0) return 0;
+  if (dv->listing == NULL || off < 2) return (size_t)off;
+  uint64_t id = (uint64_t)off - 2;
+  size_t lo = 0, hi = dv->listing->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (dv->listing->v[mid].ss.id < id) lo = mid + 1; else hi = mid;
+  }
+  return lo + 2;
+}
+
+/* The entry at position I and the offset after it.  For readdirplus, *full
+** says whether st holds complete attributes: a file whose size is not known
+** yet goes without, and the kernel asks (LOOKUP) only if someone stats it, so
+** `ls -R` or `find` never format every array's .txt. */
+static const char *dir_entry(const DirView *dv, size_t i, struct stat *st, uint32_t *gen,
+                             int plus, int *full, off_t *next) {
+  memset(st, 0, sizeof *st);
+  *gen = 0;
+  *full = 1;
+  *next = (off_t)(i + 1);
+  if (i < 2) {
+    st->st_ino = i == 0 ? dv->self : dv->parent;
+    st->st_mode = S_IFDIR;
+    return i == 0 ? "." : "..";
+  }
+  i -= 2;
+  if (dv->listing) {
+    if (i >= dv->listing->n) return NULL;
+    const CacheEntry *e = &dv->listing->v[i];
+    slot_attr(&e->ss, st);
+    *gen = e->ss.version;
+    *next = (off_t)e->ss.id + 3;
+    return e->name;
+  }
+  RTree *t = cache_tree(dv->model);
+  if (i >= dv->node->nchildren) return NULL;
+  const RNode *n = render_node(t, dv->node->children[i]);
+  if (n == NULL) return NULL;
+  const SlotStat *ss = cache_model_stat(dv->model);
+  *gen = ss->version;
+  if (plus) {
+    *full = node_attr_of(t, ss, n, st, 1);
+  } else {
+    st->st_ino = cache_ino(ss->id, ss->version, n->index);
+    st->st_mode = n->kind == RK_DIR ? S_IFDIR : n->kind == RK_LINK ? S_IFLNK : S_IFREG;
+  }
+  return n->name;
+}
+
+/* Fill BUF (SIZE bytes) with the entries from position I on; the bytes used. */
+static size_t dir_fill(fuse_req_t req, const DirView *dv, size_t i, char *buf, size_t size,
+                       int plus) {
+  size_t used = 0;
+  for (;; i++) {
+    struct stat st;
+    uint32_t gen;
+    int full;
+    off_t next;
+    const char *name = dir_entry(dv, i, &st, &gen, plus, &full, &next);
+    if (name == NULL) break;
+    size_t len;
+    if (plus) {
+      struct fuse_entry_param e;
+      entry_of(&e, &st, gen, dv->ttl);
+      /* "." and "..", and files of unknown size: a plain dirent, no attributes,
+      ** no lookup count (the kernel reads ino and type from e.attr). */
+      if (i < 2 || !full) e.ino = 0;
+      len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+    } else {
+      len = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
+    }
+    if (len > size - used) break;
+    used += len;
+  }
+  return used;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus) {
+  Mount *mt = mount_of(req);
+  DirView dv;
+  int err = dirview_open(mt, ino, off == 0, &dv);
+  if (err) return (void)fuse_reply_err(req, err);
+  char *buf = malloc(size ? size : 1);
+  if (buf == NULL) {
+    dirview_close(mt, &dv);
+    return (void)fuse_reply_err(req, ENOMEM);
+  }
+  size_t used = dir_fill(req, &dv, dir_first(&dv, off), buf, size, plus);
+  if (used == 0 && dv.listing) listing_done(mt, dv.slot, dv.listing);
+  dirview_close(mt, &dv);
+  fuse_reply_buf(req, buf, used);
+  free(buf);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -776,110 +965,28 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   cache_ino_split(ino, &slot, &ver8, &index);
   SlotStat ss;
   int err = fresh(mt, ino, &ss);
-  if (!err) {
-    if (index == 0 && ss.kind == SLOT_DIR) err = opendir_source(mt, &ss, fi);
-    else if (index == 0 && ss.kind != SLOT_MODEL) err = ENOTDIR;
-    else err = opendir_model(mt, ino, fi);
-  }
+  if (!err && index == 0 && ss.kind != SLOT_DIR && ss.kind != SLOT_MODEL) err = ENOTDIR;
   if (err) return (void)fuse_reply_err(req, err);
+  if (mt->no_opendir) return (void)fuse_reply_err(req, ENOSYS);
+  /* An older kernel: no handle all the same, and a listing the kernel may keep
+  ** wherever the notifier will tell it about changes. */
+  int keep = index != 0 || ss.kind == SLOT_MODEL || ttl_for_dir(mt, slot) == TTL_FOREVER;
+  fi->fh = 0;
+  fi->cache_readdir = keep;
+  fi->keep_cache = keep;
   fuse_reply_open(req, fi);
-}
-
-/* Entry I of a directory handle (0 ".", 1 "..", then the listing).  For
-** readdirplus, *full says whether st holds complete attributes: a file whose
-** size is not known yet goes without, and the kernel asks (LOOKUP) only if
-** someone stats it, so `ls -R` or `find` never format every array's .txt. */
-static const char *dir_entry(Mount *mt, Handle *h, size_t i, struct stat *st, uint32_t *gen,
-                             int plus, int *full) {
-  memset(st, 0, sizeof *st);
-  *gen = 0;
-  *full = 1;
-  if (i < 2) {
-    st->st_ino = i == 0 ? h->self : h->parent;
-    st->st_mode = S_IFDIR;
-    return i == 0 ? "." : "..";
-  }
-  i -= 2;
-  if (h->kind == H_SRCDIR) {
-    if (i >= h->n) return NULL;
-    slot_attr(&h->entries[i].ss, st);
-    *gen = h->entries[i].ss.version;
-    return h->entries[i].name;
-  }
-  RTree *t = cache_tree(h->model);
-  const RNode *dir = render_node(t, h->index);
-  if (dir == NULL || i >= dir->nchildren) return NULL;
-  const RNode *n = render_node(t, dir->children[i]);
-  if (n == NULL) return NULL;
-  const SlotStat *ss = cache_model_stat(h->model);
-  *gen = ss->version;
-  if (plus) {
-    *full = node_attr_of(t, ss, n, st, 1);
-  } else {
-    st->st_ino = cache_ino(ss->id, ss->version, n->index);
-    st->st_mode = n->kind == RK_DIR ? S_IFDIR : n->kind == RK_LINK ? S_IFLNK : S_IFREG;
-  }
-  (void)mt;
-  return n->name;
-}
-
-/* readdir and readdirplus: offsets are entry numbers, so a listing resumes
-** exactly where the kernel's buffer filled up. */
-static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
-                       int plus) {
-  Mount *mt = mount_of(req);
-  Handle *h = handle_of(fi);
-  if (h == NULL || (h->kind != H_SRCDIR && h->kind != H_MODELDIR))
-    return (void)fuse_reply_err(req, EBADF);
-  /* The kernel sends one readdir of a handle at a time. */
-  if (h->kind == H_SRCDIR && !h->listed) {
-    int err = cache_list(mt->cache, h->dir, &h->entries, &h->n);
-    if (err) return (void)fuse_reply_err(req, err);
-    h->listed = 1;
-  }
-  char *buf = malloc(size ? size : 1);
-  if (buf == NULL) return (void)fuse_reply_err(req, ENOMEM);
-  size_t used = 0;
-  for (size_t i = off < 0 ? 0 : (size_t)off;; i++) {
-    struct stat st;
-    uint32_t gen;
-    int full;
-    const char *name = dir_entry(mt, h, i, &st, &gen, plus, &full);
-    if (name == NULL) break;
-    size_t len;
-    if (plus) {
-      struct fuse_entry_param e;
-      entry_of(&e, &st, gen, h->ttl);
-      /* "." and "..", and files of unknown size: a plain dirent, no attributes,
-      ** no lookup count (the kernel reads ino and type from e.attr). */
-      if (i < 2 || !full) e.ino = 0;
-      len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)(i + 1));
-    } else {
-      len = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
-    }
-    if (len > size - used) break;
-    used += len;
-  }
-  fuse_reply_buf(req, buf, used);
-  free(buf);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
-  (void)ino;
-  do_readdir(req, size, off, fi, 0);
+  (void)fi;
+  do_readdir(req, ino, size, off, 0);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi) {
-  (void)ino;
-  do_readdir(req, size, off, fi, 1);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  (void)ino;
-  handle_free(mount_of(req), handle_of(fi));
-  fuse_reply_err(req, 0);
+  (void)fi;
+  do_readdir(req, ino, size, off, 1);
 }
 
 /* ---- statfs, xattrs --------------------------------------------------------- */
@@ -1025,6 +1132,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
   if (mt->max_read) conn->max_read = mt->max_read;
   /* readlink answers never change for an inode number: let the kernel keep them. */
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  mt->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
   conn->time_gran = 1;
 }
 
@@ -1039,7 +1147,6 @@ static const struct fuse_lowlevel_ops mount_ops = {
   .opendir = op_opendir,
   .readdir = op_readdir,
   .readdirplus = op_readdirplus,
-  .releasedir = op_releasedir,
   .statfs = op_statfs,
   .getxattr = op_getxattr,
   .listxattr = op_listxattr,
@@ -1233,6 +1340,8 @@ static void mount_cleanup(Mount *mt) {
   trust_free(mt->trust);
   if (mt->inotify_fd >= 0) close(mt->inotify_fd);
   if (mt->wake_fd >= 0) close(mt->wake_fd);
+  for (size_t i = 0; i < mt->listings_cap; i++) listing_unref(mt, mt->listings[i]);
+  free(mt->listings);
   free(mt->wd_slot);
   free(mt->watch_state);
   pthread_mutex_destroy(&mt->lock);

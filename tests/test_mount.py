@@ -560,6 +560,33 @@ def test_new_and_deleted_source_files_show_up(tmp_path):
         assert "a.txt" not in os.listdir(m)
 
 
+
+def test_listing_continues_across_a_fresher_listing(tmp_path):
+    """Directories have no handles (the kernel opens them itself): a reader
+    part-way through a listing of SOURCE goes on from its offset after another
+    reader listed the directory afresh and files came and went.  It must see no
+    name twice, every name that stayed, and nothing that never was."""
+    names = ["f%05d.txt" % i for i in range(3000)]
+    for n in names:
+        (tmp_path / n).write_bytes(b"")
+    with mounted(str(tmp_path)) as m:
+        with os.scandir(m) as it:
+            seen = [next(it).name for _ in range(10)]       # one batch of the kernel's
+            gone = set(random.Random(7).sample(names, 300))
+            for n in gone:
+                os.unlink(tmp_path / n)
+            came = {"g%05d.txt" % i for i in range(100)}
+            for n in came:
+                (tmp_path / n).write_bytes(b"")
+            fresh = set(os.listdir(m))
+            seen += [e.name for e in it]
+        stayed = set(names) - gone
+        assert fresh == stayed | came
+        assert len(seen) == len(set(seen))
+        assert stayed <= set(seen)
+        assert set(seen) <= set(names) | came
+
+
 # ---- the daemon: options, signals, unmount -----------------------------------------------
 
 def test_help_version_and_usage():
