@@ -18,6 +18,7 @@
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
 #include "modelfs/recognise.h"
+#include "modelfs/utf8.h"
 
 /* The durations map keeps timedeltas under their id and timezones under id|TZ_KEY. */
 #define TZ_KEY (1ULL << 63)
@@ -91,76 +92,16 @@ static const char *text_of(Recog *rc, const Value *v) {
   return NULL;
 }
 
-#define BYTES_01 0x0101010101010101ULL
-
-/* 0x80 in each byte of x that is zero, 0 in the others (exact: no borrows). */
-static inline uint64_t zero_bytes(uint64_t x) {
-  uint64_t low = 0x7f * BYTES_01;
-  return ~(((x & low) + low) | x | low);
-}
-
 /* Code points of UTF-8 text mapped to bytes (all must be <= 0xFF): Latin-1.
-** Protocol 2 pickles numpy array bytes this way, so this runs over every byte of
-** such arrays: eight bytes a step, checked and mapped without a branch per byte
-** (the non-ASCII bytes fall at random).  lead: the lead byte (C2/C3) whose
-** continuation comes next, or 0. */
+** Protocol 2 pickles numpy array bytes this way, so this runs over every byte
+** of such arrays (utf8.c does it many bytes a step). */
 static int latin1_of(Recog *rc, const char *s, size_t n, uint8_t **out, size_t *outlen) {
   uint8_t *b = arena_alloc(rc->m->vs.arena, n ? n : 1);
   if (b == NULL) return -2;
-  const uint8_t *u = (const uint8_t *)s;
-  size_t i = 0, k = 0;
-  unsigned lead = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  for (; n - i >= 8; i += 8) {
-    uint64_t w;
-    memcpy(&w, u + i, 8);
-    uint64_t high = w & (0x80 * BYTES_01), carry = lead ? 0x80 : 0;
-    if ((high | carry) == 0) {
-      memcpy(b + k, &w, 8);
-      k += 8;
-      continue;
-    }
-    uint64_t leads = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
-    uint64_t conts = zero_bytes((w & (0xc0 * BYTES_01)) ^ (0x80 * BYTES_01));
-    if (high != (leads | conts) || conts != ((leads << 8) | carry)) return -1;
-    /* C2 xx is xx, C3 xx is xx + 0x40: add 0x40 to each byte after a C3 */
-    uint64_t c3 = zero_bytes(w ^ (0xc3 * BYTES_01));
-    w += (c3 << 8) >> 1 | (lead == 0xc3 ? 0x40 : 0);
-    /* drop the lead bytes: store the run before each (8 bytes at a time: b has
-    ** room, k <= i), then the rest */
-    int from = 0;
-    for (uint64_t m = leads; m != 0; m &= m - 1) {
-      int at = __builtin_ctzll(m) >> 3;
-      uint64_t run = w >> (8 * from);
-      memcpy(b + k, &run, 8);
-      k += (size_t)(at - from);
-      from = at + 1;
-    }
-    if (from < 8) {
-      uint64_t run = w >> (8 * from);
-      memcpy(b + k, &run, 8);
-      k += (size_t)(8 - from);
-    }
-    lead = (leads >> 56) ? u[i + 7] : 0;
-  }
-#endif
-  for (; i < n; i++) {
-    unsigned c = u[i];
-    if (lead) {
-      if ((c & 0xc0) != 0x80) return -1;
-      b[k++] = (uint8_t)((lead & 0x03) << 6 | (c & 0x3f));
-      lead = 0;
-    } else if (c < 0x80) {
-      b[k++] = (uint8_t)c;
-    } else if (c == 0xc2 || c == 0xc3) {
-      lead = c;
-    } else {
-      return -1;
-    }
-  }
-  if (lead) return -1;
+  long k = utf8_to_latin1((const uint8_t *)s, n, b);
+  if (k < 0) return -1;
   *out = b;
-  *outlen = k;
+  *outlen = (size_t)k;
   return 0;
 }
 

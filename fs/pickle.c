@@ -29,6 +29,7 @@
 #include "modelfs/limits.h"
 #include "modelfs/pickle.h"
 #include "modelfs/recognise.h"
+#include "modelfs/utf8.h"
 
 /* ---- U64Map ----------------------------------------------------------------- */
 
@@ -975,42 +976,6 @@ static size_t utf8_seq(const uint8_t *p, size_t n, int pass) {
   if (c == 0xf0 && p[1] < 0x90) return 0;                  /* overlong */
   if (c == 0xf4 && p[1] >= 0x90) return 0;                 /* > U+10FFFF */
   return k;
-}
-
-#define BYTES_01 0x0101010101010101ULL
-#define BYTES_7F (0x7f * BYTES_01)
-#define BYTES_80 (0x80 * BYTES_01)
-
-/* 0x80 in each byte of x that is zero, 0 in the others (exact: no borrows). */
-static inline uint64_t zero_bytes(uint64_t x) {
-  return ~(((x & BYTES_7F) + BYTES_7F) | x | BYTES_7F);
-}
-
-/* Past the whole 8-byte words at p[i..n) that are ASCII or U+0080..U+00FF (lead
-** byte C2/C3, then a continuation byte): English text and the Latin-1 strings
-** protocol 2 makes of numpy array bytes.  Eight bytes a step, without a branch
-** per byte; returns a position between two sequences, where the general check
-** takes over. */
-static size_t utf8_latin1_run(const uint8_t *p, size_t i, size_t n) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  uint64_t carry = 0;        /* 0x80: the byte before the word is a lead byte */
-  while (n - i >= 8) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    uint64_t high = w & BYTES_80;
-    if ((high | carry) != 0) {
-      uint64_t lead = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
-      uint64_t cont = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
-      if (high != (lead | cont) || cont != ((lead << 8) | carry)) break;
-      carry = lead >> 56;
-    }
-    i += 8;
-  }
-  return carry ? i - 1 : i;
-#else
-  (void)p; (void)n;
-  return i;
-#endif
 }
 
 static int utf8_valid(const uint8_t *p, size_t n, int pass) {

@@ -1,0 +1,218 @@
+/*
+** utf8.c -- Latin-1-range UTF-8: checked and converted many bytes a step.
+**
+** The bytes of a protocol-2 array fall at random, so about half are >= 0x80 and
+** a branch per byte would mispredict on every other one.  Each step classifies
+** all its bytes at once (ASCII, lead C2/C3, continuation) and checks that every
+** continuation follows a lead and every lead is followed; the conversion then
+** drops the leads and adds 0x40 after each C3.  SSE2 (every x86-64) checks 16
+** bytes a step; SSSE3, when the CPU has it, converts 16; elsewhere, 8 at a time
+** in a 64-bit word.
+**
+** Must never: read outside the input or write outside out[0..n); return a
+** position inside a sequence; keep state between calls.
+*/
+#include <string.h>
+#include "modelfs/utf8.h"
+
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#include <tmmintrin.h>
+#define UTF8_X86 1
+#endif
+
+#define BYTES_01 0x0101010101010101ULL
+#define BYTES_7F (0x7f * BYTES_01)
+#define BYTES_80 (0x80 * BYTES_01)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LITTLE_ENDIAN_WORDS 1
+#else
+#define LITTLE_ENDIAN_WORDS 0
+#endif
+
+/* 0x80 in each byte of x that is zero, 0 in the others (exact: no borrows). */
+static inline uint64_t zero_bytes(uint64_t x) {
+  return ~(((x & BYTES_7F) + BYTES_7F) | x | BYTES_7F);
+}
+
+/* ---- checking ---------------------------------------------------------------- */
+
+#ifdef UTF8_X86
+/* 16 bytes a step.  Bit i of lead, cont and high describes byte i; a lead's
+** continuation is the next bit, carried into the next step at bit 15. */
+static size_t run16(const uint8_t *p, size_t i, size_t n, unsigned *carry_out) {
+  const __m128i fe = _mm_set1_epi8((char)0xfe), c2 = _mm_set1_epi8((char)0xc2);
+  const __m128i c0 = _mm_set1_epi8((char)0xc0), x80 = _mm_set1_epi8((char)0x80);
+  unsigned carry = 0;
+  while (n - i >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+    unsigned high = (unsigned)_mm_movemask_epi8(v);
+    if ((high | carry) != 0) {
+      unsigned lead = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, fe), c2));
+      unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
+      if (high != (lead | cont) || cont != (((lead << 1) | carry) & 0xffff)) break;
+      carry = lead >> 15;
+    }
+    i += 16;
+  }
+  *carry_out = carry;
+  return i;
+}
+#endif
+
+/* 8 bytes a step in a word (little-endian: byte i is bits 8i..8i+7); *carry
+** in and out: the byte before is a lead. */
+static size_t run8(const uint8_t *p, size_t i, size_t n, unsigned *carry_io) {
+#if LITTLE_ENDIAN_WORDS
+  uint64_t carry = *carry_io ? 0x80 : 0;
+  while (n - i >= 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    uint64_t high = w & BYTES_80;
+    if ((high | carry) != 0) {
+      uint64_t lead = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
+      uint64_t cont = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
+      if (high != (lead | cont) || cont != ((lead << 8) | carry)) break;
+      carry = lead >> 56;
+    }
+    i += 8;
+  }
+  *carry_io = carry != 0;
+#else
+  (void)p; (void)n;
+#endif
+  return i;
+}
+
+size_t utf8_latin1_run(const uint8_t *p, size_t i, size_t n) {
+  unsigned carry = 0;
+#ifdef UTF8_X86
+  i = run16(p, i, n, &carry);
+#endif
+  i = run8(p, i, n, &carry);
+  return carry ? i - 1 : i;     /* back to the lead: its sequence is checked whole */
+}
+
+/* ---- converting -------------------------------------------------------------- */
+
+/* One byte at a time from u[i], with lead the C2/C3 whose continuation is
+** u[i] (or 0); k bytes are already in out. */
+static long to_latin1_bytes(const uint8_t *u, size_t i, size_t n, unsigned lead, uint8_t *out,
+                            size_t k) {
+  for (; i < n; i++) {
+    unsigned c = u[i];
+    if (lead) {
+      if ((c & 0xc0) != 0x80) return -1;
+      out[k++] = (uint8_t)((lead & 0x03) << 6 | (c & 0x3f));
+      lead = 0;
+    } else if (c < 0x80) {
+      out[k++] = (uint8_t)c;
+    } else if (c == 0xc2 || c == 0xc3) {
+      lead = c;
+    } else {
+      return -1;
+    }
+  }
+  return lead ? -1 : (long)k;
+}
+
+#ifdef UTF8_X86
+/* The kept bytes of a 4-byte group, by mask (bit j: byte j kept), as pshufb
+** indices packed low byte first; unused lanes 0 (what lands there is
+** overwritten by the next store). */
+static const uint32_t KEEP4[16] = {
+  0x00000000, 0x00000000, 0x00000001, 0x00000100, 0x00000002, 0x00000200, 0x00000201,
+  0x00020100, 0x00000003, 0x00000300, 0x00000301, 0x00030100, 0x00000302, 0x00030200,
+  0x00030201, 0x03020100,
+};
+
+/* pshufb indices that gather the kept bytes of an 8-byte half to its front. */
+static inline uint64_t keep8(unsigned m) {
+  uint64_t lo = KEEP4[m & 15], hi = KEEP4[m >> 4] + 0x04040404u;
+  return lo | hi << (8 * __builtin_popcount(m & 15));
+}
+
+/* 16 bytes a step; out[k..k+8) may be written past the bytes kept, never past
+** out + i + 16 <= out + n (k <= i always: every kept byte costs one input byte). */
+__attribute__((target("ssse3,popcnt"))) static long to_latin1_16(const uint8_t *u, size_t n,
+                                                           uint8_t *out) {
+  const __m128i fe = _mm_set1_epi8((char)0xfe), c2 = _mm_set1_epi8((char)0xc2);
+  const __m128i c0 = _mm_set1_epi8((char)0xc0), x80 = _mm_set1_epi8((char)0x80);
+  const __m128i c3 = _mm_set1_epi8((char)0xc3), x40 = _mm_set1_epi8(0x40);
+  size_t i = 0, k = 0;
+  unsigned carry = 0, carry_c3 = 0;
+  for (; n - i >= 16; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
+    unsigned high = (unsigned)_mm_movemask_epi8(v);
+    if ((high | carry) == 0) {
+      _mm_storeu_si128((__m128i *)(out + k), v);
+      k += 16;
+      continue;
+    }
+    unsigned lead = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, fe), c2));
+    unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
+    if (high != (lead | cont) || cont != (((lead << 1) | carry) & 0xffff)) return -1;
+    /* C2 xx is xx, C3 xx is xx + 0x40 */
+    __m128i is_c3 = _mm_cmpeq_epi8(v, c3);
+    __m128i after_c3 = _mm_or_si128(_mm_slli_si128(is_c3, 1), _mm_cvtsi32_si128(carry_c3 ? 0xff : 0));
+    v = _mm_add_epi8(v, _mm_and_si128(after_c3, x40));
+    unsigned keep = ~lead & 0xffff;
+    __m128i shuffle = _mm_set_epi64x((long long)(keep8(keep >> 8) + 0x0808080808080808ull),
+                                     (long long)keep8(keep & 0xff));
+    __m128i packed = _mm_shuffle_epi8(v, shuffle);
+    _mm_storel_epi64((__m128i *)(out + k), packed);
+    k += (size_t)__builtin_popcount(keep & 0xff);
+    _mm_storel_epi64((__m128i *)(out + k), _mm_unpackhi_epi64(packed, packed));
+    k += (size_t)__builtin_popcount(keep >> 8);
+    carry = lead >> 15;
+    carry_c3 = carry && u[i + 15] == 0xc3;
+  }
+  return to_latin1_bytes(u, i, n, carry ? u[i - 1] : 0, out, k);
+}
+#endif
+
+/* 8 bytes a step in a word; the leads are dropped one store each. */
+long utf8_to_latin1_portable(const uint8_t *u, size_t n, uint8_t *out) {
+  size_t i = 0, k = 0;
+  unsigned lead = 0;
+#if LITTLE_ENDIAN_WORDS
+  for (; n - i >= 8; i += 8) {
+    uint64_t w;
+    memcpy(&w, u + i, 8);
+    uint64_t high = w & BYTES_80, carry = lead ? 0x80 : 0;
+    if ((high | carry) == 0) {
+      memcpy(out + k, &w, 8);
+      k += 8;
+      continue;
+    }
+    uint64_t leads = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
+    uint64_t conts = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
+    if (high != (leads | conts) || conts != ((leads << 8) | carry)) return -1;
+    uint64_t c3 = zero_bytes(w ^ (0xc3 * BYTES_01));
+    w += (c3 << 8) >> 1 | (lead == 0xc3 ? 0x40 : 0);
+    /* the run before each lead, 8 bytes a store (out has room: k <= i) */
+    int from = 0;
+    for (uint64_t m = leads; m != 0; m &= m - 1) {
+      int at = __builtin_ctzll(m) >> 3;
+      uint64_t run = w >> (8 * from);
+      memcpy(out + k, &run, 8);
+      k += (size_t)(at - from);
+      from = at + 1;
+    }
+    if (from < 8) {
+      uint64_t run = w >> (8 * from);
+      memcpy(out + k, &run, 8);
+      k += (size_t)(8 - from);
+    }
+    lead = (leads >> 56) ? u[i + 7] : 0;
+  }
+#endif
+  return to_latin1_bytes(u, i, n, lead, out, k);
+}
+
+long utf8_to_latin1(const uint8_t *u, size_t n, uint8_t *out) {
+#ifdef UTF8_X86
+  if (n >= 16 && __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("popcnt")) return to_latin1_16(u, n, out);
+#endif
+  return utf8_to_latin1_portable(u, n, out);
+}
