@@ -734,10 +734,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* There are no directory handles: everything a readdir needs follows from the
 ** inode number.  So opendir, once it has checked the directory, answers ENOSYS
-** where the kernel allows that ("opened; do not ask again"); the kernel then
-** opens and closes directories itself, which halves the round trips of `ls -R`
-** or `diff -r`, and caches every listing (the notifier drops changed ones; an
-** unwatched directory's listing goes with its mtime once attributes expire).
+** where the kernel allows that ("opened; do not ask again") and inotify will
+** report changes; the kernel then opens and closes directories itself, which
+** halves the round trips of `ls -R` or `diff -r`, and caches every listing (the
+** notifier drops changed ones; a directory inotify could not watch keeps its
+** listing until its mtime changes and its attributes expire, after 1 s).
 **
 ** A listing of SOURCE is taken when a reader starts at offset 0 and kept, one
 ** per directory, for the calls that continue it.  Its offsets are slot ids,
@@ -967,9 +968,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   int err = fresh(mt, ino, &ss);
   if (!err && index == 0 && ss.kind != SLOT_DIR && ss.kind != SLOT_MODEL) err = ENOTDIR;
   if (err) return (void)fuse_reply_err(req, err);
-  if (mt->no_opendir) return (void)fuse_reply_err(req, ENOSYS);
-  /* An older kernel: no handle all the same, and a listing the kernel may keep
-  ** wherever the notifier will tell it about changes. */
+  if (mt->no_opendir && mt->inotify_fd >= 0) return (void)fuse_reply_err(req, ENOSYS);
+  /* An older kernel, or no inotify: no handle all the same, and a listing the
+  ** kernel may keep wherever the notifier will tell it about changes.  Without
+  ** inotify this open is where a changed source is noticed (ESTALE above), so
+  ** it must keep being asked for. */
   int keep = index != 0 || ss.kind == SLOT_MODEL || ttl_for_dir(mt, slot) == TTL_FOREVER;
   fi->fh = 0;
   fi->cache_readdir = keep;

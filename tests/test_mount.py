@@ -519,6 +519,31 @@ def test_resaved_model_is_decoded_afresh(tmp_path, how, watch):
         assert _read_within(c, b"4.0\n"), "stale model after the second re-save"
 
 
+@pytest.mark.parametrize("watch", ["inotify", "nowatch"])
+@pytest.mark.parametrize("how", ["rename", "inplace"])
+def test_resaved_model_lists_afresh(tmp_path, how, watch):
+    """A model's directory, listed (and so cached by the kernel) before its file
+    is re-saved as another kind of model, lists the new model: at once without
+    inotify (opening the directory checks the source), within a second with it."""
+    path = tmp_path / "model.pkl"
+    _dump(_logreg(1.0), path)
+    opts = ("-o", "nowatch") if watch == "nowatch" else ()
+    with mounted(str(tmp_path), *opts) as m:
+        d = os.path.join(m, "model.pkl")
+        assert "coef_.npy" in os.listdir(d)
+        _save_model(path, _pipeline(), how)
+        deadline = time.time() + (0.0 if watch == "nowatch" else 1.0)
+        while True:
+            try:
+                names = set(os.listdir(d))
+            except OSError:
+                names = set()
+            if "steps" in names or time.time() > deadline:
+                break
+            time.sleep(0.02)
+        assert "steps" in names and "coef_.npy" not in names
+
+
 @pytest.mark.parametrize("how", ["rename", "inplace"])
 def test_open_file_keeps_the_version_it_opened(tmp_path, how):
     """Never a mix: renamed over, the open file reads on in the old version; rewritten
