@@ -612,6 +612,53 @@ def test_listing_continues_across_a_fresher_listing(tmp_path):
         assert set(seen) <= set(names) | came
 
 
+
+def test_concurrent_listings_while_files_come_and_go(tmp_path):
+    """Eight readers list one directory of SOURCE over and over while a writer
+    adds and removes files (so the kernel keeps dropping its cached listing and
+    the daemon's listings replace each other under the readers).  Every listing
+    has each name once and every name that never changed; the daemon (ASan)
+    survives."""
+    stable = {"s%04d.txt" % i for i in range(1500)}
+    for n in stable:
+        (tmp_path / n).write_bytes(b"")
+    stop = threading.Event()
+    errors = []
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            f = tmp_path / ("t%04d.txt" % (i % 200))
+            if f.exists():
+                f.unlink()
+            else:
+                f.write_bytes(b"")
+            i += 1
+
+    def reader(m):
+        try:
+            while not stop.is_set():
+                names = os.listdir(m)
+                if len(names) != len(set(names)):
+                    errors.append("a name twice")
+                if not stable <= set(names):
+                    errors.append("a stable name missing")
+        except OSError as e:
+            errors.append(repr(e))
+
+    with mounted(str(tmp_path)) as m:
+        threads = [threading.Thread(target=churn)] + \
+                  [threading.Thread(target=reader, args=(m,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        assert stable <= set(os.listdir(m))
+
+
 # ---- the daemon: options, signals, unmount -----------------------------------------------
 
 def test_help_version_and_usage():
