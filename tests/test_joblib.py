@@ -16,6 +16,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 import zipfile
 import _compat_pickle
 
@@ -260,11 +261,14 @@ def test_realworld_complete_files_decode(path, row):
 
 
 # The list joblib's own tests expect from its old test files (joblib/test/test_numpy_pickle.py).
-JOBLIB_TEST_ARRAYS = {
-    "0.npy": np.arange(5, dtype=np.dtype("<i8")),
-    "1.npy": np.arange(5, dtype=np.dtype("<f8")),
-    "4.npy": np.matrix([0, 1, 2], dtype=np.dtype("<i8")),
-}
+# Those files hold an np.matrix; numpy warns that the class is deprecated whenever one is made.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    JOBLIB_TEST_ARRAYS = {
+        "0.npy": np.arange(5, dtype=np.dtype("<i8")),
+        "1.npy": np.arange(5, dtype=np.dtype("<f8")),
+        "4.npy": np.matrix([0, 1, 2], dtype=np.dtype("<i8")),
+    }
 
 
 @pytest.mark.parametrize("name", [
