@@ -240,23 +240,31 @@ static void queue_name(Mount *mt, fuse_ino_t parent, const char *name) {
   on_changed(mt, &none, parent, name);
 }
 
+/* Room for cell INDEX in the table v of *cap cells of ELEM bytes, new cells
+** filled with the byte FILL: the table (perhaps moved), or NULL, unchanged,
+** when memory ran out.  The tables indexed by slot or watch descriptor. */
+static void *table_room(void *v, size_t *cap, size_t index, size_t elem, int fill) {
+  if (index < *cap) return v;
+  size_t n = *cap ? *cap : 64;
+  while (n <= index) n *= 2;
+  char *p = realloc(v, n * elem);
+  if (p == NULL) return NULL;
+  memset(p + *cap * elem, fill, (n - *cap) * elem);
+  *cap = n;
+  return p;
+}
+
 /* Watch a directory of SOURCE; nonzero when watched (long timeouts are safe). */
 static int watch_dir(Mount *mt, uint32_t slot) {
   const char *rel = cache_relpath(mt->cache, slot);    /* before the lock: see Mount */
   if (rel == NULL) return 0;
   pthread_mutex_lock(&mt->lock);
-  if (slot >= mt->watch_cap) {
-    size_t cap = mt->watch_cap ? mt->watch_cap : 256;
-    while (cap <= slot) cap *= 2;
-    uint8_t *v = realloc(mt->watch_state, cap);
-    if (v == NULL) {
-      pthread_mutex_unlock(&mt->lock);
-      return 0;
-    }
-    memset(v + mt->watch_cap, 0, cap - mt->watch_cap);
-    mt->watch_state = v;
-    mt->watch_cap = cap;
+  uint8_t *states = table_room(mt->watch_state, &mt->watch_cap, slot, 1, 0);
+  if (states == NULL) {
+    pthread_mutex_unlock(&mt->lock);
+    return 0;
   }
+  mt->watch_state = states;
   int state = mt->watch_state[slot];
   if (state == 0 && mt->inotify_fd >= 0) {
     char path[PATH_MAX];
@@ -265,17 +273,13 @@ static int watch_dir(Mount *mt, uint32_t slot) {
                  ? inotify_add_watch(mt->inotify_fd, path,
                                      WATCH_EVENTS)
                  : -1;
-    if (wd >= 0 && (size_t)wd >= mt->wd_cap) {
-      size_t cap = mt->wd_cap ? mt->wd_cap : 256;
-      while (cap <= (size_t)wd) cap *= 2;
-      uint32_t *v = realloc(mt->wd_slot, cap * sizeof *v);
-      if (v == NULL) {
+    if (wd >= 0) {
+      uint32_t *slots = table_room(mt->wd_slot, &mt->wd_cap, (size_t)wd, sizeof *slots, 0xff);
+      if (slots == NULL) {
         inotify_rm_watch(mt->inotify_fd, wd);
         wd = -1;
       } else {
-        memset(v + mt->wd_cap, 0xff, (cap - mt->wd_cap) * sizeof *v);
-        mt->wd_slot = v;
-        mt->wd_cap = cap;
+        mt->wd_slot = slots;
       }
     }
     if (wd >= 0) mt->wd_slot[wd] = slot;
@@ -760,19 +764,6 @@ static void listing_unref(Mount *mt, Listing *l) {
   free(l);
 }
 
-/* Under the lock: room in the table for DIR. */
-static int listing_room(Mount *mt, uint32_t dir) {
-  if (dir < mt->listings_cap) return 0;
-  size_t cap = mt->listings_cap ? mt->listings_cap : 64;
-  while (cap <= dir) cap *= 2;
-  Listing **v = realloc(mt->listings, cap * sizeof *v);
-  if (v == NULL) return ENOMEM;
-  memset(v + mt->listings_cap, 0, (cap - mt->listings_cap) * sizeof *v);
-  mt->listings = v;
-  mt->listings_cap = cap;
-  return 0;
-}
-
 /* DIR's listing, referenced for the caller: the kept one when continuing,
 ** else a fresh one, which is kept from now on. */
 static int listing_take(Mount *mt, uint32_t dir, int fresh_one, Listing **out) {
@@ -791,8 +782,10 @@ static int listing_take(Mount *mt, uint32_t dir, int fresh_one, Listing **out) {
   l->refs = 2;                                             /* the table's and ours */
   Listing *old = NULL;
   pthread_mutex_lock(&mt->lock);
-  if (listing_room(mt, dir) == 0) {
-    old = mt->listings[dir];
+  Listing **table = table_room(mt->listings, &mt->listings_cap, dir, sizeof *table, 0);
+  if (table != NULL) {
+    mt->listings = table;
+    old = table[dir];
     mt->listings[dir] = l;
   } else {
     l->refs = 1;                                           /* served, not kept */

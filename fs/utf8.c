@@ -35,22 +35,37 @@ static inline uint64_t zero_bytes(uint64_t x) {
   return ~(((x & BYTES_7F) + BYTES_7F) | x | BYTES_7F);
 }
 
+/* The lead bytes (C2/C3) of word w, 0x80 in each, into *lead; 0 unless every
+** byte >= 0x80 is a lead or a continuation, each continuation follows a lead
+** and each lead is followed (carry 0x80: the byte before w is a lead). */
+static inline int leads8(uint64_t w, uint64_t high, uint64_t carry, uint64_t *lead) {
+  *lead = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
+  uint64_t cont = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
+  return high == (*lead | cont) && cont == ((*lead << 8) | carry);
+}
+
+#ifdef UTF8_X86
+/* The same for 16 bytes, as bit masks (bit i: byte i; carry 1 or 0). */
+static inline int leads16(__m128i v, unsigned high, unsigned carry, unsigned *lead) {
+  const __m128i fe = _mm_set1_epi8((char)0xfe), c2 = _mm_set1_epi8((char)0xc2);
+  const __m128i c0 = _mm_set1_epi8((char)0xc0), x80 = _mm_set1_epi8((char)0x80);
+  *lead = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, fe), c2));
+  unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
+  return high == (*lead | cont) && cont == (((*lead << 1) | carry) & 0xffff);
+}
+#endif
+
 /* ---- checking ---------------------------------------------------------------- */
 
 #ifdef UTF8_X86
-/* 16 bytes a step.  Bit i of lead, cont and high describes byte i; a lead's
-** continuation is the next bit, carried into the next step at bit 15. */
+/* 16 bytes a step; a lead at bit 15 is carried into the next step. */
 static size_t run16(const uint8_t *p, size_t i, size_t n, unsigned *carry_out) {
-  const __m128i fe = _mm_set1_epi8((char)0xfe), c2 = _mm_set1_epi8((char)0xc2);
-  const __m128i c0 = _mm_set1_epi8((char)0xc0), x80 = _mm_set1_epi8((char)0x80);
   unsigned carry = 0;
   while (n - i >= 16) {
     __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-    unsigned high = (unsigned)_mm_movemask_epi8(v);
+    unsigned high = (unsigned)_mm_movemask_epi8(v), lead;
     if ((high | carry) != 0) {
-      unsigned lead = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, fe), c2));
-      unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
-      if (high != (lead | cont) || cont != (((lead << 1) | carry) & 0xffff)) break;
+      if (!leads16(v, high, carry, &lead)) break;
       carry = lead >> 15;
     }
     i += 16;
@@ -68,11 +83,9 @@ static size_t run8(const uint8_t *p, size_t i, size_t n, unsigned *carry_io) {
   while (n - i >= 8) {
     uint64_t w;
     memcpy(&w, p + i, 8);
-    uint64_t high = w & BYTES_80;
+    uint64_t high = w & BYTES_80, lead;
     if ((high | carry) != 0) {
-      uint64_t lead = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
-      uint64_t cont = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
-      if (high != (lead | cont) || cont != ((lead << 8) | carry)) break;
+      if (!leads8(w, high, carry, &lead)) break;
       carry = lead >> 56;
     }
     i += 8;
@@ -136,22 +149,18 @@ static inline uint64_t keep8(unsigned m) {
 ** out + i + 16 <= out + n (k <= i always: every kept byte costs one input byte). */
 __attribute__((target("ssse3,popcnt"))) static long to_latin1_16(const uint8_t *u, size_t n,
                                                            uint8_t *out) {
-  const __m128i fe = _mm_set1_epi8((char)0xfe), c2 = _mm_set1_epi8((char)0xc2);
-  const __m128i c0 = _mm_set1_epi8((char)0xc0), x80 = _mm_set1_epi8((char)0x80);
   const __m128i c3 = _mm_set1_epi8((char)0xc3), x40 = _mm_set1_epi8(0x40);
   size_t i = 0, k = 0;
   unsigned carry = 0, carry_c3 = 0;
   for (; n - i >= 16; i += 16) {
     __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
-    unsigned high = (unsigned)_mm_movemask_epi8(v);
+    unsigned high = (unsigned)_mm_movemask_epi8(v), lead;
     if ((high | carry) == 0) {
       _mm_storeu_si128((__m128i *)(out + k), v);
       k += 16;
       continue;
     }
-    unsigned lead = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, fe), c2));
-    unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
-    if (high != (lead | cont) || cont != (((lead << 1) | carry) & 0xffff)) return -1;
+    if (!leads16(v, high, carry, &lead)) return -1;
     /* C2 xx is xx, C3 xx is xx + 0x40 */
     __m128i is_c3 = _mm_cmpeq_epi8(v, c3);
     __m128i after_c3 = _mm_or_si128(_mm_slli_si128(is_c3, 1), _mm_cvtsi32_si128(carry_c3 ? 0xff : 0));
@@ -185,9 +194,8 @@ long utf8_to_latin1_portable(const uint8_t *u, size_t n, uint8_t *out) {
       k += 8;
       continue;
     }
-    uint64_t leads = zero_bytes((w & (0xfe * BYTES_01)) ^ (0xc2 * BYTES_01));
-    uint64_t conts = zero_bytes((w & (0xc0 * BYTES_01)) ^ BYTES_80);
-    if (high != (leads | conts) || conts != ((leads << 8) | carry)) return -1;
+    uint64_t leads;
+    if (!leads8(w, high, carry, &leads)) return -1;
     uint64_t c3 = zero_bytes(w ^ (0xc3 * BYTES_01));
     w += (c3 << 8) >> 1 | (lead == 0xc3 ? 0x40 : 0);
     /* the run before each lead, 8 bytes a store (out has room: k <= i) */

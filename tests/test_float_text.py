@@ -53,25 +53,22 @@ def lines(path, entry):
     return p.stdout.decode().split("\n")[:-1]
 
 
-def test_float64_text_is_repr(tmp_path):
-    a = doubles()
-    f = tmp_path / "d.pkl"
+def assert_txt_view(tmp_path, key, a, want):
+    """The .txt view of array a, pickled under key, is want, line by line."""
+    f = tmp_path / (key + ".pkl")
     with open(f, "wb") as fh:
-        pickle.dump({"d": a}, fh, protocol=4)
-    got = lines(f, "d.txt")
-    want = [repr(float(x)) for x in a]
+        pickle.dump({key: a}, fh, protocol=4)
+    got = lines(f, key + ".txt")
     assert len(got) == len(want)
     bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
     assert not bad, "%d of %d differ, e.g. %r" % (len(bad), len(want), bad[:5])
+
+
+def test_float64_text_is_repr(tmp_path):
+    a = doubles()
+    assert_txt_view(tmp_path, "d", a, [repr(float(x)) for x in a])
 
 
 def test_float32_text_is_numpy_str(tmp_path):
     a = floats()
-    f = tmp_path / "f.pkl"
-    with open(f, "wb") as fh:
-        pickle.dump({"f": a}, fh, protocol=4)
-    got = lines(f, "f.txt")
-    want = [str(x) for x in a]
-    assert len(got) == len(want)
-    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
-    assert not bad, "%d of %d differ, e.g. %r" % (len(bad), len(want), bad[:5])
+    assert_txt_view(tmp_path, "f", a, [str(x) for x in a])

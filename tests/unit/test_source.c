@@ -155,6 +155,15 @@ static Counting *counting_over(const Buf *b) {
   return c;
 }
 
+/* The test data compressed as KIND (into *b), decompressed again over a source
+** that counts the compressed bytes it hands out (*cnt). */
+static Source *counted_decompress(const char *kind, Buf *b, Counting **cnt, Err *e) {
+  *b = compress_as(kind);
+  *cnt = counting_over(b);
+  err_clear(e);
+  return source_decompress(&(*cnt)->base, kind, e);
+}
+
 /* ---- checks ------------------------------------------------------------------------------- */
 
 static uint8_t *buf;
@@ -169,11 +178,10 @@ static void expect_range(Source *s, uint64_t off, size_t len) {
 }
 
 static void roundtrip(const char *kind) {
-  Buf b = compress_as(kind);
-  Counting *cnt = counting_over(&b);
+  Buf b;
+  Counting *cnt;
   Err e;
-  err_clear(&e);
-  Source *s = source_decompress(&cnt->base, kind, &e);
+  Source *s = counted_decompress(kind, &b, &cnt, &e);
   assert_non_null(s);
   assert_int_equal(s->size, SOURCE_SIZE_UNKNOWN);
   /* One sequential pass, as a decoder makes it: the stream is read once. */
@@ -446,11 +454,10 @@ static uint64_t sweep(Counting *cnt, Source *s, uint64_t from, uint64_t to, size
 static void test_kernel_reads(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof all_kinds / sizeof *all_kinds; i++) {
-    Buf b = compress_as(all_kinds[i]);
-    Counting *cnt = counting_over(&b);
+    Buf b;
+    Counting *cnt;
     Err e;
-    err_clear(&e);
-    Source *s = source_decompress(&cnt->base, all_kinds[i], &e);
+    Source *s = counted_decompress(all_kinds[i], &b, &cnt, &e);
     uint64_t cost = sweep(cnt, s, 0, PLAIN_LEN, 1000, 131072);
     if (cost > b.n + 65536) fail_msg("%s: first pass read %llu of %zu compressed bytes", all_kinds[i],
                                      (unsigned long long)cost, b.n);
@@ -470,11 +477,10 @@ static void test_without_store(void **state) {
   source_set_cache_dir("/nonexistent/modelfs-cache");
   for (size_t i = 0; i < sizeof all_kinds / sizeof *all_kinds; i++) {
     const char *kind = all_kinds[i];
-    Buf b = compress_as(kind);
-    Counting *cnt = counting_over(&b);
+    Buf b;
+    Counting *cnt;
     Err e;
-    err_clear(&e);
-    Source *s = source_decompress(&cnt->base, kind, &e);
+    Source *s = counted_decompress(kind, &b, &cnt, &e);
     uint64_t cost = sweep(cnt, s, 0, PLAIN_LEN, 100000, 100000);
     if (cost > b.n + 65536) fail_msg("%s: first pass read %llu of %zu compressed bytes", kind,
                                      (unsigned long long)cost, b.n);
@@ -526,11 +532,10 @@ static void test_threads_sequential(void **state) {
   (void)state;
   const char *kinds[] = {"zlib", "bz2", "lz4"};
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-    Buf b = compress_as(kinds[i]);
-    Counting *cnt = counting_over(&b);
+    Buf b;
+    Counting *cnt;
     Err e;
-    err_clear(&e);
-    Source *s = source_decompress(&cnt->base, kinds[i], &e);
+    Source *s = counted_decompress(kinds[i], &b, &cnt, &e);
     uint64_t next = 0;
     pthread_t th[4];
     SeqArg args[4];
