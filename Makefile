@@ -11,8 +11,8 @@ CFLAGS   ?= -O2 -g
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRCS     := $(sort $(wildcard fs/*.c))
-LIB_SRCS := $(filter-out fs/main.c,$(SRCS))
+SRCS     := $(sort $(wildcard fs/*/*.c))
+LIB_SRCS := $(filter-out fs/cli/main.c,$(SRCS))
 HDRS     := $(wildcard include/modelfs/*.h)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -27,10 +27,11 @@ PREFIX   ?= /usr/local
 .PHONY: all deps check unit pytest asan demo clean fuzz bench install
 all: modelfs
 
-modelfs: build/rel/libmodelfs.a build/rel/main.o
-	$(CC) $(ALL_CFLAGS) -o $@ build/rel/main.o build/rel/libmodelfs.a $(PKG_LIBS)
+modelfs: build/rel/libmodelfs.a build/rel/cli/main.o
+	$(CC) $(ALL_CFLAGS) -o $@ build/rel/cli/main.o build/rel/libmodelfs.a $(PKG_LIBS)
 
 build/rel/%.o: fs/%.c $(HDRS) | build/rel
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # data/NAME.txt becomes the C string `data_NAME` (the lists ship inside the binary).
@@ -47,13 +48,14 @@ build/rel/libmodelfs.a: $(REL_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 build/asan/%.o: fs/%.c $(HDRS) | build/asan
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
 build/asan/libmodelfs.a: $(ASAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-build/asan/modelfs: build/asan/libmodelfs.a build/asan/main.o
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ build/asan/main.o build/asan/libmodelfs.a $(PKG_LIBS)
+build/asan/modelfs: build/asan/libmodelfs.a build/asan/cli/main.o
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ build/asan/cli/main.o build/asan/libmodelfs.a $(PKG_LIBS)
 
 asan: build/asan/modelfs
 
@@ -108,6 +110,7 @@ build/fuzz/obj:
 	mkdir -p $@
 
 build/fuzz/obj/%.o: fs/%.c $(HDRS) | build/fuzz/obj
+	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
 build/fuzz/obj/data_lists.o: build/gen/data_lists.c | build/fuzz/obj

@@ -435,7 +435,7 @@ def test_duplicate_dict_keys_kept(tmp_path):
 
 
 def test_trust_tables_match_installed_libraries():
-    """The default lists frozen in fs/skops.c are what skops computes here."""
+    """The default lists frozen in fs/format/skops.c are what skops computes here."""
     import warnings
     import sys
     warnings.simplefilter("ignore")
@@ -467,7 +467,7 @@ def test_trust_tables_match_installed_libraries():
         return sorted({tn(o) for a in dir(module) if issubclass((o := getattr(module, a)).__class__, oftype)
                        and tn(o).startswith(prefix)})
 
-    src = open(os.path.join(ROOT, "fs", "skops.c")).read()
+    src = open(os.path.join(ROOT, "fs", "format", "skops.c")).read()
 
     def table(name):
         body = re.search(r"%s\[\] = \{(.*?)\};" % name, src, re.S).group(1)
