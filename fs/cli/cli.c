@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include "modelfs/cli.h"
 #include "modelfs/compat.h"
+#include "modelfs/decode.h"
 #include "modelfs/limits.h"
 #include "modelfs/render.h"
 #include "modelfs/scan.h"

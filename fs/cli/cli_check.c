@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "modelfs/compat.h"
+#include "modelfs/decode.h"
 
 #define CHECK_USAGE 64
 #define TARGET_MAX 256

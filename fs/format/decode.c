@@ -18,35 +18,6 @@ static const Format *const formats[] = {&format_skops, &format_ziparchive, &form
 
 #define HEAD_BYTES 64
 
-static Model *model_new(const char *name) {
-  Model *m = calloc(1, sizeof *m);
-  if (m == NULL) return NULL;
-  err_clear(&m->err);
-  m->vs.arena = arena_new();
-  m->vs.err = &m->err;
-  if (m->vs.arena == NULL) {
-    free(m);
-    return NULL;
-  }
-  m->path = arena_strndup(m->vs.arena, name ? name : "?", strlen(name ? name : "?"));
-  m->format = "pickle";
-  m->compression = "none";
-  m->globals = value_new(&m->vs, VAL_LIST);
-  m->meta_extra = value_new(&m->vs, VAL_DICT);
-  if (m->path == NULL || m->globals == NULL || m->meta_extra == NULL) {
-    model_free(m);
-    return NULL;
-  }
-  return m;
-}
-
-void model_free(Model *m) {
-  if (m == NULL) return;
-  source_unref(m->src);
-  arena_free(m->vs.arena);
-  free(m);
-}
-
 static void model_fail(Model *m) {
   m->ok = 0;
   if (m->err.code == MFS_OK) err_set(&m->err, MFS_ECORRUPT, MFS_NO_OFFSET, "decode failed");
@@ -125,33 +96,6 @@ Model *model_decode(const char *path) {
   Model *m = model_decode_source(src, path);
   source_unref(src);
   return m;
-}
-
-MfsStatus model_note_global(Model *m, const char *module, const char *name) {
-  Value *g = value_global(&m->vs, module, name);
-  if (g == NULL) return m->err.code;
-  return seq_push(&m->vs, m->globals, g);
-}
-
-static MfsStatus set_meta(Model *m, const char *key, Value *val) {
-  if (val == NULL) return m->err.code;
-  Value *k = value_str(&m->vs, key, strlen(key));
-  if (k == NULL) return m->err.code;
-  Dict *d = &m->meta_extra->u.dict;
-  for (size_t i = 0; i < d->n; i++)
-    if (value_is_str(d->keys[i], key)) {
-      d->vals[i] = val;
-      return MFS_OK;
-    }
-  return dict_put(&m->vs, m->meta_extra, k, val);
-}
-
-MfsStatus model_set_meta_str(Model *m, const char *key, const char *val) {
-  return set_meta(m, key, value_str(&m->vs, val, strlen(val)));
-}
-
-MfsStatus model_set_meta_int(Model *m, const char *key, int64_t val) {
-  return set_meta(m, key, value_int(&m->vs, val));
 }
 
 static int ends_with(const char *s, size_t n, const char *suffix) {

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <cJSON.h>
 #include <zip.h>
-#include "modelfs/decode.h"
+#include "modelfs/model.h"
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
 #include "modelfs/npy.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include "modelfs/limits.h"
 #include "modelfs/npy.h"
-#include "modelfs/text.h"
+#include "modelfs/buf.h"
 
 static const Dtype *dtype_of(const Value *v) {
   return v != NULL && v->kind == VAL_DTYPE ? v->u.dtype : NULL;

@@ -6,7 +6,7 @@
 #define MODELFS_COMPAT_H
 
 #include <stddef.h>
-#include "modelfs/decode.h"
+#include "modelfs/model.h"
 
 /* The compat.json document for a model, malloc'd, NUL-terminated (JSON with a
 ** trailing newline).  target may be NULL (no target check), else a string such as

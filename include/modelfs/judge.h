@@ -8,7 +8,7 @@
 #ifndef MODELFS_JUDGE_H
 #define MODELFS_JUDGE_H
 
-#include "modelfs/decode.h"
+#include "modelfs/model.h"
 #include "modelfs/trust.h"
 
 typedef struct Judgement {

@@ -11,7 +11,7 @@
 #ifndef MODELFS_PICKLE_H
 #define MODELFS_PICKLE_H
 
-#include "modelfs/decode.h"
+#include "modelfs/model.h"
 
 typedef struct PickleHooks {
   void *ctx;

@@ -13,7 +13,7 @@
 #ifndef MODELFS_RENDER_H
 #define MODELFS_RENDER_H
 
-#include "modelfs/decode.h"
+#include "modelfs/model.h"
 #include "modelfs/trust.h"
 
 typedef enum RKind { RK_DIR, RK_FILE, RK_LINK } RKind;

@@ -11,24 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "modelfs/buf.h"
 #include "modelfs/value.h"
-
-/* A growable byte buffer.  On OOM it sets oom and drops further writes, so
-** callers check once at the end. */
-typedef struct Buf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} Buf;
-
-void buf_init(Buf *b);
-void buf_free(Buf *b);
-void buf_add(Buf *b, const void *p, size_t n);
-void buf_puts(Buf *b, const char *s);
-void buf_putc(Buf *b, char c);
-void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Hand over the bytes (NUL-terminated, malloc'd); the Buf is reset. */
-char *buf_detach(Buf *b, size_t *len);
 
 /* Longest text a single float needs, NUL included. */
 #define TEXT_FLOAT_MAX 64
@@ -43,12 +27,6 @@ int text_longdouble(char *out, long double v);
 void text_complex(Buf *b, double re, double im, int is32);
 /* Decimal of a little-endian two's complement integer of any length. */
 void text_bigint(Buf *b, const uint8_t *le, size_t n);
-/* Python repr of str (UTF-8 in, surrogatepass allowed) and of bytes. */
-void text_repr_str(Buf *b, const char *s, size_t n);
-void text_repr_bytes(Buf *b, const uint8_t *p, size_t n);
-/* Latin-1 bytes as UTF-8 text (Python-2 str). */
-void text_latin1(Buf *b, const uint8_t *p, size_t n);
-
 /* str(value) of a scalar-like value (None, bool, int, float, complex, str, Py2 str,
 ** text, numpy scalar, global, dtype), without the newline.  Returns 0 when v is
 ** not one of those kinds. */

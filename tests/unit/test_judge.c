@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include "modelfs/decode.h"
 #include "modelfs/judge.h"
 
 static Model *decode(const char *bytes, size_t n) {
