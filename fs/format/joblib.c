@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
-#include "modelfs/npy.h"
+#include "modelfs/npy_read.h"
 #include "modelfs/pickle.h"
 
 typedef struct Job {

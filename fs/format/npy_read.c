@@ -16,7 +16,7 @@
 #include <string.h>
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
-#include "modelfs/npy.h"
+#include "modelfs/npy_read.h"
 
 /* ---- the literal language -------------------------------------------------- */
 

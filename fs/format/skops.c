@@ -30,7 +30,7 @@
 #include "modelfs/model.h"
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
-#include "modelfs/npy.h"
+#include "modelfs/npy_read.h"
 
 /* ==== the zip archive over a Source ========================================= */
 

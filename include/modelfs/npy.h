@@ -1,6 +1,6 @@
 /*
-** npy.h -- the .npy format: writing headers numpy.save would write, reading
-** headers of .npy files (skops members, legacy joblib companions).
+** npy.h -- the .npy format as the renderer writes it: the headers numpy.save
+** would write and numpy's texts of dtypes.  Reading .npy is npy_read.h's.
 */
 #ifndef MODELFS_NPY_H
 #define MODELFS_NPY_H
@@ -18,9 +18,5 @@ char *npy_descr(const Dtype *d);
 
 /* Python's str(dtype): "float64", "<U5", "[('a', '<f8')]", "{'names': ...}".  malloc'd. */
 char *npy_dtype_str(const Dtype *d);
-
-/* Parse a .npy stream at offset 0 of src into a VAL_NDARRAY whose data Blob points
-** into src (no copy).  Object-dtype files are refused (their payload is a pickle). */
-Value *npy_read(ValueSet *vs, Source *src, Err *e);
 
 #endif

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include "modelfs/decode.h"
 #include "modelfs/npy.h"
+#include "modelfs/npy_read.h"
 
 /* tests/unit/npy_cases.h -- headers and data exactly as numpy.save wrote them, generated from numpy 1.24.2 numpy.save output */
 typedef struct NpyCase { const char *name; const unsigned char *bytes; size_t len; int ndim; uint64_t shape[3]; char kind; uint64_t itemsize; size_t nfields; int fortran; uint64_t data_off; uint64_t data_len; } NpyCase;
