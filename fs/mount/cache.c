@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "modelfs/cache.h"
@@ -411,6 +412,11 @@ void cache_free(Cache *c) {
 
 const char *cache_source(const Cache *c) { return c->source; }
 
+int cache_statfs(Cache *c, struct statvfs *sv) {
+  /* The open descriptor: SOURCE may have been removed or moved since. */
+  return fstatvfs(c->srcfd, sv) == 0 ? 0 : errno;
+}
+
 uint32_t cache_max_models(uint64_t nofile) {
   uint64_t n = nofile > 2 * MFS_FD_RESERVE ? (nofile - MFS_FD_RESERVE) / 2 : nofile / 4;
   if (n < MFS_CACHE_MAX_MODELS) n = MFS_CACHE_MAX_MODELS;
@@ -555,8 +561,15 @@ int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *nout) {
     char rel[PATH_MAX];
     struct stat st;
     SlotStat ss;
-    if (join(rel, sizeof rel, prel, de->d_name) != 0 || hidden(c, rel)) continue;
-    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    /* A name that cannot be reached (deeper than PATH_MAX, or a directory we
+    ** may read but not search) fails the listing: a silently shorter listing
+    ** would say the file is not there. */
+    if ((err = join(rel, sizeof rel, prel, de->d_name)) != 0) break;
+    if (hidden(c, rel)) continue;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) err = errno;     /* ENOENT: gone since readdir */
+      continue;
+    }
     int e2 = settle(c, dir, de->d_name, rel, &st, &ss);
     if (e2 == ENOMEM || e2 == ENOSPC) err = e2;
     else if (e2 == 0) err = push_entry(&v, &n, &cap, de->d_name, &ss);

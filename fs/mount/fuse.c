@@ -778,7 +778,7 @@ static int listing_take(Mount *mt, uint32_t dir, int fresh_one, Listing **out) {
     free(l);
     return err;
   }
-  qsort(l->v, l->n, sizeof *l->v, by_slot);
+  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, by_slot);   /* an empty one has v NULL */
   l->refs = 2;                                             /* the table's and ours */
   Listing *old = NULL;
   pthread_mutex_lock(&mt->lock);
@@ -991,9 +991,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
   Mount *mt = mount_of(req);
   (void)ino;
   struct statvfs sv;
-  if (statvfs(cache_source(mt->cache), &sv) != 0) return (void)fuse_reply_err(req, errno);
-  sv.f_bfree = sv.f_bavail = 0;       /* nothing can be written here */
-  sv.f_ffree = sv.f_favail = 0;
+  int err = cache_statfs(mt->cache, &sv);
+  if (err) return (void)fuse_reply_err(req, err);
+  /* Nothing can be written here, and nothing here takes room of its own: 0
+  ** blocks, as read-only network mounts report, so `df` and disk monitors do
+  ** not see a full disk. */
+  sv.f_blocks = sv.f_bfree = sv.f_bavail = 0;
+  sv.f_files = sv.f_ffree = sv.f_favail = 0;
   sv.f_flag |= ST_RDONLY;
   sv.f_namemax = NAME_MAX;
   fuse_reply_statfs(req, &sv);
@@ -1344,17 +1348,57 @@ static void mount_cleanup(Mount *mt) {
   pthread_mutex_destroy(&mt->qlock);
 }
 
-/* The mountpoint relative to SOURCE when it lies inside it, else NULL. */
-static char *mountpoint_inside(const char *source, const char *mountpoint) {
-  char *s = realpath(source, NULL), *m = realpath(mountpoint, NULL), *rel = NULL;
-  size_t n = s ? strlen(s) : 0;
-  if (s && m && strncmp(s, m, n) == 0 && m[n] == '/' && m[n + 1])
-    rel = strdup(m + n + 1);
-  else if (s && m && strcmp(s, "/") == 0 && m[1])
-    rel = strdup(m + 1);
+/* PATH lies in or below DIR (both absolute, resolved). */
+static int path_under(const char *path, const char *dir) {
+  size_t n = strlen(dir);
+  if (strcmp(dir, "/") == 0) return 1;
+  return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+/* The type of the filesystem mounted last at PATH (resolved), or "" when none. */
+static void mounted_type(const char *path, char *type, size_t cap) {
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  char line[8192], mnt[4096], fstype[256];
+  *type = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    const char *sep = strstr(line, " - ");
+    if (sep && sscanf(line, "%*u %*u %*s %*s %4095s", mnt) == 1 &&
+        sscanf(sep + 3, "%255s", fstype) == 1 && strcmp(mnt, path) == 0)
+      snprintf(type, cap, "%s", fstype);
+  }
+  if (f) fclose(f);
+}
+
+/* SPEC 1: refused before anything is mounted -- a mount onto SOURCE, inside it
+** or above it would call into itself (the first `ls` hangs in D state); one
+** onto a live or dead FUSE mount would stack silently.  0, or the exit status. */
+static int mountpoint_check(const char *source, const char *mountpoint) {
+  char *m = realpath(mountpoint, NULL);
+  if (m == NULL && errno == ENOTCONN) {
+    fprintf(stderr, "modelfs: %s: a dead mount (its daemon is gone); unmount it first: "
+            "fusermount3 -u %s\n", mountpoint, mountpoint);
+    return 1;
+  }
+  char *s = realpath(source, NULL);
+  int status = 0;
+  char type[256] = "";
+  if (s && m) mounted_type(m, type, sizeof type);
+  if (s == NULL || m == NULL) {
+    /* the mount itself says what is wrong with a missing path */
+  } else if (strcmp(s, m) == 0 || path_under(m, s) || path_under(s, m)) {
+    fprintf(stderr, "modelfs: refusing to mount %s %s: the mount would contain itself "
+            "(SOURCE is %s)\n", strcmp(s, m) == 0 ? "onto SOURCE," :
+            path_under(m, s) ? "inside SOURCE, at" : "onto a directory holding SOURCE,",
+            mountpoint, s);
+    status = 1;
+  } else if (strncmp(type, "fuse", 4) == 0) {
+    fprintf(stderr, "modelfs: %s is already a mount point (%s); unmount it first: "
+            "fusermount3 -u %s\n", mountpoint, type, mountpoint);
+    status = 1;
+  }
   free(s);
   free(m);
-  return rel;
+  return status;
 }
 
 static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint) {
@@ -1384,11 +1428,10 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
     fprintf(stderr, "modelfs: trust=%s: %s\n", conf->trust, e.msg);
     return 2;
   }
-  char *hide = mountpoint_inside(conf->source, mountpoint);
-  CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, hide,
+  (void)mountpoint;
+  CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, NULL,
                     conf->target, raise_fd_limit()};
   mt->cache = cache_new(&cc, &e);
-  free(hide);
   if (mt->cache == NULL) {
     fprintf(stderr, "modelfs: %s\n", e.msg);
     return 1;
@@ -1433,6 +1476,7 @@ int mount_main(int argc, char **argv) {
             argv[0]);
     goto out;
   }
+  if ((status = mountpoint_check(conf.source, opts.mountpoint)) != 0) goto out;
   set_up = 1;
   if ((status = mount_setup(&mt, &conf, opts.mountpoint)) != 0) goto out;
   mt.max_read = conf.max_read;

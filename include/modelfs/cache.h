@@ -94,6 +94,9 @@ uint32_t cache_max_models(uint64_t nofile);
 Cache *cache_new(const CacheConfig *cfg, Err *e);
 void cache_free(Cache *c);
 const char *cache_source(const Cache *c);    /* absolute path */
+/* statvfs of SOURCE's filesystem, also after SOURCE was removed; 0 or errno. */
+struct statvfs;
+int cache_statfs(Cache *c, struct statvfs *sv);
 
 /* Stat NAME in directory slot PARENT; its slot is created on first sight.
 ** 0, or an errno: ENOENT (missing, or a kind not shown), ENOTDIR, ENAMETOOLONG, ENOSPC. */
