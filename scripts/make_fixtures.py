@@ -208,6 +208,25 @@ def m_arrays():
     }
 
 
+def m_numpy_containers():
+    """Containers of numpy scalars as real libraries leave them: lightgbm's
+    _class_map (a plain dict of numpy ints), lists of numpy.float64 scores, a
+    vocabulary str -> numpy.int64, numpy str/bool/float32 elements."""
+    classes = np.array([3, 7, 11])
+    return {
+        "_class_map": {c: i for i, c in enumerate(classes)},
+        "_classes": classes,
+        "scores": [np.float64(x) for x in (0.5, 0.25, float("nan"), 1e-05)],
+        "vocab": {w: np.int64(i) for i, w in enumerate(["zebra", "apple", "caf\u00e9"])},
+        "labels": [np.str_("yes"), np.str_("no")],
+        "flags": (np.bool_(True), np.bool_(False)),
+        "f32": [np.float32(0.1), np.float32(2.5)],
+        "u8_set": {np.uint8(2), np.uint8(1)},
+        "np_str_keys": {np.str_("a"): 1, np.str_("b/c"): 2},
+        "complex_stays_a_dir": [np.complex128(1 + 2j)],
+    }
+
+
 def m_bare_array():
     return np.arange(12.0).reshape(3, 4)
 
@@ -229,7 +248,7 @@ MODELS = {
     "logreg": m_logreg, "pipeline_df": m_pipeline_df, "forest": m_forest, "hgb": m_hgb,
     "gbr": m_gbr, "svc": m_svc, "kmeans": m_kmeans, "text_nb": m_text_nb, "mlp": m_mlp,
     "pca": m_pca, "coltrans_ridge": m_coltrans_ridge, "gridsearch": m_gridsearch,
-    "package": m_package, "arrays": m_arrays, "bare_array": m_bare_array,
+    "package": m_package, "arrays": m_arrays, "numpy_containers": m_numpy_containers, "bare_array": m_bare_array,
     "shared_array": m_shared_array, "cycle": m_cycle,
 }
 

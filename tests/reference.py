@@ -35,9 +35,10 @@ RESERVED = ("meta.json", "types.txt", "untrusted.txt", "object.json", "compat.js
 # the same tree, so protocol 0's copyreg._reconstructor form must look like this.
 CANONICAL_PROTOCOL = 4
 
-# SPEC's .json row lists "None/bool/int/float/str"; numpy scalars are a separate
-# row of the table, so a list holding numpy.float64 values is a directory.
-JSON_ACCEPTS_NUMPY_SCALARS = False
+# SPEC 3 (revised): numpy scalars of kinds b/i/u/f/U count as plain scalars for
+# the .json rule (a vocabulary of numpy.int64, a list of numpy.float64).
+JSON_ACCEPTS_NUMPY_SCALARS = True
+JSON_NUMPY_KINDS = "biuU"
 
 # Leaves that print as text and are never links, like scalars (SPEC: "Scalars and
 # empty containers are never linked"): globals, dtypes and datetimes are shown as
@@ -137,7 +138,8 @@ def is_json_leaf(v):
     if type(v) in PLAIN_JSON_TYPES:
         return True
     return JSON_ACCEPTS_NUMPY_SCALARS and isinstance(v, np.generic) and \
-        type(v.item()) in PLAIN_JSON_TYPES
+        (v.dtype.kind in JSON_NUMPY_KINDS or
+         (v.dtype.kind == "f" and v.dtype.itemsize in (2, 4, 8)))
 
 
 def is_json_container(obj):
@@ -200,8 +202,8 @@ def cut_name(name, limit=240):
 def key_name(key):
     """Attribute names and string keys as they are; integers in decimal; other
     keys as Python's repr; all escaped, and cut to fit NAME_MAX."""
-    if type(key) is str:
-        return cut_name(escape(key))
+    if isinstance(key, str):      # str, numpy.str_ (Python-2 str keys load as str)
+        return cut_name(escape(str(key)))
     if type(key) is int:
         return str(key)
     return cut_name(escape(repr(key)))

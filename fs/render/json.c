@@ -154,8 +154,9 @@ static const Dtype *scalar_dtype(const Value *v) {
   return d;
 }
 
-/* Numeric, bool and str numpy scalars: JSON values in object.json, but not
-** elements of a .json container (SPEC 3 lists numpy scalars as their own row). */
+/* Numeric, bool and str numpy scalars (kinds b/i/u/f/U): JSON values in
+** object.json, and plain scalars for the N.json rule (SPEC 3: a vocabulary of
+** numpy.int64, a list of numpy.float64). */
 static int numpy_json_scalar(const Value *v) {
   const Dtype *d = scalar_dtype(v);
   if (d == NULL) return 0;
@@ -193,6 +194,26 @@ static void float_json(Buf *b, const char *t) {
   }
 }
 
+/* A float16/float32 scalar as the Python float it converts to (json.dumps of
+** x.item() prints 0.10000000149011612 for float32(0.1), not numpy's "0.1"). */
+static int narrow_float_text(const Value *v, const Dtype *d, char *t) {
+  const uint8_t *p = v->u.scalar->data.mem;
+  if (p == NULL || (d->itemsize != 2 && d->itemsize != 4)) return 0;
+  uint8_t raw[4];
+  for (size_t i = 0; i < d->itemsize; i++)
+    raw[i] = p[d->byteorder == '>' ? d->itemsize - 1 - i : i];
+  double x;
+  if (d->itemsize == 4) {
+    float f;
+    memcpy(&f, raw, 4);
+    x = f;
+  } else {
+    x = text_half_value((uint16_t)(raw[0] | raw[1] << 8));
+  }
+  text_double(t, x);
+  return 1;
+}
+
 int json_scalar(Buf *b, const Value *v, Err *e) {
   v = json_unwrap(v);
   if (!json_is_value(v)) return 0;
@@ -218,7 +239,7 @@ int json_scalar(Buf *b, const Value *v, Err *e) {
     const Dtype *d = scalar_dtype(v);
     if (d->kind == 'U') json_escape(b, s, tmp.len);
     else if (d->kind == 'b') buf_puts(b, strcmp(s, "True") == 0 ? "true" : "false");
-    else if (d->kind == 'f') float_json(b, s);
+    else if (d->kind == 'f') float_json(b, narrow_float_text(v, d, t) ? t : s);
     else buf_add(b, s, tmp.len);
   }
   buf_free(&tmp);
@@ -234,12 +255,12 @@ int json_is_flat_container(const Value *v) {
   if (v == NULL) return 0;
   if (is_seq(v)) {
     for (size_t i = 0; i < v->u.seq.n; i++)
-      if (!json_is_scalar(v->u.seq.items[i])) return 0;
+      if (!json_is_value(v->u.seq.items[i])) return 0;
     return 1;
   }
   if (v->kind == VAL_DICT) {
     for (size_t i = 0; i < v->u.dict.n; i++)
-      if (!json_is_scalar(v->u.dict.keys[i]) || !json_is_scalar(v->u.dict.vals[i])) return 0;
+      if (!json_is_value(v->u.dict.keys[i]) || !json_is_value(v->u.dict.vals[i])) return 0;
     return 1;
   }
   return 0;

@@ -400,6 +400,8 @@ static int fmt_float32(char *out, float v, int dot0) {
 int text_double(char *out, double v) { return fmt_double(out, v, 1); }
 int text_float32(char *out, float v) { return fmt_float32(out, v, 1); }
 
+double text_half_value(uint16_t bits) { return half_to_double(bits); }
+
 int text_half(char *out, uint16_t bits) {
   FloatVal fv = {.kind = FK_HALF, .h = bits & 0x7fff};
   return format_float(out, &fv, half_to_double(bits), 1, 1);
@@ -969,9 +971,23 @@ static void key_text(Buf *b, const Value *v, int depth) {
   buf_printf(b, "<%s>", value_kind_name((ValueKind)v->kind));
 }
 
+/* String keys are names as they are: str, a Python-2 str (its latin-1 text,
+** SPEC 3 "Names") and numpy.str_ (a str subclass) -- never a quoted repr. */
+static int is_string_key(const Value *v) {
+  if (v->kind == VAL_STR) return 1;
+  if (v->kind == VAL_BYTES) return (v->flags & VF_PY2STR) != 0;
+  if (v->kind != VAL_SCALAR || v->u.scalar->object != NULL) return 0;
+  const Value *d = v->u.scalar->dtype;
+  return d != NULL && d->kind == VAL_DTYPE && d->u.dtype->kind == 'U';
+}
+
 void text_key(Buf *b, const Value *v) {
-  if (v != NULL && v->kind == VAL_STR) {
-    buf_add(b, v->u.str.s, v->u.str.len);
+  if (v != NULL && v->kind == VAL_SCALAR && v->u.scalar->object != NULL)
+    v = v->u.scalar->object;
+  if (v != NULL && is_string_key(v)) {
+    Err e;
+    err_clear(&e);
+    text_scalar(b, v, &e);
     return;
   }
   key_text(b, v, 0);

@@ -33,8 +33,7 @@ void jw_cstring(JsonW *w, const char *s);
 /* A JSON string literal with Python's escapes (ensure_ascii=True). */
 void json_escape(Buf *b, const char *s, size_t n);
 
-/* A scalar that N.json containers may hold: None, bool, int, float, str (also
-** Python-2 str).  numpy scalars are not (SPEC 3 gives them their own row). */
+/* A Python scalar: None, bool, int, float, str (also Python-2 str). */
 int json_is_scalar(const Value *v);
 /* Those plus numeric, bool and str numpy scalars: what object.json writes as a
 ** JSON value rather than a string. */
@@ -45,7 +44,8 @@ int json_scalar(Buf *b, const Value *v, Err *e);
 const Value *json_unwrap(const Value *v);
 
 /* True when v is a list/tuple/set/frozenset/dict whose items (and keys) are all
-** JSON scalars, or empty: rendered as one N.json file. */
+** JSON values (Python scalars or numpy b/i/u/f/U scalars), or empty: rendered
+** as one N.json file. */
 int json_is_flat_container(const Value *v);
 /* A flat set or frozenset as a JSON array sorted by the elements' JSON text. */
 MfsStatus json_write_set(JsonW *w, const Value *v, Err *e);

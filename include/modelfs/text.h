@@ -22,6 +22,7 @@ int text_double(char *out, double v);
 /* numpy str() of float32 / float16 (bits) / longdouble scalars. */
 int text_float32(char *out, float v);
 int text_half(char *out, uint16_t bits);
+double text_half_value(uint16_t bits);   /* the float16 bits as a double */
 int text_longdouble(char *out, long double v);
 /* Python repr(complex): '(1+2j)', '1j', '(-0+1j)'; is32: parts are float32. */
 void text_complex(Buf *b, double re, double im, int is32);
