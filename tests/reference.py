@@ -110,7 +110,10 @@ def global_name(obj):
 
 
 def class_name(obj):
-    """meta.json "class" of a non-object root (builtins.dict, numpy.ndarray, ...)."""
+    """meta.json "class" of a non-object root (builtins.dict, numpy.ndarray, ...);
+    a bare function or class is named by itself (modelfs never resolves a name)."""
+    if is_global(obj):
+        return global_name(obj)
     return global_name(type(obj))
 
 

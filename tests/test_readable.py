@@ -104,3 +104,159 @@ def test_class_map_of_numpy_ints_is_one_json(vocab_models):
     assert got == {str(int(k)): int(v) for k, v in want["_class_map"].items()}
     assert json.loads(cat(model, "scores.json")) == [float(v) for v in want["scores"]]
     assert json.loads(cat(model, "best_score_/valid_0.json")) == {"multi_logloss": 0.25}
+
+
+# ---- 4. a bare function as root; an array whose companion is missing -----------------
+
+@pytest.mark.parametrize("proto", [0, 2, 4])
+def test_bare_function_root_names_itself(tmp_path, proto):
+    import math
+    for obj, name in ((math.sqrt, "math.sqrt"), (len, "builtins.len"),
+                      (np.float64, "numpy.float64")):
+        path = tmp_path / ("f%d.pkl" % proto)
+        path.write_bytes(pickle.dumps(obj, protocol=proto))
+        meta = json.loads(cat(str(path), "meta.json"))
+        assert meta["class"] == name, meta
+        assert cat(str(path), "value") == (name + "\n").encode()
+
+
+def test_missing_companion_array_has_no_size(tmp_path):
+    """stat of coef_.npy says 0 (not the 128-byte header) and open fails with EIO."""
+    import errno
+    import shutil
+    from conftest import mounted
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(os.path.join(TESTDATA, "realworld", "christine2623__Mao__model.pkl"),
+                src / "model.pkl")
+    with mounted(str(src)) as mnt:
+        d = os.path.join(mnt, "model.pkl")
+        assert json.load(open(os.path.join(d, "meta.json")))["joblib_missing_files"] >= 1
+        for entry in ("coef_.npy", "coef_.txt"):
+            assert os.stat(os.path.join(d, entry)).st_size == 0, entry
+            with pytest.raises(OSError) as e:
+                with open(os.path.join(d, entry), "rb") as f:
+                    f.read()
+            assert e.value.errno == errno.EIO, entry
+
+
+# ---- 2. Python-2 string keys are names as their latin-1 text --------------------------
+
+PY2_PICKLER = '''
+import pickle, struct
+class Py2Pickler(pickle._Pickler):
+    """Protocol 2 as Python 2 wrote it: every latin-1 str and every bytes object is a
+    Python-2 str (SHORT_BINSTRING / BINSTRING), module names Python-2 style."""
+    dispatch = pickle._Pickler.dispatch.copy()
+    def _py2(self, raw, obj):
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+    def save_str(self, obj):
+        try:
+            raw = obj.encode("latin-1")
+        except UnicodeEncodeError:
+            return pickle._Pickler.save_str(self, obj)
+        self._py2(raw, obj)
+    def save_bytes(self, obj):
+        self._py2(obj, obj)
+    dispatch[str] = save_str
+    dispatch[bytes] = save_bytes
+def py2_dumps(obj):
+    import io
+    f = io.BytesIO()
+    Py2Pickler(f, protocol=2, fix_imports=True).dump(obj)
+    return f.getvalue()
+'''
+
+
+@pytest.fixture(scope="module")
+def py2_models(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("py2")
+    write_models(tmp, PY2_PICKLER + """
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.feature_extraction.text import CountVectorizer
+rng = np.random.RandomState(0)
+X = rng.rand(30, 3); y = (X[:, 0] > 0.5).astype(int)
+models = {
+    "logreg": LogisticRegression().fit(X, y),
+    "vectorizer": CountVectorizer().fit(["le caf\\u00e9 noir", "un th\\u00e9 vert", "caf\\u00e9 au lait"]),
+    "package": {"caf\\u00e9": 1, "a/b": np.arange(3.0), "it's": "x", "na\\u00efve": {"k": [1, 2]},
+                "coef": np.arange(4.0).reshape(2, 2), "\\u4e2d": "unicode key stays unicode"},
+}
+for name, obj in models.items():
+    data = py2_dumps(obj)
+    assert b"X" not in data[:3]
+    with open(name + ".py2.pkl", "wb") as f: f.write(data)
+    with open(name + ".p2.pkl", "wb") as f: pickle.dump(obj, f, protocol=2)
+""")
+    return str(tmp)
+
+
+def _comparable(model):
+    ent = tree_entries(model)
+    files = [p for p, e in ent.items() if e[0] == "f" and p not in FORMAT_DEPENDENT]
+    body = cat_many(model, files, [ent[p][1] for p in files])
+    return ent, {p: (ent[p][0], body.get(p), ent[p][2]) for p in ent if p not in FORMAT_DEPENDENT}
+
+
+@pytest.mark.parametrize("name", ["logreg", "vectorizer", "package"])
+def test_py2_keys_are_unquoted_names(py2_models, name):
+    py2 = os.path.join(py2_models, name + ".py2.pkl")
+    py3 = os.path.join(py2_models, name + ".p2.pkl")
+    with open(py2, "rb") as f:
+        data = f.read()
+    assert b"U\x01C" in data or b"U\x04caf\xe9" in data or b"U\x0bvocabulary_" in data
+    ent2, a = _comparable(py2)
+    assert not quoted(ent2), quoted(ent2)
+    _, b = _comparable(py3)
+    assert sorted(a) == sorted(b)
+    for p in a:
+        if p == "object.json":
+            continue
+        assert a[p] == b[p], p
+    # object.json is the same document, and its array paths name entries of the tree
+    doc = json.loads(cat(py2, "object.json"))
+    assert doc == json.loads(cat(py3, "object.json"))
+    found = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if "__ndarray__" in v:
+                found.append(v["__ndarray__"])
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(doc)
+    assert found or name == "vectorizer"
+    for p in found:
+        assert ent2[p][0] == "f", p
+        want = pickle.loads(data, encoding="latin1")
+        got = npy_of(py2, p)
+        assert got.dtype.kind in "fiub", p
+    if name == "package":
+        assert ent2["café"][0] == "f" and ent2["a%2Fb.npy"][0] == "f"
+        assert ent2["it's"][0] == "f"
+        assert np.array_equal(npy_of(py2, "coef.npy"), want["coef"])
+
+
+REALWORLD_PY2 = ["sskiswani__HearMe__svm.pkl",
+                 "joblib__joblib__joblib__test__data__joblib_0.10.0_pickle_py27_np17.pkl.xz",
+                 "joblib__joblib__joblib__test__data__joblib_0.8.4_compressed_pickle_py27_np17.gz"]
+
+
+@pytest.mark.parametrize("fname", REALWORLD_PY2)
+def test_real_py2_files_have_no_quoted_names(fname):
+    path = os.path.join(TESTDATA, "realworld", fname)
+    ent = tree_entries(path)
+    assert not quoted(ent), quoted(ent)
+    doc = json.loads(cat(path, "object.json"))
+    if isinstance(doc, dict) and "__class__" in doc:
+        for key in doc:
+            if key not in ("__class__", "__args__"):
+                assert any(p == key or p.startswith(key + ".") for p in ent), key

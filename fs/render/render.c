@@ -887,7 +887,9 @@ static const char *root_class(RTree *t, Buf *b) {
     case VAL_STR: return "builtins.str";
     case VAL_BYTES: return r->flags & VF_PY2STR ? "builtins.str" : "builtins.bytes";
     case VAL_BYTEARRAY: return "builtins.bytearray";
-    case VAL_GLOBAL: return "builtins.type";
+    case VAL_GLOBAL:   /* a bare function or class: its own name (never resolved) */
+      text_scalar(b, r, NULL);
+      return b->p;
     case VAL_DTYPE: return "numpy.dtype";
     case VAL_SCALAR: {
       const Value *dv = r->u.scalar->dtype;
@@ -1489,6 +1491,10 @@ MfsStatus render_size(RTree *t, const RNode *n, uint64_t *size, Err *e) {
     *size = n->value->u.bytes.len;
     return MFS_OK;
   }
+  /* an array whose data cannot be produced (a missing companion file) has no
+  ** size: stat says 0 and open fails with the reason, not a header then EIO */
+  if (n->content == C_NPY && n->value->u.arr->error != NULL)
+    return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s", n->value->u.arr->error);
   MfsStatus st = ensure(t, n->index, e);
   if (st != MFS_OK) return st;
   *size = t->x[n->index].len;

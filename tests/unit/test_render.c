@@ -357,7 +357,7 @@ static void test_error_model(void **state) {
   free(meta);
   assert_content(t, "object.json", "null\n");
   render_free(t);
-  /* partial root with an unreadable array: size known, read fails, never bytes */
+  /* partial root with an unreadable array: no size, read fails, never bytes */
   Value *l = value_new(&m->vs, VAL_LIST);
   double d1[1] = {1};
   Value *a = array_f8(m, 1, d1);
@@ -373,7 +373,10 @@ static void test_error_model(void **state) {
   err_clear(&e);
   uint64_t size;
   const RNode *n = render_path(t, "0.npy");
-  assert_int_equal(render_size(t, n, &size, &e), MFS_OK);
+  /* no size (stat says 0, open fails): not a header that then fails to read */
+  assert_int_equal(render_size(t, n, &size, &e), MFS_EIO);
+  assert_non_null(strstr(e.msg, "missing"));
+  err_clear(&e);
   char buf[512];
   size_t got;
   assert_int_not_equal(render_read(t, n, 0, buf, sizeof buf, &got, &e), MFS_OK);
