@@ -73,6 +73,7 @@ def main():
         realworld(out, rw)
     for sk in (os.path.join(SHARED, "skops"), os.path.join(TESTDATA, "skops")):
         skops(out, sk)
+    torch_seeds(out)
     crashers = os.path.join(ROOT, "tests", "data", "crashers")
     for target in ("pickle", "render", "joblib", "skops"):
         d = os.path.join(crashers, target)
@@ -80,6 +81,32 @@ def main():
             for name in sorted(os.listdir(d)):
                 with open(os.path.join(d, name), "rb") as f:
                     put(out, target, f.read())
+
+
+def torch_seeds(out):
+    """PyTorch checkpoints (zip and legacy) and safetensors files, for the render target
+    (it decodes whatever format the bytes are)."""
+    d = os.path.join(TESTDATA, "torch")
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        with open(os.path.join(d, name), "rb") as f:
+            put(out, "render", f.read(MAX_SEED + 1))
+    import collections
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import safetensors_write
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    sd = collections.OrderedDict([("w", base), ("wt", base.t()), ("tied", base),
+                                  ("bf", base.to(torch.bfloat16)), ("i", torch.arange(3))])
+    for legacy in (False, True):
+        bio = io.BytesIO()
+        torch.save({"model": sd, "epoch": 1}, bio, _use_new_zipfile_serialization=not legacy)
+        put(out, "render", bio.getvalue())
+    path = os.path.join(out, "seed.safetensors")
+    safetensors_write.write(path, collections.OrderedDict((k, v.contiguous()) for k, v in sd.items()
+                                                          if k != "tied"), {"format": "pt"})
+    with open(path, "rb") as f:
+        put(out, "render", f.read())
+    os.unlink(path)
 
 
 def realworld(out, rw):

@@ -9,12 +9,19 @@
 #include "modelfs/decode.h"
 #include "modelfs/pickle.h"
 
+extern const Format format_pytorch;
+extern const Format format_pytorch_legacy;
+extern const Format format_safetensors;
 extern const Format format_skops;
 extern const Format format_ziparchive;
 extern const Format format_pickle;
 
-/* Order matters: a zip is a skops file when it holds schema.json, else an archive. */
-static const Format *const formats[] = {&format_skops, &format_ziparchive, &format_pickle};
+/* Order matters: a zip is a PyTorch archive when it holds X/data.pkl, a skops file
+** when it holds schema.json, else an archive; a pickle that is PyTorch's magic
+** number starts a legacy checkpoint. */
+static const Format *const formats[] = {&format_pytorch, &format_skops, &format_ziparchive,
+                                        &format_pytorch_legacy, &format_safetensors,
+                                        &format_pickle};
 
 #define HEAD_BYTES 64
 
@@ -105,7 +112,8 @@ static int ends_with(const char *s, size_t n, const char *suffix) {
 
 int model_name_looks_like_model(const char *name) {
   static const char *const model_ext[] = {".pkl", ".pickle", ".joblib", ".sav", ".skops",
-                                          ".p", ".pck", ".pcl", ".jbl", ".model", NULL};
+                                          ".p", ".pck", ".pcl", ".jbl", ".model", ".pt",
+                                          ".pth", ".ckpt", ".safetensors", NULL};
   static const char *const comp_ext[] = {".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4",
                                          ".pbz2", ".zip", NULL};
   size_t n = strlen(name);
@@ -136,5 +144,10 @@ int model_name_looks_like_model(const char *name) {
 
 int model_head_looks_like_model(const uint8_t *head, size_t n) {
   if (n >= 2 && head[0] == 'Z' && head[1] == 'F') return 1;   /* joblib < 0.10 zlib */
-  return pickle_sniff(head, n);
+  return model_head_is_tensor_file(head, n) || pickle_sniff(head, n);
+}
+
+int model_head_is_tensor_file(const uint8_t *head, size_t n) {
+  return format_pytorch.sniff(NULL, head, n) || format_pytorch_legacy.sniff(NULL, head, n) ||
+         format_safetensors.sniff(NULL, head, n);
 }

@@ -419,7 +419,7 @@ static int is_zfile(Model *m, Source *stream) {
 
 static MfsStatus decode(Model *m, Source *src) {
   Job job = {m, 0, 0, 0, 0};
-  PickleHooks hooks = {&job, after_build};
+  PickleHooks hooks = {&job, after_build, NULL, NULL};
   Reader r;
   if (reader_init(&r, src, 0, &m->err) != MFS_OK) return m->err.code;
   MfsStatus st = pickle_run(m, &r, &hooks, 0, &m->root, &m->protocol);

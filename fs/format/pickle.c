@@ -13,9 +13,10 @@
 **
 ** Choices where CPython would call user code:
 **  - PERSID/BINPERSID give VAL_OBJECT(callable = VAL_GLOBAL pickle.persistent_load,
-**    args = (pid,)); EXT1/2/4 give VAL_OBJECT(copyreg._inverted_registry, (code,)).
-**    Both hook names are listed among the model's globals (untrusted).
-**    Neither name is recorded in the model's globals: the file does not name them.
+**    args = (pid,)) unless the format's persistent_load hook resolves the id;
+**    EXT1/2/4 give VAL_OBJECT(copyreg._inverted_registry, (code,)).  Both hook
+**    names are listed among the model's globals (untrusted), since the loader
+**    resolves them through code the file does not show.
 **  - NEXT_BUFFER (and READONLY_BUFFER on anything but in-band bytes) is an
 **    "out-of-band buffer" error: files carry no out-of-band buffers.
 **  - Dict keys are not deduplicated (dict_put appends; lookups take the last).
@@ -1032,6 +1033,11 @@ static MfsStatus push_call(Vm *vm, Value *callable, Value *args, Value *kwargs, 
   Value *out = NULL;
   vm->rc.off = vm->op_off;
   vm->rc.op = op_name(vm->op);
+  if (vm->hooks != NULL && vm->hooks->call != NULL) {
+    if (vm->hooks->call(vm->hooks->ctx, vm->m, callable, args, &out) != MFS_OK)
+      return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ECORRUPT;
+    if (out != NULL) return push(vm, out);
+  }
   if (recognise_call(&vm->rc, callable, args, kwargs, how, &out) != MFS_OK)
     return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ECORRUPT;
   if (out == NULL) {
@@ -1110,6 +1116,12 @@ static MfsStatus op_persid(Vm *vm, int bin) {
       if ((unsigned char)s[i] >= 0x80)
         return vm_fail(vm, MFS_ECORRUPT, "persistent IDs in protocol 0 must be ASCII strings");
     pid = value_str(vm->vs, s, len);
+  }
+  if (pid != NULL && vm->hooks != NULL && vm->hooks->persistent_load != NULL) {
+    Value *out = NULL;
+    if (vm->hooks->persistent_load(vm->hooks->ctx, vm->m, pid, &out) != MFS_OK)
+      return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ECORRUPT;
+    if (out != NULL) return push(vm, out);
   }
   return push_external(vm, "pickle", "persistent_load", pid);
 }

@@ -288,7 +288,7 @@ static int sniff(Cache *c, const char *rel, const struct stat *st) {
   close(fd);
   if (n <= 0 || !model_head_looks_like_model(head, (size_t)n)) return 0;
   int zfile = n >= 2 && head[0] == 'Z' && head[1] == 'F';   /* joblib < 0.10: zlib */
-  return zfile || (m == 1 && last == '.');
+  return zfile || model_head_is_tensor_file(head, (size_t)n) || (m == 1 && last == '.');
 }
 
 static SlotKind classify(Cache *c, const char *rel, const char *name, const struct stat *st) {

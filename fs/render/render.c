@@ -963,6 +963,28 @@ static void meta_u64(MetaKey *k, size_t *n, size_t cap, const char *key, unsigne
   meta_put(k, n, cap, key, &b);
 }
 
+/* A flat dict or list of scalars (a format's meta key, e.g. PyTorch's dtype
+** counts) as JSON indented for one level inside meta.json's object. */
+static void meta_flat(Buf *b, const Value *v, Err *e) {
+  int dict = v->kind == VAL_DICT;
+  size_t n = dict ? v->u.dict.n : v->u.seq.n;
+  buf_putc(b, dict ? '{' : '[');
+  for (size_t i = 0; i < n; i++) {
+    buf_puts(b, i ? ",\n    " : "\n    ");
+    if (dict) {
+      Buf k;
+      buf_init(&k);
+      const Value *key = v->u.dict.keys[i];
+      if (key->kind == VAL_STR) json_escape(b, key->u.str.s, key->u.str.len);
+      else if (text_scalar(&k, key, e)) json_escape(b, k.p ? k.p : "", k.len);
+      buf_free(&k);
+      buf_puts(b, ": ");
+    }
+    if (!json_scalar(b, dict ? v->u.dict.vals[i] : v->u.seq.items[i], e)) buf_puts(b, "null");
+  }
+  buf_puts(b, n ? (dict ? "\n  }" : "\n  ]") : (dict ? "}" : "]"));
+}
+
 /* The globals that decide the verdict, as a JSON array text indented for one
 ** level inside meta.json's object. */
 static void verdict_globals(RTree *t, Buf *b) {
@@ -1011,7 +1033,9 @@ static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
     const Value *k = x->u.dict.keys[i];
     if (k == NULL || k->kind != VAL_STR) continue;
     buf_init(&b);
-    if (!json_scalar(&b, x->u.dict.vals[i], e)) {
+    if (x->u.dict.vals[i] && json_is_flat_container(x->u.dict.vals[i])) {
+      meta_flat(&b, x->u.dict.vals[i], e);
+    } else if (!json_scalar(&b, x->u.dict.vals[i], e)) {
       Buf s;
       buf_init(&s);
       if (x->u.dict.vals[i] && text_scalar(&s, x->u.dict.vals[i], e))
@@ -1112,6 +1136,10 @@ static void oj_array(OJ *o, const Value *v, const VInfo *vi) {
     jw_raw(&o->w, num, (size_t)k);
   }
   jw_end(&o->w, ']');
+  if (a->stored_dtype != NULL) {   /* widened: the file's own dtype (bfloat16) */
+    jw_key(&o->w, "stored_dtype", 12);
+    jw_cstring(&o->w, a->stored_dtype);
+  }
   jw_end(&o->w, '}');
 }
 

@@ -26,5 +26,9 @@ Model *model_decode_source(Source *src, const char *name);
 ** .xz .lzma .lz4 and combinations such as .pkl.z, .joblib.gz. */
 int model_name_looks_like_model(const char *name);
 int model_head_looks_like_model(const uint8_t *head, size_t n);
+/* A PyTorch checkpoint (zip whose first member is X/data.pkl, or the legacy
+** magic-number pickle) or a safetensors file, by its first bytes alone: files that
+** do not end the way a pickle does. */
+int model_head_is_tensor_file(const uint8_t *head, size_t n);
 
 #endif

@@ -53,6 +53,13 @@
 /* Decompressed size of one stream (joblib compressors): 64 GiB. */
 #define MFS_MAX_DECOMPRESSED     (64ULL << 30)
 
+/* Bytes of a storage one read of a strided tensor view (a transposed matrix) may
+** pull into memory at once to pick its elements; wider views read run by run. */
+#define MFS_MAX_GATHER_WINDOW    (4u << 20)
+
+/* A safetensors JSON header; the safetensors library refuses more than 100 MB. */
+#define MFS_MAX_SAFETENSORS_HEADER (100ULL << 20)
+
 /* Zip archives (skops, zipped pickles). */
 #define MFS_MAX_ZIP_MEMBERS      100000
 /* Members of the .npz inside a skops file (a scipy sparse matrix: data, indices,

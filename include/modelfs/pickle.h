@@ -22,6 +22,16 @@ typedef struct PickleHooks {
   ** (the stream was cut before BUILD): read nothing, record nothing, return
   ** MFS_ETRUNC when *obj is one whose data would have followed, else MFS_OK. */
   MfsStatus (*after_build)(void *ctx, Model *m, Reader *r, Value **obj);
+  /* When set, PERSID/BINPERSID ask it for the value of persistent id pid (a
+  ** format whose loader resolves ids itself, as PyTorch archives do with
+  ** storages); the hook name pickle.persistent_load is then not listed among the
+  ** model's globals.  *out NULL means: not one of ours, the VM's default applies.
+  ** Return MFS_OK or an error recorded in m->err. */
+  MfsStatus (*persistent_load)(void *ctx, Model *m, Value *pid, Value **out);
+  /* When set, asked first at every REDUCE/NEWOBJ/NEWOBJ_EX/INST/OBJ: *out gets a
+  ** value folded by the format (PyTorch's tensor reconstructors), or NULL for
+  ** the VM's own recognisers.  Return MFS_OK or an error recorded in m->err. */
+  MfsStatus (*call)(void *ctx, Model *m, Value *callable, Value *args, Value **out);
 } PickleHooks;
 
 /*

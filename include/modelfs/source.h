@@ -48,6 +48,16 @@ Source *source_from_memory(const void *data, size_t len, const char *name);
 /* A window [off, off+len) of another source (legacy joblib ZF payloads, zip stored members). */
 Source *source_slice(Source *inner, uint64_t off, uint64_t len, const char *name);
 
+/* source_view.c: the C-order elements of a strided view of inner: element
+** (i0, ..., in) is itemsize bytes at base_off + itemsize * sum(ik * stride[k]).
+** The caller checks that every element lies inside inner. */
+Source *source_strided(Source *inner, uint64_t base_off, size_t itemsize, int ndim,
+                       const uint64_t *shape, const int64_t *stride, const char *name);
+/* source_view.c: little-endian float32 values of inner's elements of kind
+** "bfloat16", "float8_e4m3fn" or "float8_e5m2" (exact widenings); NULL for
+** another kind. */
+Source *source_widen(Source *inner, const char *kind, const char *name);
+
 /* source_inflate.c and friends: the decompressed view of a compressed source.
 ** kind is one of the compression names meta.json uses ("zlib", "gzip", "bz2",
 ** "xz", "lzma", "lz4").  Sequential reads cost one pass; random reads use restart

@@ -129,6 +129,8 @@ typedef struct NdArray {
   Blob data;               /* numeric/string/record dtypes: prod(shape)*itemsize bytes */
   Value *objects;          /* object dtype: VAL_LIST of elements, C order, else NULL */
   const char *error;       /* data cannot be produced (missing companion file...): EIO */
+  const char *stored_dtype;/* the file's dtype when data were widened to this one
+                              ("bfloat16" served as float32), else NULL */
 } NdArray;
 
 typedef struct Scalar {

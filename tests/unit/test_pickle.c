@@ -519,7 +519,7 @@ static void test_after_build_hook(void **state) {
   Reader r;
   assert_int_equal(reader_init(&r, src, 0, &m->err), MFS_OK);
   int calls = 0;
-  PickleHooks hooks = {&calls, hook_read3};
+  PickleHooks hooks = {&calls, hook_read3, NULL, NULL};
   Value *result;
   int proto;
   assert_int_equal(pickle_run(m, &r, &hooks, 0, &result, &proto), MFS_OK);
@@ -617,7 +617,7 @@ static void test_dtype_frozen_by_hook(void **state) {
     Source *src = source_from_memory(s, sizeof s - 1, "hook");
     Reader r;
     assert_int_equal(reader_init(&r, src, 0, &m->err), MFS_OK);
-    PickleHooks hooks = {NULL, hook_nothing};
+    PickleHooks hooks = {NULL, hook_nothing, NULL, NULL};
     Value *result;
     MfsStatus st = pickle_run(m, &r, with_hook ? &hooks : NULL, 0, &result, NULL);
     if (with_hook) {

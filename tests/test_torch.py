@@ -1,0 +1,272 @@
+"""PyTorch checkpoints (zip and legacy layouts) and safetensors files (issue 17).
+
+Fixtures are written during the run by scripts/make_torch_fixtures.py with the real
+torch (python3-torch); the safetensors files by scripts/safetensors_write.py, checked
+against the torch tensors.  The truth for every array is numpy.save of
+tensor.numpy() (float32 for bfloat16), and every check reads through a real mount.
+"""
+import io
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import TESTDATA, cat, cli, mounted, run_script
+
+TORCHDATA = os.path.join(TESTDATA, "torch")
+# What differs between layouts of the same state_dict: facts about the container.
+CONTAINER_FACTS = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
+
+
+@pytest.fixture(scope="module")
+def tdir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("torch")
+    run_script("make_torch_fixtures.py", out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def manifest(tdir):
+    with open(os.path.join(tdir, "manifest.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def mnt(tdir):
+    with mounted(tdir) as m:
+        yield m
+
+
+def meta(path):
+    with open(os.path.join(path, "meta.json")) as f:
+        return json.load(f)
+
+
+NAMES = ["state.pt", "state_legacy.pt", "state.safetensors", "tied.pt", "tied_legacy.pt",
+         "ckpt.pt", "ckpt_legacy.pt", "meta.safetensors"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_array_equals_torch(tdir, mnt, manifest, name):
+    """numpy.load of every .npy equals tensor.numpy(), and the bytes are numpy.save's."""
+    entry = manifest["files"][name]
+    assert entry["arrays"], name
+    m = meta(os.path.join(mnt, name))
+    assert m["status"] == "ok", m
+    assert m["format"] == entry["format"]
+    for npy, truth in entry["arrays"].items():
+        got_path = os.path.join(mnt, name, npy)
+        want_path = os.path.join(tdir, truth)
+        want = np.load(want_path)
+        got = np.load(got_path)
+        assert got.dtype == want.dtype and got.shape == want.shape, (name, npy, got.dtype, got.shape)
+        assert np.array_equal(got, want, equal_nan=want.dtype.kind == "f"), (name, npy)
+        with open(got_path, "rb") as g, open(want_path, "rb") as w:
+            assert g.read() == w.read(), (name, npy)
+        txt = os.path.join(mnt, name, npy[:-4] + ".txt")
+        assert os.path.exists(txt), txt
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_meta_and_object_json(mnt, manifest, name):
+    entry = manifest["files"][name]
+    d = os.path.join(mnt, name)
+    m = meta(d)
+    unique = len(entry["arrays"]) - len(entry["links"])
+    assert m["arrays"] == unique
+    want_bytes = 0
+    for npy in entry["arrays"]:
+        if npy not in entry["links"]:
+            want_bytes += np.load(os.path.join(d, npy)).nbytes
+    assert m["array_bytes"] == want_bytes
+    assert sum(m["dtypes"].values()) == unique
+    if entry["stored"]:
+        assert m["dtypes"]["bfloat16"] == len(entry["stored"])
+    if entry["format"] == "pytorch":
+        assert m["serialization_version"] == 3
+        assert m["compression"] == "store"
+    if entry["format"] == "pytorch-legacy":
+        assert m["serialization_version"] == 1001
+    assert m["verdict"] == "safe", m
+    with open(os.path.join(d, "object.json")) as f:
+        obj = json.load(f)
+    for npy, stored in entry["stored"].items():
+        node = obj
+        for part in npy[:-4].split("/"):
+            node = node[part]
+        assert node["stored_dtype"] == stored and node["dtype"] == "<f4", node
+
+
+@pytest.mark.parametrize("name", ["tied.pt", "tied_legacy.pt", "ckpt.pt", "ckpt_legacy.pt"])
+def test_tied_weights_are_links(mnt, manifest, name):
+    entry = manifest["files"][name]
+    assert entry["links"], "fixture without tied weights"
+    for npy in entry["links"]:
+        p = os.path.join(mnt, name, npy)
+        assert os.path.islink(p), npy
+        assert os.path.islink(p[:-4] + ".txt"), npy
+    for npy in set(entry["arrays"]) - set(entry["links"]):
+        assert not os.path.islink(os.path.join(mnt, name, npy)), npy
+
+
+def diff_names(a, b):
+    """Names `diff -r -q` reports between two directories (relative to them)."""
+    p = subprocess.run(["diff", "-r", "-q", a, b], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode in (0, 1), p.stderr
+    names = set()
+    for line in p.stdout.decode().splitlines():
+        if line.startswith("Files "):
+            names.add(os.path.relpath(line.split(" ")[1], a))
+        elif line.startswith("Only in "):
+            where, _, what = line[len("Only in "):].partition(": ")
+            root = a if where.startswith(a) else b
+            names.add(os.path.relpath(os.path.join(where, what), root))
+        else:
+            names.add(line)
+    return names
+
+
+@pytest.mark.parametrize("pair", [("state.pt", "state_legacy.pt"), ("state.pt", "state.safetensors"),
+                                  ("tied.pt", "tied_legacy.pt"), ("ckpt.pt", "ckpt_legacy.pt")])
+def test_layouts_give_one_tree(mnt, pair):
+    """SPEC 3.3: diff -r across layouts shows container facts only."""
+    a, b = (os.path.join(mnt, n) for n in pair)
+    names = diff_names(a, b)
+    assert names <= CONTAINER_FACTS, names
+    assert "meta.json" in names
+
+
+def test_views_of_one_storage_are_separate_arrays(mnt):
+    d = os.path.join(mnt, "state.pt")
+    for n in ("base", "base_t", "base_step", "bf16", "bf16_t"):
+        assert not os.path.islink(os.path.join(d, n + ".npy")), n
+    with open(os.path.join(d, "base_t.txt")) as f:
+        rows = f.read().splitlines()
+    assert len(rows) == 6 and len(rows[0].split()) == 4
+
+
+def test_nested_checkpoint_is_directories(mnt):
+    d = os.path.join(mnt, "ckpt.pt")
+    assert os.path.isdir(os.path.join(d, "model"))
+    assert os.path.isdir(os.path.join(d, "optimizer", "state", "0"))
+    with open(os.path.join(d, "epoch")) as f:
+        assert f.read() == "3\n"
+    with open(os.path.join(d, "optimizer", "param_groups", "0", "lr")) as f:
+        assert f.read() == "0.001\n"
+    with open(os.path.join(d, "optimizer", "param_groups", "0", "params.json")) as f:
+        assert json.load(f) == [0, 1, 2]
+    assert meta(d)["class"] == "builtins.dict"
+
+
+def test_state_dict_keys_are_names(mnt, manifest):
+    names = sorted(os.listdir(os.path.join(mnt, "state.pt")))
+    assert "layer1.0.weight.npy" in names and "layer1.0.bias.txt" in names
+    assert "_metadata" not in " ".join(names)
+
+
+def test_safetensors_metadata(mnt):
+    d = os.path.join(mnt, "meta.safetensors")
+    with open(os.path.join(d, "metadata.json"), encoding="utf-8") as f:
+        assert json.load(f) == {"format": "pt", "note": "Zürich"}
+    assert meta(d)["format"] == "safetensors"
+
+
+# ---- bad input ------------------------------------------------------------------------
+
+def test_truncated_legacy_storage_is_an_error(tdir, tmp_path, manifest):
+    src = os.path.join(tdir, "state_legacy.pt")
+    data = open(src, "rb").read()
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(data[:-10])
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["status"] == "error" and "storage" in m["error"], m
+    assert m["verdict"] != "safe"
+    # the tensors whose storage is whole still read; the cut one fails with a reason
+    ok, failed = 0, 0
+    for npy, truth in manifest["files"]["state_legacy.pt"]["arrays"].items():
+        p = cli("cat", str(bad), npy)
+        if p.returncode == 0:
+            assert np.array_equal(np.load(io.BytesIO(p.stdout)), np.load(os.path.join(tdir, truth)))
+            ok += 1
+        else:
+            assert b"storage" in p.stderr, p.stderr
+            failed += 1
+    assert ok and failed, (ok, failed)
+
+
+def test_missing_storage_member_is_an_error(tdir, tmp_path):
+    import zipfile
+    src = zipfile.ZipFile(os.path.join(tdir, "state.pt"))
+    bad = tmp_path / "missing.pt"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as z:
+        for info in src.infolist():
+            if not info.filename.endswith("/data/0"):
+                z.writestr(info, src.read(info.filename))
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["status"] == "error" and "data/0" in m["error"], m
+    p = cli("cat", str(bad), "layer1.0.weight.npy")
+    assert p.returncode != 0
+
+
+def test_view_outside_its_storage_is_an_error(tdir, tmp_path):
+    """A size/stride reaching past the storage is refused, never read out of bounds."""
+    import zipfile
+    src = zipfile.ZipFile(os.path.join(tdir, "tied.pt"))
+    bad = tmp_path / "outside.pt"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("/data.pkl"):
+                # emb.weight is (10, 4) with stride (4, 1): make the row stride 40
+                data = data.replace(b"K\x04K\x01\x86", b"K(K\x01\x86", 1)
+            z.writestr(info, data)
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["status"] == "error" and "storage" in m["error"], m
+
+
+def test_safetensors_offsets_checked(tdir, tmp_path):
+    data = bytearray(open(os.path.join(tdir, "meta.safetensors"), "rb").read())
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    header["w"]["data_offsets"][1] += 1000
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(len(text).to_bytes(8, "little") + text + bytes(data[8 + n:]))
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["status"] == "error" and "data_offsets" in m["error"], m
+
+
+# ---- the peers' PyTorch cases ---------------------------------------------------------
+
+@pytest.mark.parametrize("name,fmt,verdict", [
+    ("picklescan_new_pytorch_model.bin", "pytorch", "safe"),
+    ("picklescan_pytorch_model.bin", "pytorch-legacy", "safe"),
+    ("modelscan_unsafe_zip_pytorch.pt", "pytorch", "dangerous"),
+    ("picklescan_pytorch_magic_bypass.pt", None, "dangerous"),
+])
+def test_peer_pytorch_cases(name, fmt, verdict):
+    m = json.loads(cat(os.path.join(TORCHDATA, name), "meta.json"))
+    assert m["verdict"] == verdict, m
+    if fmt:
+        assert m["format"] == fmt
+
+
+def test_peer_benign_checkpoints_show_tensors(tmp_path):
+    for name in ("picklescan_new_pytorch_model.bin", "picklescan_pytorch_model.bin"):
+        shutil.copy(os.path.join(TORCHDATA, name), tmp_path / name)
+    with mounted(str(tmp_path)) as m:
+        d = os.path.join(m, "picklescan_new_pytorch_model.bin")
+        assert os.path.isdir(d)
+        arrays = [n for n in os.listdir(d) if n.endswith(".npy")]
+        assert arrays
+        a = np.load(os.path.join(d, arrays[0]))
+        assert a.dtype == np.float32
+        d = os.path.join(m, "picklescan_pytorch_model.bin")
+        assert os.path.isdir(d)
+        w = np.load(os.path.join(d, "distilbert.embeddings.word_embeddings.weight.npy"))
+        assert w.dtype == np.float32 and w.ndim == 2
