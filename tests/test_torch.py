@@ -270,3 +270,51 @@ def test_peer_benign_checkpoints_show_tensors(tmp_path):
         assert os.path.isdir(d)
         w = np.load(os.path.join(d, "distilbert.embeddings.word_embeddings.weight.npy"))
         assert w.dtype == np.float32 and w.ndim == 2
+
+
+def test_scan_finds_checkpoints_by_bytes(tdir, tmp_path):
+    """.bin/.pt/.safetensors files are models for scan whatever their names say."""
+    for name, as_name in (("state.pt", "weights.bin"), ("state_legacy.pt", "old.data"),
+                          ("state.safetensors", "model.weights"), ("ckpt.pt", "ckpt.pt")):
+        shutil.copy(os.path.join(tdir, name), tmp_path / as_name)
+    (tmp_path / "notes.txt").write_text("not a model\n")
+    p = cli("scan", "--json", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    got = {os.path.basename(r["path"]): (r["format"], r["verdict"]) for r in json.loads(p.stdout)}
+    assert got == {"weights.bin": ("pytorch", "safe"), "old.data": ("pytorch-legacy", "safe"),
+                   "model.weights": ("safetensors", "safe"), "ckpt.pt": ("pytorch", "safe")}, got
+
+
+def test_mount_shows_checkpoints_by_bytes(tdir, tmp_path):
+    for name, as_name in (("state.pt", "weights.bin"), ("state_legacy.pt", "old.data"),
+                          ("state.safetensors", "model.weights")):
+        shutil.copy(os.path.join(tdir, name), tmp_path / as_name)
+    with mounted(str(tmp_path)) as m:
+        for n in ("weights.bin", "old.data", "model.weights"):
+            assert os.path.isdir(os.path.join(m, n)), n
+            assert os.path.exists(os.path.join(m, n, "layer1.0.weight.npy")), n
+
+
+def legacy_pickles(data):
+    """(start, end) of the five pickles that open a legacy checkpoint."""
+    import pickletools
+    bio, spans = io.BytesIO(data), []
+    for _ in range(5):
+        start = bio.tell()
+        for _ in pickletools.genops(bio):
+            pass
+        spans.append((start, bio.tell()))
+    return spans
+
+
+def test_legacy_storage_missing_from_key_list_is_an_error(tdir, tmp_path):
+    import pickle
+    data = open(os.path.join(tdir, "tied_legacy.pt"), "rb").read()
+    spans = legacy_pickles(data)
+    keys = pickle.loads(data[spans[4][0]:spans[4][1]])
+    assert isinstance(keys, list) and len(keys) >= 2
+    bad = tmp_path / "lost_key.pt"
+    bad.write_bytes(data[:spans[4][0]] + pickle.dumps(keys[:-1], protocol=2) + data[spans[4][1]:])
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["status"] == "error" and keys[-1] in m["error"], m
+    assert m["verdict"] == "incomplete", m

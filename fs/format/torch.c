@@ -88,6 +88,7 @@ typedef struct Storage {
   int parent;              /* legacy storage views: index of the root storage, else -1 */
   uint64_t parent_off;     /* elements into the parent */
   const char *missing;     /* why the bytes cannot be produced */
+  int next;                /* next storage whose key hashes alike, or -1 */
 } Storage;
 
 typedef struct Tensor {
@@ -109,6 +110,7 @@ typedef struct Torch {
   Tensor *tn;
   size_t ntn, capt;
   U64Map by_value;         /* storage Value id -> index */
+  U64Map by_key;           /* hash of a storage key -> 1 + index of the latest with it */
   U64Map by_view;          /* view hash -> 1 + index of the first tensor with it */
   U64Map by_tensor;        /* tensor Value id -> 1 */
   Value *dtypes[sizeof ttypes / sizeof *ttypes];
@@ -177,9 +179,17 @@ static Value *new_array(Torch *t, const TType *ty, int ndim, const uint64_t *sha
 
 /* ---- storages ------------------------------------------------------------------------ */
 
+static uint64_t key_hash(const char *key) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *key; key++) h = (h ^ (uint8_t)*key) * 1099511628211ULL;
+  return h;
+}
+
 static int find_storage(const Torch *t, const char *key) {
-  for (size_t i = t->nst; i-- > 0;)
-    if (strcmp(t->st[i].key, key) == 0) return (int)i;
+  uint64_t at;
+  if (!u64map_get(&t->by_key, key_hash(key), &at)) return -1;
+  for (int i = (int)at - 1; i >= 0; i = t->st[i].next)
+    if (strcmp(t->st[i].key, key) == 0) return i;
   return -1;
 }
 
@@ -203,7 +213,10 @@ static int add_storage(Torch *t, const char *key, const TType *ty, uint64_t nume
   s->parent = -1;
   s->v = new_array(t, ty, 1, &numel);
   if (s->key == NULL || s->v == NULL) return -1;
-  if (u64map_put(&t->by_value, s->v->id, t->nst) != MFS_OK) {
+  uint64_t h = key_hash(key), at;
+  s->next = u64map_get(&t->by_key, h, &at) ? (int)at - 1 : -1;
+  if (u64map_put(&t->by_value, s->v->id, t->nst) != MFS_OK ||
+      u64map_put(&t->by_key, h, t->nst + 1) != MFS_OK) {
     fail(t, MFS_ENOMEM, "out of memory");
     return -1;
   }
@@ -513,6 +526,7 @@ static void torch_free(Torch *t) {
   u64map_free(&t->by_value);
   u64map_free(&t->by_view);
   u64map_free(&t->by_tensor);
+  u64map_free(&t->by_key);
 }
 
 static MfsStatus run_data_pickle(Torch *t, Reader *r, Value **root) {
@@ -829,6 +843,11 @@ static MfsStatus locate_storages(Torch *t, Reader *r, Value *keys, Source *src) 
     }
     t->r = NULL;
   }
+  for (size_t i = 0; i < t->nst; i++)
+    if (t->st[i].parent < 0 && t->st[i].src == NULL)
+      return err_set(&t->m->err, MFS_ECORRUPT, reader_pos(r),
+                     "offset %llu: storage %s is not in the file's storage list",
+                     (unsigned long long)reader_pos(r), t->st[i].key);
   return MFS_OK;
 }
 
