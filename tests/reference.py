@@ -29,7 +29,8 @@ import types
 
 import numpy as np
 
-RESERVED = ("meta.json", "types.txt", "untrusted.txt", "object.json", "compat.json")
+RESERVED = ("meta.json", "types.txt", "untrusted.txt", "object.json", "compat.json",
+            "summary.txt")
 
 # The protocol whose reduce form is canonical.  SPEC 3.2: every protocol renders
 # the same tree, so protocol 0's copyreg._reconstructor form must look like this.

@@ -28,7 +28,8 @@ _spec.loader.exec_module(MF)
 
 KIND = {"file": "f", "dir": "d", "link": "l"}
 # compat.json names the container facts (protocol -> minimum Python, format) too.
-FORMAT_DEPENDENT = ("meta.json", "types.txt", "untrusted.txt", "compat.json")
+# summary.txt names the format and the verdict (issue 15).
+FORMAT_DEPENDENT = ("meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt")
 MAX_REPORT = 40
 
 

@@ -529,7 +529,7 @@ def test_companion_fifo_does_not_hang(tmp_path):
 
 # ---- a cut file keeps what precedes the cut --------------------------------------------
 
-TOP = {"meta.json", "types.txt", "untrusted.txt", "object.json", "compat.json"}
+TOP = {"meta.json", "types.txt", "untrusted.txt", "object.json", "compat.json", "summary.txt"}
 
 
 def tree_of(path):

@@ -26,7 +26,7 @@ from conftest import MODELFS, mount_counter, mount_process, mounted
 
 # Files that describe the file rather than the model (SPEC 3.2); compat.json (the
 # load-compatibility report) names the format too.
-RESERVED = {"meta.json", "types.txt", "untrusted.txt", "compat.json"}
+RESERVED = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
 
 
 # ---- fixtures: models written by the real scikit-learn ------------------------------

@@ -139,7 +139,7 @@ KNOWN_DIFFERENCES = {
     "hist_gradient_boosting": ["_loss/closs"],     # Cython loss: skops drops the pyx unpickler
     "gridsearch_logreg": ["cv_results_/param_C"],  # a MaskedArray, as "masked" above
 }
-IGNORED_ENTRIES = {"meta.json", "types.txt", "untrusted.txt", "compat.json"}
+IGNORED_ENTRIES = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
 
 
 def _differs_by_design(name, path):

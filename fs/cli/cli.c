@@ -62,6 +62,8 @@ static const Cmd commands[] = {
   {"tree", cmd_tree, 0, 0, "modelfs tree [--trust FILE] MODEL"},
   {"scan", NULL, 0, 0, "modelfs scan [--json] [--trust FILE] FILE|DIR..."},
   {"check", NULL, 0, 0, "modelfs check FILE... [--sklearn V] [--numpy V] [--python V] [--json]"},
+  {"summary", NULL, 0, 0, "modelfs summary [--trust FILE] FILE|MODELDIR..."},
+  {"diff", NULL, 0, 0, "modelfs diff [--json] [--trust FILE] A B"},
   {"help", NULL, 0, 0, "modelfs help"},
   {"--help", NULL, 0, 0, NULL},
   {"--version", NULL, 0, 0, NULL},
@@ -115,7 +117,9 @@ static int print_help(FILE *out) {
         "  cat     the exact bytes of file entries (links are followed)\n"
         "  tree    every entry as `KIND SIZE PATH [-> TARGET]`, depth first\n"
         "  scan    a trust verdict per model file, for CI\n"
-        "  check   will these files load with those library versions\n\n"
+        "  check   will these files load with those library versions\n"
+        "  summary one screen per model (its summary.txt); a git textconv driver\n"
+        "  diff    what changed between two models: exit 0 same, 1 different, 2 trouble\n\n"
         "  --trust FILE, -o trust=FILE   add trusted globals (one module.qualname per line)\n"
         "  --version                     print the version\n\n"
         "Exit status: 0 ok, 1 not found or entry could not be produced, 2 usage.\n",
@@ -464,5 +468,7 @@ int cli_main(int argc, char **argv) {
   /* Commands with their own parsers and exit statuses (scan.h, compat.h). */
   if (strcmp(cmd->name, "scan") == 0) return scan_cli_main(argc, argv);
   if (strcmp(cmd->name, "check") == 0) return compat_cli_check(argc, argv);
+  if (strcmp(cmd->name, "summary") == 0) return cli_summary_main(argc, argv);
+  if (strcmp(cmd->name, "diff") == 0) return cli_diff_main(argc, argv);
   return run_model_command(cmd, argc, argv);
 }

@@ -20,12 +20,13 @@
 #include "modelfs/limits.h"
 #include "modelfs/npy.h"
 #include "modelfs/render.h"
+#include "modelfs/review.h"
 #include "modelfs/text.h"
 
 /* RNode.content: how a file's bytes are produced. */
 enum {
   C_NONE, C_META, C_TYPES, C_UNTRUSTED, C_OBJJSON, C_COMPAT, C_SCALAR, C_BIN, C_NPY,
-  C_TXT, C_JSON, C_CLASS, C_ERROR
+  C_TXT, C_JSON, C_CLASS, C_ERROR, C_SUMMARY
 };
 
 /* How a value shows in a directory. */
@@ -682,7 +683,7 @@ static int collect_globals(RTree *t) {
 static void layout_root(RTree *t) {
   static const struct { const char *name; int content; } top[] = {
     {"meta.json", C_META}, {"types.txt", C_TYPES}, {"untrusted.txt", C_UNTRUSTED},
-    {"object.json", C_OBJJSON}, {"compat.json", C_COMPAT}};
+    {"object.json", C_OBJJSON}, {"compat.json", C_COMPAT}, {"summary.txt", C_SUMMARY}};
   uint32_t root = new_node(t, 0, "", RK_DIR, C_NONE, t->m->root);
   if (root != 0) return;
   for (size_t k = 0; k < sizeof top / sizeof *top; k++)
@@ -1418,6 +1419,7 @@ static MfsStatus produce(RTree *t, uint32_t i, Buf *out, Err *e) {
     case C_TYPES: make_names_list(t, out, 0); break;
     case C_UNTRUSTED: make_names_list(t, out, 1); break;
     case C_OBJJSON: return make_object_json(t, out, e);
+    case C_SUMMARY: return summary_make(t->m, &t->judged, out, e);
     case C_COMPAT: {
       char *s = compat_report_json(t->m, t->compat_target);
       if (s == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "compat report failed");
@@ -1539,7 +1541,7 @@ int render_size_known(RTree *t, const RNode *n, uint64_t *size) {
   if (checked(t, n) == NULL) return 0;
   if (n->kind == RK_FILE) {
     switch (n->content) {
-      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: {
+      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: case C_SUMMARY: {
         pthread_mutex_lock(&t->mu);
         int have = t->x[n->index].have;
         pthread_mutex_unlock(&t->mu);

@@ -10,4 +10,9 @@ int cli_is_command(const char *word);
 /* Run it; returns the process exit status (0 ok, 1 not found/failed, 2 usage). */
 int cli_main(int argc, char **argv);
 
+/* `modelfs summary` (cli_summary.c) and `modelfs diff` (cli_diff.c); argv[1] is
+** the command.  Each returns its exit status. */
+int cli_summary_main(int argc, char **argv);
+int cli_diff_main(int argc, char **argv);
+
 #endif

@@ -7,4 +7,5 @@
 extern const char data_trusted[];     /* data/trusted.txt */
 extern const char data_dangerous[];   /* data/dangerous.txt */
 extern const char data_compat_rules[]; /* data/compat_rules.txt (TAB-separated) */
+extern const char data_sklearn_defaults[]; /* data/sklearn_defaults.txt (TAB-separated) */
 #endif

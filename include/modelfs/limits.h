@@ -196,6 +196,16 @@
 #define MFS_TEXT_WHOLE           (1ULL << 20)
 #define MFS_TEXT_BLOCK           (64u << 10)
 
+/* The reviewer's view (summary.txt, modelfs diff).  Arrays are compared and
+** ranked in memory: one array of more data bytes is described, not compared.
+** A summary lists at most SUMMARY_LINES entries per section and SUMMARY_TOP
+** coefficients; a diff reports at most DIFF_EXAMPLES entries of one flat
+** container (a vocabulary) one by one before it counts the rest. */
+#define MFS_REVIEW_MAX_ARRAY     (256ULL << 20)
+#define MFS_SUMMARY_LINES        16
+#define MFS_SUMMARY_TOP          10
+#define MFS_DIFF_EXAMPLES        8
+
 /* limit, or less when the environment variable env (MODELFS_TEST_...) holds a
 ** smaller decimal number: tests make a limit fire on a small file.  It never
 ** raises a limit. */

@@ -191,7 +191,7 @@ static void test_estimator(void **state) {
   RTree *t = render_tree(m, trust);
   assert_non_null(t);
   assert_string_equal(listing(t, ""),
-                      "meta.json types.txt untrusted.txt object.json compat.json __class__ "
+                      "meta.json types.txt untrusted.txt object.json compat.json summary.txt __class__ "
                       "criterion max_depth alpha tol flag z coef_.npy coef_.txt tree_ names.json "
                       "empty.json empty2.json tags.json a%2Fb % %2E %2E%2E 50%25 meta.json~2 x.npy "
                       "x~2.npy x~2.txt blob.bin fn mixed self _sklearn_version");
@@ -311,7 +311,7 @@ static void test_root_forms(void **state) {
   m->root = array_f8(m, 2, d2);
   RTree *t = render_tree(m, trust);
   assert_string_equal(listing(t, ""),
-                      "meta.json types.txt untrusted.txt object.json compat.json value.npy value.txt");
+                      "meta.json types.txt untrusted.txt object.json compat.json summary.txt value.npy value.txt");
   assert_content(t, "value.txt", "1.5\n-2.0\n");
   render_free(t);
   m->root = list_of(m, VAL_LIST, 2, S(m, "x"), S(m, "y"));
@@ -327,7 +327,7 @@ static void test_root_forms(void **state) {
   Value *a = array_f8(m, 2, d2);
   m->root = list_of(m, VAL_LIST, 2, a, a);
   t = render_tree(m, trust);
-  assert_string_equal(listing(t, ""), "meta.json types.txt untrusted.txt object.json compat.json "
+  assert_string_equal(listing(t, ""), "meta.json types.txt untrusted.txt object.json compat.json summary.txt "
                                       "0.npy 0.txt 1.npy 1.txt");
   assert_link(t, "1.txt", "0.txt");
   assert_content(t, "meta.json",
@@ -347,7 +347,7 @@ static void test_error_model(void **state) {
   G(m, "os", "system");
   RTree *t = render_tree(m, trust);
   assert_non_null(t);
-  assert_string_equal(listing(t, ""), "meta.json types.txt untrusted.txt object.json compat.json");
+  assert_string_equal(listing(t, ""), "meta.json types.txt untrusted.txt object.json compat.json summary.txt");
   char *meta = content(t, "meta.json", NULL);
   assert_non_null(strstr(meta, "\"error\": \"offset 77: truncated BINUNICODE\""));
   assert_non_null(strstr(meta, "\"status\": \"error\""));
