@@ -1,5 +1,5 @@
 /*
-** review_util.c -- what summary.c and modeldiff.c both need to read an estimator
+** review.c -- what summary.c and modeldiff.c both need to read an estimator
 ** from the value graph: its state, class, Python reprs of hyperparameters, array
 ** data as numbers, and the shipped sklearn defaults (data/sklearn_defaults.txt).
 **
