@@ -79,6 +79,14 @@ echo "\$ python3 -c 'import numpy; print(numpy.load(\"mnt/iris_logreg_C1.pkl/coe
 "$PY" -c 'import numpy; print(numpy.load("mnt/iris_logreg_C1.pkl/coef_.npy", mmap_mode="r"))' || true
 show diff -r mnt/iris_logreg_C1.pkl mnt/iris_logreg_C0.01.pkl
 show diff -r mnt/iris_logreg_C1.pkl mnt/iris_logreg_C1.joblib.gz
+echo "# reviewing a retrained model: one screen per version, and what changed"
+show cat mnt/iris_logreg_C1.pkl/summary.txt
+show cat mnt/iris_logreg_C0.01.pkl/summary.txt
+echo
+echo "\$ modelfs diff mnt/iris_logreg_C1.pkl mnt/iris_logreg_C0.01.pkl"
+"$BIN" diff mnt/iris_logreg_C1.pkl mnt/iris_logreg_C0.01.pkl || true
+echo "# diff -r stays exact; these options hide the copies (object.json, .npy beside .txt):"
+show diff -r -x object.json -x '*.npy' -x compat.json -x summary.txt mnt/iris_logreg_C1.pkl mnt/iris_logreg_C0.01.pkl
 show cat mnt/broken.pkl/meta.json
 echo "# what was decoded before the cut is still there:"
 show ls mnt/broken.pkl

@@ -11,6 +11,7 @@ the demo and the bench.  Written with the real libraries; nothing hand-made.
   grid_v1.pkl / grid_v2.pkl         GridSearchCV over LogisticRegression's C, v2 a wider grid
   logreg_C1.pkl / logreg_C0.01.pkl  LogisticRegression on iris, C=1.0 vs C=0.01
   forestN_a.pkl / forestN_b.pkl     with --forests N: two N-tree forests (different seeds)
+                                    on 5,000 rows of make_classification
 """
 import os
 import pickle
@@ -70,8 +71,10 @@ def main():
     X, y = load_iris(return_X_y=True)
     if "--forests" in sys.argv:
         n = int(sys.argv[sys.argv.index("--forests") + 1])
+        from sklearn.datasets import make_classification
+        Xb, yb = make_classification(n_samples=5000, n_features=20, n_informative=8, random_state=0)
         for tag, seed in (("a", 0), ("b", 1)):
-            save(RandomForestClassifier(n_estimators=n, random_state=seed).fit(X, y), out,
+            save(RandomForestClassifier(n_estimators=n, random_state=seed).fit(Xb, yb), out,
                  "forest%d_%s.pkl" % (n, tag))
         return
     save(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y), out, "forest5.pkl")

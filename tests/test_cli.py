@@ -202,7 +202,7 @@ def test_control_characters_in_names_are_escaped(tmp_path):
     assert cli("cat", f, "back\\slash", check=True).stdout == b"3\n"
     assert cli("cat", f, "sl%2Fash", check=True).stdout == b"4\n"
     ls = cli("ls", f, check=True).stdout.split(b"\n")[:-1]
-    assert b"a\\nb" in ls and len(ls) == 5 + len(obj)
+    assert b"a\\nb" in ls and len(ls) == 6 + len(obj)   # 6 reserved names
 
 
 # ---- models that fail to decode ----------------------------------------------------------

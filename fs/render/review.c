@@ -31,9 +31,21 @@ const Value *rv_state(const Value *obj) {
   return NULL;
 }
 
+/* A str key, or a Python-2 str key (its bytes are the latin-1 text). */
+static int key_is(const Value *k, const char *key, size_t n) {
+  if (k == NULL) return 0;
+  if (k->kind == VAL_STR) return k->u.str.len == n && memcmp(k->u.str.s, key, n) == 0;
+  if (k->kind == VAL_BYTES && (k->flags & VF_PY2STR) && k->u.bytes.mem)
+    return k->u.bytes.len == n && memcmp(k->u.bytes.mem, key, n) == 0;
+  return 0;
+}
+
 const Value *rv_attr(const Value *obj, const char *key) {
   const Value *s = rv_state(obj);
-  return s ? rv_unwrap(dict_get_str(s, key)) : NULL;
+  size_t n = strlen(key);
+  for (size_t i = s ? s->u.dict.n : 0; i-- > 0;)   /* last write wins, as in a dict */
+    if (key_is(s->u.dict.keys[i], key, n)) return rv_unwrap(s->u.dict.vals[i]);
+  return NULL;
 }
 
 int rv_class(Buf *b, const Value *v) {
