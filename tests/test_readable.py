@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ROOT, TESTDATA, cat, cat_many, cli, tree_entries
 
-FORMAT_DEPENDENT = {"meta.json", "types.txt", "untrusted.txt", "compat.json"}
+FORMAT_DEPENDENT = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
 
 
 def write_models(tmp, code):

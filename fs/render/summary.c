@@ -442,18 +442,37 @@ static void numpy_line(const Model *m, Buf *out) {
   else if (g1) buf_puts(out, ", numpy 1.x (numpy.core names)");
 }
 
+/* The class meta.json names for a root that is not an object. */
+static const char *container_class(const Value *v) {
+  if (v == NULL) return "nothing decoded";
+  switch (v->kind) {
+    case VAL_DICT: return v->flags & VF_ORDERED ? "collections.OrderedDict" : "builtins.dict";
+    case VAL_LIST: return "builtins.list";
+    case VAL_TUPLE: return "builtins.tuple";
+    case VAL_SET: return "builtins.set";
+    case VAL_FROZENSET: return "builtins.frozenset";
+    case VAL_NDARRAY: return "numpy.ndarray";
+    default: return value_kind_name((ValueKind)v->kind);
+  }
+}
+
 static void header(const Model *m, const Judgement *j, const Value *root, Buf *out) {
   Buf c;
   buf_init(&c);
-  if (!rv_class(&c, root)) buf_puts(&c, root ? value_kind_name(root->kind) : "nothing decoded");
+  if (!rv_class(&c, root)) buf_puts(&c, container_class(root));
   buf_printf(out, "class     %s\n", c.p ? c.p : "");
   buf_free(&c);
   const Value *sv = rv_attr(root, "_sklearn_version");
-  buf_puts(out, "versions  ");
-  if (sv && sv->kind == VAL_STR) buf_printf(out, "sklearn %.*s", (int)sv->u.str.len, sv->u.str.s);
-  else buf_puts(out, "sklearn unknown");
-  numpy_line(m, out);
-  buf_putc(out, '\n');
+  Buf np;
+  buf_init(&np);
+  numpy_line(m, &np);
+  if (sv && sv->kind == VAL_STR)
+    buf_printf(out, "versions  sklearn %.*s%.*s\n", (int)sv->u.str.len, sv->u.str.s, (int)np.len, np.p);
+  else if (is_estimator(root))
+    buf_printf(out, "versions  sklearn unknown%.*s\n", (int)np.len, np.p);
+  else if (np.len)
+    buf_printf(out, "versions  %.*s\n", (int)np.len - 2, np.p + 2);
+  buf_free(&np);
   buf_printf(out, "verdict   %s", j->verdict ? j->verdict : "?");
   const char **names = j->ndangerous ? j->dangerous : j->untrusted;
   size_t nn = j->ndangerous ? j->ndangerous : j->nuntrusted;
