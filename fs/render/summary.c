@@ -533,9 +533,23 @@ static const Value *step_list_of(const Value *est) {
   return NULL;
 }
 
+/* The features a pipeline takes in: its first step's feature_names_in_. */
+static void input_line(const Value *steps, Buf *out) {
+  const Value *first = rv_unwrap(rv_unwrap(steps->u.seq.items[0])->u.seq.items[1]);
+  const Value *fin = rv_attr(first, "feature_names_in_");
+  Names nm = {0};
+  if (fin != NULL && str_list(fin, &nm) && nm.n > 0) {
+    buf_printf(out, "input     %zu features: ", nm.n);
+    for (size_t i = 0; i < nm.n && i < 12; i++) buf_printf(out, i ? ", %s" : "%s", nm.s[i]);
+    buf_puts(out, nm.n > 12 ? ", " ELLIPSIS "\n" : "\n");
+  }
+  names_free(&nm);
+}
+
 static void steps_section(const Value *root, Buf *out) {
   const Value *steps = step_list_of(root);
   if (steps == NULL) return;
+  input_line(steps, out);
   size_t w = 0;
   for (size_t i = 0; i < steps->u.seq.n; i++) {
     const Value *n = rv_unwrap(rv_unwrap(steps->u.seq.items[i])->u.seq.items[0]);
