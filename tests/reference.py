@@ -261,13 +261,33 @@ class Object:
             func, args = args[0], tuple(args[1:])
         elif func is copyreg.__newobj_ex__:
             raise NotImplementedError("NEWOBJ_EX kwargs (SPEC says nothing)")
-        self.callable = func
-        self.args = tuple(args)
         # The state the stream BUILT, when known: __reduce_ex__ of a loaded object
         # may differ from what was stored (MaskedArray turns a stored fill_value
         # None into a default array), and the tree shows what was stored.
-        if built is not None:
-            state = built.get(id(obj), (None, None))[1]
+        if built is not None and id(obj) in built:
+            state = built[id(obj)][1]
+        # SPEC 3.2: Cython's module.__pyx_unpickle_Name(cls, checksum, state) is an
+        # object of class cls with that state (an empty state is none).
+        if getattr(func, "__name__", "").startswith("__pyx_unpickle_") and len(args) == 3:
+            func, state, args = args[0], (state if state is not None else args[2]), ()
+            if state == ():
+                state = None
+        # SPEC 3.2: a MaskedArray is an object with data, mask (and fill_value when
+        # the file stores one), whatever reconstructor pickled it.
+        if type(obj) is np.ma.MaskedArray and not obj.dtype.names:
+            stored = state if isinstance(state, tuple) and len(state) == 7 else None
+            fortran = bool(obj.flags.fnc)
+            order = np.asfortranarray if fortran else np.ascontiguousarray
+            data = np.ndarray.view(obj, np.ndarray)
+            if stored is not None and isinstance(stored[2], np.dtype) and stored[2] != data.dtype:
+                data = data.astype(stored[2])
+            func, args = np.ma.MaskedArray, ()
+            state = {"data": order(data), "mask": order(np.ma.getmaskarray(obj))}
+            fill = stored[6] if stored is not None else obj._fill_value
+            if fill is not None:
+                state["fill_value"] = fill
+        self.callable = func
+        self.args = tuple(args)
         self.state = state
         self.items = list(listitems) if listitems is not None else None
         self.dictitems = dict(dictitems) if dictitems is not None else None

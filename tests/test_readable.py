@@ -260,3 +260,82 @@ def test_real_py2_files_have_no_quoted_names(fname):
         for key in doc:
             if key not in ("__class__", "__args__"):
                 assert any(p == key or p.startswith(key + ".") for p in ent), key
+
+
+# ---- 3. well-known types have one canonical form (SPEC 3.2), in every format ---------
+
+def assert_same_tree(models):
+    """SPEC 3.3: the trees differ only in meta.json, types.txt, untrusted.txt, compat.json."""
+    base = None
+    for m in models:
+        ent, comp = _comparable(m)
+        comp.pop("object.json", None)
+        if base is None:
+            base, base_m = comp, m
+            continue
+        assert sorted(comp) == sorted(base), (m, sorted(set(comp) ^ set(base))[:20])
+        for p in comp:
+            assert comp[p] == base[p], (m, base_m, p)
+
+
+@pytest.fixture(scope="module")
+def masked_models(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("masked")
+    write_models(tmp, """
+import pickle, joblib, numpy as np
+obj = {
+    "plain": np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False]),
+    "filled": np.ma.masked_array(np.arange(6, dtype=np.int32).reshape(2, 3), mask=[[1, 0, 0], [0, 0, 1]],
+                                 fill_value=-1),
+    "fortran": np.ma.masked_array(np.asfortranarray(np.arange(6.0).reshape(2, 3)), mask=np.eye(2, 3)),
+    "objects": np.ma.masked_array(np.array([0.1, "a", None], dtype=object), mask=[0, 1, 0]),
+}
+for p in (0, 2, 4, 5):
+    with open("m.p%d.pkl" % p, "wb") as f: pickle.dump(obj, f, protocol=p)
+joblib.dump(obj, "m.joblib"); joblib.dump(obj, "m.z.joblib", compress=3)
+""")
+    return str(tmp)
+
+
+def test_masked_arrays_are_data_mask_fill_value(masked_models):
+    models = [os.path.join(masked_models, f) for f in
+              ("m.p0.pkl", "m.p2.pkl", "m.p4.pkl", "m.p5.pkl", "m.joblib", "m.z.joblib")]
+    with open(models[2], "rb") as f:
+        want = pickle.load(f)
+    for m in models:
+        ent = tree_entries(m)
+        assert not any("__args__" in p or "__state__" in p for p in ent), m
+        for name, arr in want.items():
+            assert cat(m, name + "/__class__") == b"numpy.ma.core.MaskedArray\n"
+            mask = npy_of(m, name + "/mask.npy")
+            assert mask.dtype == np.bool_ and np.array_equal(mask, np.ma.getmaskarray(arr))
+            if arr.dtype.hasobject:
+                assert json.loads(cat(m, name + "/data.json")) == [0.1, "a", None]
+            else:
+                data = npy_of(m, name + "/data.npy")
+                assert data.dtype == arr.dtype and np.array_equal(data, arr.data), (m, name)
+        assert npy_of(m, "filled/fill_value.npy") == -1   # stored as a 0-d array
+        assert "plain/fill_value" not in ent        # never set: the file stores None
+    assert_same_tree(models)
+
+
+def test_cython_reconstructor_is_the_class(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: F401
+    write_models(tmp_path, """
+import pickle, joblib, numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+rng = np.random.RandomState(0)
+X = rng.rand(60, 3); y = rng.randint(0, 3, 60)
+m = HistGradientBoostingClassifier(max_iter=3).fit(X, y)
+for p in (2, 4, 5):
+    with open("h.p%d.pkl" % p, "wb") as f: pickle.dump(m, f, protocol=p)
+joblib.dump(m, "h.joblib")
+""")
+    models = [str(tmp_path / f) for f in ("h.p2.pkl", "h.p4.pkl", "h.p5.pkl", "h.joblib")]
+    for m in models:
+        types = cat(m, "types.txt").decode()
+        assert "__pyx_unpickle_" in types            # still named: the file references it
+        ent = tree_entries(m)
+        assert cat(m, "_loss/closs/__class__").startswith(b"sklearn._loss._loss.Cy")
+        assert not [p for p in ent if p.startswith("_loss/closs/") and p != "_loss/closs/__class__"]
+    assert_same_tree(models)

@@ -131,13 +131,10 @@ def test_types_are_trusted_or_reported(path):
 # Where skops stores genuinely different state than pickle (documented here and in
 # test_known_differences): these subtrees are left out of the bytewise comparison.
 KNOWN_DIFFERENCES = {
-    "misc_types": ["masked"],                      # pickle: numpy.ma reconstruct tuple
     "method_and_reduce": ["date"],                 # skops 0.11 writes a date as null
     "sparse_csr_matrix": ["maxprint"],             # not in the .npz
     "logreg_sparsified_coef": ["coef_/maxprint"],
     "tfidf_multinomialnb": ["steps/0/1/_tfidf/_idf_diag/maxprint"],  # sparse, as above
-    "hist_gradient_boosting": ["_loss/closs"],     # Cython loss: skops drops the pyx unpickler
-    "gridsearch_logreg": ["cv_results_/param_C"],  # a MaskedArray, as "masked" above
 }
 IGNORED_ENTRIES = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
 

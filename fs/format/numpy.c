@@ -498,16 +498,10 @@ static MfsStatus check_nbytes(Recog *rc, const Dtype *d, uint64_t count, uint64_
   return MFS_OK;
 }
 
-/* ndarray.__setstate__((version, shape, dtype, is_fortran, data)) or the old
-** 4-tuple, onto the object _reconstruct made: it becomes the ndarray in place. */
-static MfsStatus build_ndarray(Recog *rc, Value *self, const Value *st, int *done) {
-  size_t n = st->kind == VAL_TUPLE ? nargs(st) : 0;
-  if (n != 4 && n != 5) return MFS_OK;   /* a subclass with its own state: keep the object */
-  size_t i = 0;
-  int64_t version = 0, fortran;
-  if (n == 5 && (!as_int(arg(st, i++), &version) || (version != 0 && version != 1)))
-    return recog_fail(rc, MFS_ECORRUPT, "can't handle this version of numpy.ndarray pickle");
-  const Value *shapev = arg(st, i++), *dtv = arg(st, i++), *fv = arg(st, i++), *data = arg(st, i);
+/* An ndarray from the parts of its pickled state; self becomes it in place. */
+static MfsStatus fill_ndarray(Recog *rc, Value *self, Value *cls, const Value *shapev,
+                              const Value *dtv, const Value *fv, const Value *data) {
+  int64_t fortran;
   Dtype *d;
   uint64_t *shape, count;
   int ndim;
@@ -516,10 +510,9 @@ static MfsStatus build_ndarray(Recog *rc, Value *self, const Value *st, int *don
   if (shapev == NULL || shapev->kind != VAL_TUPLE)
     return recog_fail(rc, MFS_ECORRUPT, "ndarray shape is not a tuple");
   if (shape_of(rc, shapev, &shape, &ndim, &count) != MFS_OK) return rc->m->err.code;
-  Object *o = self->u.obj;
   NdArray *a = new_array(rc, (Value *)dtv, shape, ndim);
   if (a == NULL) return rc->m->err.code;
-  a->cls = o->args != NULL && nargs(o->args) > 0 ? arg(o->args, 0) : NULL;
+  a->cls = cls;
   if (dtype_has_object(d)) {
     if (data == NULL || data->kind != VAL_LIST)
       return recog_fail(rc, MFS_ECORRUPT, "object array data is a %s, not a list",
@@ -540,7 +533,85 @@ static MfsStatus build_ndarray(Recog *rc, Value *self, const Value *st, int *don
   if (dtype_freeze(rc, dtv) != MFS_OK) return rc->m->err.code;
   self->kind = VAL_NDARRAY;
   self->u.arr = a;
+  return MFS_OK;
+}
+
+/* ndarray.__setstate__((version, shape, dtype, is_fortran, data)) or the old
+** 4-tuple, onto the object _reconstruct made: it becomes the ndarray in place. */
+static MfsStatus build_ndarray(Recog *rc, Value *self, const Value *st, int *done) {
+  size_t n = st->kind == VAL_TUPLE ? nargs(st) : 0;
+  if (n != 4 && n != 5) return MFS_OK;   /* a subclass with its own state: keep the object */
+  size_t i = 0;
+  int64_t version = 0;
+  if (n == 5 && (!as_int(arg(st, i++), &version) || (version != 0 && version != 1)))
+    return recog_fail(rc, MFS_ECORRUPT, "can't handle this version of numpy.ndarray pickle");
+  const Value *shapev = arg(st, i), *dtv = arg(st, i + 1), *fv = arg(st, i + 2), *data = arg(st, i + 3);
+  Object *o = self->u.obj;
+  Value *cls = o->args != NULL && nargs(o->args) > 0 ? arg(o->args, 0) : NULL;
+  if (fill_ndarray(rc, self, cls, shapev, dtv, fv, data) != MFS_OK) return rc->m->err.code;
   *done = 1;
+  return MFS_OK;
+}
+
+static Value *tuple_of(Recog *rc, Value **items, size_t n);
+
+/* ---- numpy.ma ------------------------------------------------------------------------ */
+
+/* MaskedArray.__setstate__((version, shape, dtype, is_fortran, data, mask, fill_value))
+** onto numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b'): SPEC 3.2's one
+** form, an object of class numpy.ma.core.MaskedArray with data, mask and fill_value
+** (the fill_value only when the file stores one: None is the default, and skops
+** never stores it).  Structured dtypes (a mask of records) keep the plain form. */
+static MfsStatus build_masked(Recog *rc, Value *self, const Value *st, int *done) {
+  Object *o = self->u.obj;
+  Value *cls = o->args != NULL && nargs(o->args) == 4 ? arg(o->args, 0) : NULL;
+  Dtype *d;
+  if (!value_is_global(cls, "numpy.ma.core", "MaskedArray") || st->kind != VAL_TUPLE ||
+      nargs(st) != 7 || !dtype_of(arg(st, 2), &d) || d->nfields > 0 || d->sub_base != NULL)
+    return MFS_OK;
+  ValueSet *vs = &rc->m->vs;
+  Value *data = value_new(vs, VAL_NONE), *mask = value_new(vs, VAL_NONE);
+  Value *boolt = dtype_from_str(vs, "|b1", 0);
+  Value *state = value_new(vs, VAL_DICT);
+  if (data == NULL || mask == NULL || boolt == NULL || state == NULL) return rc->m->err.code;
+  if (fill_ndarray(rc, data, NULL, arg(st, 1), arg(st, 2), arg(st, 3), arg(st, 4)) != MFS_OK ||
+      fill_ndarray(rc, mask, NULL, arg(st, 1), boolt, arg(st, 3), arg(st, 5)) != MFS_OK)
+    return rc->m->err.code;
+  Value *kd = value_str(vs, "data", 4), *km = value_str(vs, "mask", 4);
+  if (kd == NULL || km == NULL || dict_put(vs, state, kd, data) != MFS_OK ||
+      dict_put(vs, state, km, mask) != MFS_OK)
+    return rc->m->err.code;
+  if (!is_none(arg(st, 6))) {
+    Value *kf = value_str(vs, "fill_value", 10);
+    if (kf == NULL || dict_put(vs, state, kf, arg(st, 6)) != MFS_OK) return rc->m->err.code;
+  }
+  o->callable = cls;
+  o->args = NULL;
+  o->state = state;
+  *done = 1;
+  return MFS_OK;
+}
+
+/* ---- Cython --------------------------------------------------------------------------- */
+
+/* module.__pyx_unpickle_Name(cls, checksum, state): an object of class cls (SPEC 3.2,
+** what skops shows) with that state; an empty state tuple is no state.  The
+** checksum only guards Cython's own loader and is not shown. */
+static MfsStatus call_pyx_unpickle(Recog *rc, Value *callable, Value *args, Value **out) {
+  static const char prefix[] = "__pyx_unpickle_";
+  const char *name = callable->u.global.name;
+  Value *cls = arg(args, 0);
+  if (strncmp(name, prefix, sizeof prefix - 1) != 0 || nargs(args) != 3 || cls == NULL ||
+      cls->kind != VAL_GLOBAL || strcmp(cls->u.global.name, name + sizeof prefix - 1) != 0 ||
+      strcmp(cls->u.global.module, callable->u.global.module) != 0)
+    return MFS_OK;
+  Value *empty = tuple_of(rc, NULL, 0);
+  if (empty == NULL) return rc->m->err.code;
+  *out = value_object(&rc->m->vs, cls, empty, OBJ_NEWOBJ);
+  if (*out == NULL) return rc->m->err.code;
+  Value *state = arg(args, 2);
+  int none = is_none(state) || (state->kind == VAL_TUPLE && nargs(state) == 0);
+  (*out)->u.obj->state = none ? NULL : state;
   return MFS_OK;
 }
 
@@ -1127,6 +1198,8 @@ MfsStatus recognise_call(Recog *rc, Value *callable, Value *args, Value *kwargs,
     return MFS_OK;
   if (kwargs != NULL && kwargs->u.dict.n > 0) return MFS_OK;
   int call = how == OBJ_REDUCE || how == OBJ_INST;
+  if (call && strncmp(callable->u.global.name, "__pyx_unpickle_", 15) == 0)
+    return call_pyx_unpickle(rc, callable, args, out);
   for (size_t i = 0; i < sizeof known_calls / sizeof *known_calls; i++) {
     if (strcmp(callable->u.global.name, known_calls[i].name) != 0 ||
         strcmp(callable->u.global.module, known_calls[i].mod) != 0)
@@ -1148,5 +1221,6 @@ MfsStatus recognise_build(Recog *rc, Value *target, Value *state, int *done) {
   if (c != NULL && c->kind == VAL_GLOBAL && strcmp(c->u.global.name, "_reconstruct") == 0 &&
       is_multiarray(c->u.global.module))
     return build_ndarray(rc, target, state, done);
+  if (value_is_global(c, "numpy.ma.core", "_mareconstruct")) return build_masked(rc, target, state, done);
   return MFS_OK;
 }
