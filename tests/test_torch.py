@@ -318,3 +318,34 @@ def test_legacy_storage_missing_from_key_list_is_an_error(tdir, tmp_path):
     m = json.loads(cat(str(bad), "meta.json"))
     assert m["status"] == "error" and keys[-1] in m["error"], m
     assert m["verdict"] == "incomplete", m
+
+
+def test_other_pickles_in_the_archive_are_judged(tdir, tmp_path):
+    """A gadget in another .pkl record of a PyTorch zip makes the file dangerous."""
+    import zipfile
+    src = zipfile.ZipFile(os.path.join(tdir, "tied.pt"))
+    bad = tmp_path / "extra.pt"
+    gadget = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as z:
+        for info in src.infolist():
+            z.writestr(info, src.read(info.filename))
+        z.writestr(src.infolist()[0].filename.split("/")[0] + "/constants.pkl", gadget)
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["format"] == "pytorch" and m["verdict"] == "dangerous", m
+    assert "posix.system" in cat(str(bad), "types.txt").decode()
+
+
+@pytest.mark.parametrize("name", ["state.pt", "state_legacy.pt", "state.safetensors"])
+def test_cut_anywhere_never_crashes(tdir, tmp_path, name):
+    """Every cut of the file decodes to an error (or a smaller whole), never a crash."""
+    data = open(os.path.join(tdir, name), "rb").read()
+    step = max(1, len(data) // 25)
+    for cut in list(range(1, len(data), step)) + [len(data) - 1]:
+        f = tmp_path / ("cut%d" % cut)
+        f.write_bytes(data[:cut])
+        p = cli("tree", str(f))
+        assert p.returncode in (0, 1), (cut, p.stderr)
+        m = json.loads(cat(str(f), "meta.json"))
+        assert m["verdict"] != "dangerous", (cut, m)
+        if m["status"] == "ok":
+            assert m["verdict"] == "safe"
