@@ -10,6 +10,7 @@ the demo and the bench.  Written with the real libraries; nothing hand-made.
   text_v1.pkl / text_v2.pkl         TfidfVectorizer + LinearSVC, v2 with a changed vocabulary
   grid_v1.pkl / grid_v2.pkl         GridSearchCV over LogisticRegression's C, v2 a wider grid
   logreg_C1.pkl / logreg_C0.01.pkl  LogisticRegression on iris, C=1.0 vs C=0.01
+  forest_frame.pkl                  RandomForestClassifier on a pandas frame (feature names)
   forestN_a.pkl / forestN_b.pkl     with --forests N: two N-tree forests (different seeds)
                                     on 5,000 rows of make_classification
 """
@@ -91,6 +92,8 @@ def main():
          out, "grid_v2.pkl")
     save(LogisticRegression(C=1.0, max_iter=500).fit(X, y), out, "logreg_C1.pkl")
     save(LogisticRegression(C=0.01, max_iter=500).fit(X, y), out, "logreg_C0.01.pkl")
+    save(RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X1[["age", "fare"]], y1),
+         out, "forest_frame.pkl")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def diff_json(rv, a, b):
 
 # ---- summary.txt -------------------------------------------------------------------
 
-MODELS = ["forest5.pkl", "forest8.pkl", "pipe_v1.pkl", "pipe_v2.pkl", "text_v1.pkl",
+MODELS = ["forest5.pkl", "forest8.pkl", "forest_frame.pkl", "pipe_v1.pkl", "pipe_v2.pkl", "text_v1.pkl",
           "text_v2.pkl", "grid_v1.pkl", "grid_v2.pkl", "logreg_C1.pkl", "logreg_C0.01.pkl"]
 
 
@@ -137,6 +137,28 @@ def test_summary_largest_coefficients_by_derived_feature_name(rv, name):
     got = [line.split() for line in lines]
     assert [g[0] for g in got] == [names[i] for i in order]
     assert [float(g[1]) for g in got] == [float(coef[i]) for i in order]
+
+
+@pytest.mark.parametrize("name", ["forest8.pkl", "forest_frame.pkl"])
+def test_summary_importances_are_computed_from_the_trees_as_sklearn_does(rv, name):
+    forest = load(rv, name)
+    imp = forest.feature_importances_   # a property: never stored in the file
+    names = list(getattr(forest, "feature_names_in_", ["x%d" % i for i in range(len(imp))]))
+    order = sorted(range(len(imp)), key=lambda i: (-abs(imp[i]), i))[:10]
+    got = [line.split() for line in section(summary(rv, name), "largest feature_importances_")]
+    assert [g[0] for g in got] == [names[i] for i in order]
+    assert [float(g[1]) for g in got] == pytest.approx([imp[i] for i in order], rel=1e-12, abs=1e-15)
+
+
+def test_summary_coefficients_without_names_use_sklearn_column_names(rv):
+    est = load(rv, "logreg_C1.pkl")
+    coef = est.coef_
+    best = [max(range(coef.shape[0]), key=lambda r: (abs(coef[r, j]), -r)) for j in range(coef.shape[1])]
+    order = sorted(range(coef.shape[1]), key=lambda j: (-abs(coef[best[j], j]), j))
+    got = [line.split() for line in section(summary(rv, "logreg_C1.pkl"), "largest coef_")]
+    assert [g[0] for g in got] == ["x%d" % j for j in order]
+    assert [float(g[1]) for g in got] == [float(coef[best[j], j]) for j in order]
+    assert [g[3] for g in got] == ["%d)" % best[j] for j in order]
 
 
 def test_summary_fitted_facts_of_a_forest(rv):

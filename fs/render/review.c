@@ -152,7 +152,7 @@ MfsStatus rv_bytes(const NdArray *a, uint8_t **out, uint64_t *nbytes, Err *e) {
   return MFS_OK;
 }
 
-static double element_double(const Dtype *d, const uint8_t *p) {
+double rv_element(const Dtype *d, const uint8_t *p) {
   uint8_t t[8];
   size_t n = (size_t)d->itemsize;
   for (size_t i = 0; i < n; i++) t[i] = d->byteorder == '>' ? p[n - 1 - i] : p[i];
@@ -174,7 +174,7 @@ static double element_double(const Dtype *d, const uint8_t *p) {
   }
 }
 
-static int numeric_dtype(const Dtype *d) {
+int rv_numeric_dtype(const Dtype *d) {
   if (d == NULL || d->nfields || d->sub_ndim) return 0;
   size_t n = (size_t)d->itemsize;
   switch (d->kind) {
@@ -202,7 +202,7 @@ static uint64_t fortran_pos(const NdArray *a, uint64_t i) {
 
 MfsStatus rv_doubles(const NdArray *a, double **out, uint64_t *n, Err *e) {
   const Dtype *d = plain_dtype(a);
-  if (!numeric_dtype(d) || a->ndim > MFS_MAX_NDIM)
+  if (!rv_numeric_dtype(d) || a->ndim > MFS_MAX_NDIM)
     return err_set(e, MFS_EUNSUPPORTED, MFS_NO_OFFSET, "not a numeric array");
   uint8_t *raw;
   uint64_t nb;
@@ -215,7 +215,7 @@ MfsStatus rv_doubles(const NdArray *a, double **out, uint64_t *n, Err *e) {
   }
   int reorder = a->fortran && a->ndim > 1;
   for (uint64_t i = 0; i < count; i++)
-    v[i] = element_double(d, raw + (reorder ? fortran_pos(a, i) : i) * d->itemsize);
+    v[i] = rv_element(d, raw + (reorder ? fortran_pos(a, i) : i) * d->itemsize);
   free(raw);
   *out = v;
   *n = count;

@@ -10,6 +10,7 @@
 ** format and must never guess a value the graph does not hold.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/json.h"
@@ -700,6 +701,98 @@ static int axis_names(const Value *pipe, size_t step, const Value *est, uint64_t
   return 1;
 }
 
+/* The numeric field of a structured dtype, or NULL. */
+static const Dtype *field(const Dtype *d, const char *name, uint64_t *off) {
+  for (size_t i = 0; i < d->nfields; i++) {
+    const DtypeField *f = &d->fields[i];
+    if (strcmp(f->name, name) != 0 || f->dtype == NULL || f->dtype->kind != VAL_DTYPE) continue;
+    const Dtype *fd = f->dtype->u.dtype;
+    if (!rv_numeric_dtype(fd) || f->offset + fd->itemsize > d->itemsize) return NULL;
+    *off = f->offset;
+    return fd;
+  }
+  return NULL;
+}
+
+/* Adds a fitted Tree's normalised impurity-based importances to imp[nf] (what
+** sklearn's Tree.compute_feature_importances() returns).  0 when the tree has
+** one node or its node array cannot be read; -1 when it is malformed. */
+static int tree_importances(const Value *tree, uint64_t nf, double *imp) {
+  const Value *nodes = rv_attr(tree, "nodes");
+  if (nodes == NULL || nodes->kind != VAL_NDARRAY || nodes->u.arr->ndim != 1) return -1;
+  const NdArray *a = nodes->u.arr;
+  const Dtype *d = a->dtype && a->dtype->kind == VAL_DTYPE ? a->dtype->u.dtype : NULL;
+  uint64_t ol, orr, of, oi, ow;
+  const Dtype *dl, *dr, *df, *di, *dw;
+  if (d == NULL || !(dl = field(d, "left_child", &ol)) || !(dr = field(d, "right_child", &orr)) ||
+      !(df = field(d, "feature", &of)) || !(di = field(d, "impurity", &oi)) ||
+      !(dw = field(d, "weighted_n_node_samples", &ow)))
+    return -1;
+  uint8_t *raw;
+  uint64_t nb, n = a->shape[0];
+  Err e;
+  err_clear(&e);
+  if (rv_bytes(a, &raw, &nb, &e) != MFS_OK) return -1;
+  if (n <= 1) {
+    free(raw);
+    return 0;
+  }
+  double *t = calloc((size_t)nf, sizeof *t);
+  int ok = t != NULL;
+#define REC(i, off, fd) rv_element(fd, raw + (i) * d->itemsize + (off))
+  for (uint64_t i = 0; ok && i < n; i++) {
+    double l = REC(i, ol, dl), r = REC(i, orr, dr), f = REC(i, of, df);
+    if (l < 0) continue;   /* a leaf */
+    ok = l < (double)n && r >= 0 && r < (double)n && f >= 0 && f < (double)nf;
+    if (!ok) break;
+    uint64_t li = (uint64_t)l, ri = (uint64_t)r;
+    t[(uint64_t)f] += REC(i, ow, dw) * REC(i, oi, di) - REC(li, ow, dw) * REC(li, oi, di) -
+                      REC(ri, ow, dw) * REC(ri, oi, di);
+  }
+  double root = ok ? REC(0, ow, dw) : 0;
+#undef REC
+  double sum = 0;
+  for (uint64_t k = 0; ok && k < nf; k++) sum += (t[k] /= root);
+  for (uint64_t k = 0; ok && k < nf; k++) imp[k] += sum > 0 ? t[k] / sum : t[k];
+  free(t);
+  free(raw);
+  return ok ? 1 : -1;
+}
+
+/* feature_importances_ of a fitted tree or forest, from its trees as sklearn
+** computes it (it is a property, never stored).  NULL when est has no trees. */
+static double *importances(const Value *est, uint64_t *nf) {
+  const Value *nfv = rv_attr(est, "n_features_in_");
+  if (nfv == NULL || nfv->kind != VAL_INT || nfv->u.i <= 0 || nfv->u.i > (1 << 24)) return NULL;
+  *nf = (uint64_t)nfv->u.i;
+  double *imp = calloc((size_t)*nf, sizeof *imp);
+  if (imp == NULL) return NULL;
+  const Value *tree = rv_attr(est, "tree_");
+  const Value *es = rv_attr(est, "estimators_");
+  size_t used = 0;
+  int bad = 0;
+  if (tree != NULL) {
+    bad = tree_importances(tree, *nf, imp) < 0;
+    used = 1;
+  } else if (es && es->kind == VAL_LIST && es->u.seq.n > 0) {
+    for (size_t i = 0; i < es->u.seq.n && !bad; i++) {
+      int r = tree_importances(rv_attr(es->u.seq.items[i], "tree_"), *nf, imp);
+      bad = r < 0;
+      used += r > 0;
+    }
+    double sum = 0;
+    for (uint64_t k = 0; used && k < *nf; k++) sum += (imp[k] /= (double)used);
+    for (uint64_t k = 0; used && sum > 0 && k < *nf; k++) imp[k] /= sum;
+  } else {
+    bad = 1;
+  }
+  if (bad) {
+    free(imp);
+    return NULL;
+  }
+  return imp;
+}
+
 static void top_section(const Value *pipe, size_t step, const char *stepname, const Value *est,
                         Buf *out) {
   const char *attr = "coef_";
@@ -708,20 +801,38 @@ static void top_section(const Value *pipe, size_t step, const char *stepname, co
     attr = "feature_importances_";
     c = rv_attr(est, attr);
   }
-  if (c == NULL || c->kind != VAL_NDARRAY || c->u.arr->ndim < 1 || c->u.arr->ndim > 2) return;
-  const NdArray *a = c->u.arr;
-  uint64_t rows = a->ndim == 2 ? a->shape[0] : 1, cols = a->shape[a->ndim - 1];
-  if (cols == 0 || rows == 0) return;
-  Names nm = {0};
-  if (!axis_names(pipe, step, est, cols, &nm)) return;
-  double *v;
-  uint64_t n;
-  Err e;
-  err_clear(&e);
-  if (rv_doubles(a, &v, &n, &e) != MFS_OK || n != rows * cols) {
-    if (e.code == MFS_OK) free(v);
-    names_free(&nm);
+  double *v = NULL;
+  uint64_t n = 0, rows = 1, cols = 0;
+  const char *how = "";
+  if (c != NULL && c->kind == VAL_NDARRAY && c->u.arr->ndim >= 1 && c->u.arr->ndim <= 2) {
+    const NdArray *a = c->u.arr;
+    rows = a->ndim == 2 ? a->shape[0] : 1;
+    cols = a->shape[a->ndim - 1];
+    Err e;
+    err_clear(&e);
+    if (rows == 0 || cols == 0 || rv_doubles(a, &v, &n, &e) != MFS_OK || n != rows * cols) {
+      if (e.code == MFS_OK) free(v);
+      return;
+    }
+  } else if ((v = importances(est, &cols)) != NULL) {
+    how = ", computed from the trees";
+  } else {
     return;
+  }
+  Names nm = {0};
+  if (!axis_names(pipe, step, est, cols, &nm)) {
+    /* no names in the file: sklearn's own names for columns (get_feature_names_out) */
+    how = *how ? ", computed from the trees, columns x0, x1, ..." : ", columns x0, x1, ...";
+    for (uint64_t j = 0; j < cols && !nm.oom; j++) {
+      char num[32];
+      int k = snprintf(num, sizeof num, "x%llu", (unsigned long long)j);
+      names_add(&nm, num, (size_t)k);
+    }
+    if (nm.oom) {
+      names_free(&nm);
+      free(v);
+      return;
+    }
   }
   Ranked *r = malloc((size_t)cols * sizeof *r);
   uint64_t *at = malloc((size_t)cols * sizeof *at);
@@ -740,8 +851,8 @@ static void top_section(const Value *pipe, size_t step, const char *stepname, co
     for (uint64_t k = 0; k < cols && k < MFS_SUMMARY_TOP; k++)
       if (strlen(nm.s[r[k].idx]) > w) w = strlen(nm.s[r[k].idx]);
     if (w > 40) w = 40;
-    buf_printf(out, "\nlargest %s%s%s (by |value|, of %llu)\n", stepname ? stepname : "",
-               stepname ? " " : "", attr, (unsigned long long)cols);
+    buf_printf(out, "\nlargest %s%s%s (by |value|, of %llu%s)\n", stepname ? stepname : "",
+               stepname ? " " : "", attr, (unsigned long long)cols, how);
     for (uint64_t k = 0; k < cols && k < MFS_SUMMARY_TOP; k++) {
       uint64_t j = r[k].idx;
       char num[TEXT_FLOAT_MAX];

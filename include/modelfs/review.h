@@ -80,6 +80,10 @@ void rv_array_brief(Buf *b, const NdArray *a);
 /* The elements of a bool/int/uint/float array as doubles, in C order (malloc'd);
 ** MFS_EUNSUPPORTED for other dtypes. */
 MfsStatus rv_doubles(const NdArray *a, double **out, uint64_t *n, Err *e);
+/* A bool/int/uint/float32/float64 dtype (what rv_element reads), and one element
+** of it at p as a double. */
+int rv_numeric_dtype(const Dtype *d);
+double rv_element(const Dtype *d, const uint8_t *p);
 /* The raw data of a non-object array (malloc'd), nbytes = count * itemsize. */
 MfsStatus rv_bytes(const NdArray *a, uint8_t **out, uint64_t *nbytes, Err *e);
 /* A list whose items are (name, estimator[, columns]) tuples: Pipeline.steps,
