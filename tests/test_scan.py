@@ -90,9 +90,10 @@ def test_dangerous_lists_the_globals_that_made_it(tmp_path):
 def test_directory_recursion_and_model_detection(tree):
     code, doc = scan_json(tree)
     paths = [os.path.relpath(m["path"], tree) for m in doc]
-    assert paths == ["a_safe.pkl", "b_untrusted.pkl", "noext_pickle", "sub/c_dangerous.pkl",
-                     "sub/deeper/d_truncated.pkl"]
+    assert paths == ["README.txt", "a_safe.pkl", "b_untrusted.pkl", "data.csv", "noext_pickle",
+                     "sub/c_dangerous.pkl", "sub/deeper/d_truncated.pkl"]
     verdicts = {os.path.relpath(m["path"], tree): m["verdict"] for m in doc}
+    assert verdicts["README.txt"] == verdicts["data.csv"] == "not-model"   # listed, not failed
     assert verdicts["sub/deeper/d_truncated.pkl"] == "incomplete"
     assert verdicts["noext_pickle"] == "safe"
     assert code == 2          # dangerous wins over incomplete
@@ -126,10 +127,12 @@ def test_unreadable_paths(tmp_path):
     assert all(m["error"] for m in doc)
 
 
-def test_not_a_model_named_explicitly_is_not_safe(tmp_path):
+def test_not_a_model_named_explicitly_is_listed_as_not_model(tmp_path):
+    # SPEC 1: what a file is comes from its bytes; a non-model is listed, never
+    # "safe", and not a failure (issue 16 point 7: not "incomplete" either)
     f = write(str(tmp_path / "notes.txt"), b"hello\n")
     code, doc = scan_json(f)
-    assert code == 3 and doc[0]["verdict"] in ("incomplete", "unreadable")
+    assert code == 0 and doc[0]["verdict"] == "not-model"
 
 
 def test_empty_directory(tmp_path):

@@ -282,7 +282,8 @@ def test_scan_finds_checkpoints_by_bytes(tdir, tmp_path):
     assert p.returncode == 0, p.stderr
     got = {os.path.basename(r["path"]): (r["format"], r["verdict"]) for r in json.loads(p.stdout)}
     assert got == {"weights.bin": ("pytorch", "safe"), "old.data": ("pytorch-legacy", "safe"),
-                   "model.weights": ("safetensors", "safe"), "ckpt.pt": ("pytorch", "safe")}, got
+                   "model.weights": ("safetensors", "safe"), "ckpt.pt": ("pytorch", "safe"),
+                   "notes.txt": (None, "not-model")}, got   # listed, not a failure (SPEC 1)
 
 
 def test_mount_shows_checkpoints_by_bytes(tdir, tmp_path):

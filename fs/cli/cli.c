@@ -21,6 +21,7 @@
 #include "modelfs/cli.h"
 #include "modelfs/compat.h"
 #include "modelfs/decode.h"
+#include "modelfs/identify.h"
 #include "modelfs/limits.h"
 #include "modelfs/render.h"
 #include "modelfs/scan.h"
@@ -165,6 +166,12 @@ static int cli_open(Cli *c) {
   }
   if (S_ISDIR(st.st_mode)) {
     fprintf(stderr, "modelfs: %s: is a directory, not a model file\n", c->file);
+    return EXIT_NOTFOUND;
+  }
+  Ident id;
+  identify_path(c->file, &id);
+  if (!ident_is_model(&id)) {
+    fprintf(stderr, "modelfs: %s: not a model file (%s)\n", c->file, id.what);
     return EXIT_NOTFOUND;
   }
   c->model = model_decode(c->file);

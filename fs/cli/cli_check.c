@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include "modelfs/compat.h"
 #include "modelfs/decode.h"
+#include "modelfs/identify.h"
 
 #define CHECK_USAGE 64
 #define TARGET_MAX 256
@@ -89,6 +90,13 @@ static void print_report(const char *file, const cJSON *doc) {
 }
 
 static int check_one(const char *file, const char *target, int as_json) {
+  Ident id;
+  identify_path(file, &id);
+  if (!ident_is_model(&id)) {   /* listed, as scan lists it, and not a failure */
+    if (as_json) printf("{\"file\": \"%s\", \"verdict\": \"not-model\"}\n", file);
+    else printf("%s: not a model (%s)\n", file, id.what);
+    return COMPAT_LOADS;
+  }
   Model *m = model_decode(file);
   if (m == NULL) {
     fprintf(stderr, "modelfs check: %s: out of memory\n", file);

@@ -14,19 +14,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "modelfs/decode.h"
+#include "modelfs/identify.h"
 #include "modelfs/limits.h"
 #include "modelfs/judge.h"
 #include "modelfs/scan.h"
 #include "modelfs/trust.h"
 
-#define SCAN_HEAD 64
-
-typedef enum ScanClass { SC_SAFE, SC_UNTRUSTED, SC_INCOMPLETE, SC_UNREADABLE, SC_DANGEROUS } ScanClass;
+/* SC_NOT_MODEL: listed (every regular file is), never a failure. */
+typedef enum ScanClass { SC_NOT_MODEL, SC_SAFE, SC_UNTRUSTED, SC_INCOMPLETE, SC_UNREADABLE,
+                         SC_DANGEROUS } ScanClass;
 
 typedef struct Scan {
   TrustList *trust;
   int json;
-  size_t nmodels;          /* models reported so far */
+  size_t nmodels;          /* files reported so far, models or not */
   int seen[SC_DANGEROUS + 1];
   struct { dev_t dev; ino_t ino; } dirs[MFS_MAX_DEPTH];   /* directories on the walk path */
   int ndirs;
@@ -39,6 +40,7 @@ typedef struct Verdict {
   const char *format;
   const char *compression;
   const char *error;       /* NULL when the model decoded fully */
+  const char *note;        /* not-model: what the bytes are ("text", "joblib companion of X") */
   const char **untrusted;  /* sorted, unique */
   size_t nuntrusted;
   const char **dangerous;  /* subset of untrusted that can run code */
@@ -123,6 +125,7 @@ static void report(Scan *sc, const char *path, const Verdict *v) {
     fputs(", \"compression\": ", out);
     if (v->compression) json_str(out, v->compression);
     else fputs("null", out);
+    if (v->note) fputs(", \"note\": ", out), json_str(out, v->note);
     fputs(", \"untrusted\": ", out), json_list(out, v->untrusted, v->nuntrusted);
     fputs(", \"dangerous\": ", out), json_list(out, v->dangerous, v->ndangerous);
     fputc('}', out);
@@ -135,6 +138,7 @@ static void report(Scan *sc, const char *path, const Verdict *v) {
       text_str(out, v->untrusted[i], 1);
     }
     if (v->error) fputs("\terror: ", out), text_str(out, v->error, 0);
+    if (v->note) fputs("\t", out), text_str(out, v->note, 0);
     fputc('\n', out);
   }
   sc->nmodels++;
@@ -163,7 +167,12 @@ static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
 }
 
 static void report_unreadable(Scan *sc, const char *path, const char *why) {
-  Verdict v = {SC_UNREADABLE, "unreadable", NULL, NULL, why, NULL, 0, NULL, 0};
+  Verdict v = {SC_UNREADABLE, "unreadable", NULL, NULL, why, NULL, NULL, 0, NULL, 0};
+  report(sc, path, &v);
+}
+
+static void report_not_model(Scan *sc, const char *path, const char *what) {
+  Verdict v = {SC_NOT_MODEL, "not-model", NULL, NULL, NULL, what, NULL, 0, NULL, 0};
   report(sc, path, &v);
 }
 
@@ -177,52 +186,20 @@ static void scan_source(Scan *sc, const char *path, Source *src) {
   model_free(m);
 }
 
+/* What the file is comes from identify.h, the answer the mount gets too. */
 static void scan_file(Scan *sc, const char *path) {
   Err e;
   err_clear(&e);
   Source *src = source_open_file(path, &e);
   if (src == NULL) return report_unreadable(sc, path, e.msg[0] ? e.msg : strerror(errno));
-  scan_source(sc, path, src);
+  Ident id;
+  identify_path(path, &id);
+  if (ident_is_model(&id)) scan_source(sc, path, src);
+  else report_not_model(sc, path, id.what);
   source_unref(src);
 }
 
-/* ---- which files in a directory are models ------------------------------------- */
-
-static int head_of(Source *src, uint8_t *head, size_t *n) {
-  Err e;
-  err_clear(&e);
-  *n = 0;
-  return src->ops->read(src, 0, head, SCAN_HEAD, n, &e) == MFS_OK;
-}
-
-/* By name, by pickle/joblib bytes, by the bytes under a compressor's magic, or by
-** being a zip that decodes as skops.  A directory of logs and CSVs stays quiet. */
-static int looks_like_model(const char *path, const char *name) {
-  if (model_name_looks_like_model(name)) return 1;
-  Err e;
-  err_clear(&e);
-  Source *src = source_open_file(path, &e);
-  if (src == NULL) return 0;
-  uint8_t head[SCAN_HEAD];
-  size_t n;
-  int yes = 0;
-  if (head_of(src, head, &n)) {
-    const char *kind = source_sniff_compression(head, n);
-    if (model_head_looks_like_model(head, n)) {
-      yes = 1;
-    } else if (kind != NULL) {
-      Source *plain = source_decompress(src, kind, &e);
-      if (plain != NULL && head_of(plain, head, &n)) yes = model_head_looks_like_model(head, n);
-      source_unref(plain);
-    } else if (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) {
-      Model *m = model_decode_source(src, path);
-      yes = m != NULL && strcmp(m->format, "skops") == 0;
-      model_free(m);
-    }
-  }
-  source_unref(src);
-  return yes;
-}
+/* ---- walking directories ------------------------------------------------------ */
 
 static int cmp_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -273,8 +250,9 @@ static void scan_dir(Scan *sc, const char *path, const struct stat *st) {
   sc->ndirs--;
 }
 
-/* explicit: named on the command line (always reported, symlinks followed);
-** otherwise found while recursing (models only, symlinked directories skipped). */
+/* explicit: named on the command line (symlinks followed, anything not a regular
+** file reported); otherwise found while recursing (symlinked directories skipped).
+** Every regular file is reported, models and not-models alike. */
 static void scan_path(Scan *sc, const char *path, int explicit) {
   struct stat st;
   if (explicit ? stat(path, &st) != 0 : lstat(path, &st) != 0) {
@@ -289,9 +267,7 @@ static void scan_path(Scan *sc, const char *path, int explicit) {
     if (explicit) report_unreadable(sc, path, "not a regular file");
     return;
   }
-  if (explicit) return scan_file(sc, path);
-  const char *slash = strrchr(path, '/');
-  if (looks_like_model(path, slash ? slash + 1 : path)) scan_file(sc, path);
+  scan_file(sc, path);
 }
 
 /* ---- command line --------------------------------------------------------------- */
@@ -364,7 +340,8 @@ int scan_cli_main(int argc, char **argv) {
   } else {
     for (int i = 0; i < npaths; i++) scan_path(&sc, paths[i], 1);
     if (sc.json) fputs(sc.nmodels ? "\n]\n" : "[]\n", stdout);
-    else if (sc.nmodels == 0) fputs("modelfs scan: no model files found\n", stderr);
+    else if (sc.nmodels == (size_t)sc.seen[SC_NOT_MODEL])
+      fputs("modelfs scan: no model files found\n", stderr);
     status = exit_status(&sc);
   }
   fflush(stdout);

@@ -403,9 +403,9 @@ static MfsStatus after_build(void *ctx, Model *m, Reader *r, Value **obj) {
   return MFS_OK;
 }
 
+/* head is the stream's first MFS_IDENT_BYTES; fewer means the stream ends there. */
 static int sniff(Source *src, const uint8_t *head, size_t n) {
-  (void)src;
-  return pickle_sniff(head, n);
+  return pickle_sniff_stream(head, n, n < MFS_IDENT_BYTES ? n : src->size);
 }
 
 /* The file itself (before decompression) starts with joblib's old "ZF" header. */

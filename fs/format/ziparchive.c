@@ -23,6 +23,7 @@
 #include <zip.h>
 #include "modelfs/limits.h"
 #include "modelfs/decode.h"
+#include "modelfs/identify.h"
 
 /* ---- libzip over a Source ------------------------------------------------------ */
 
@@ -296,7 +297,7 @@ static Source *member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_sta
 ** (the ones before stay browsable) and the walk stops with MFS_ELIMIT. */
 static Value *member_model(Model *m, Source *ms, const char *label, const char *name,
                            int *first, const zip_stat_t *st) {
-  Model *sub = model_decode_source(ms, label);
+  Model *sub = model_decode_member(ms, label, m->depth + 1);
   if (sub == NULL) {
     err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     return NULL;
@@ -332,19 +333,11 @@ static Value *member_model(Model *m, Source *ms, const char *label, const char *
 }
 
 /* A compressed member whose content is itself a zip: shown as bytes, never
-** decoded, so archives cannot nest through compression (a zip of a gzip of a
-** zip ... or a quine would recurse without bound). */
-static int compressed_zip(Source *ms, const char *kind) {
-  Err e;
-  err_clear(&e);
-  Source *plain = source_decompress(ms, kind, &e);
-  if (plain == NULL) return 0;
-  uint8_t head[4];
-  size_t got = 0;
-  err_clear(&e);
-  plain->ops->read(plain, 0, head, sizeof head, &got, &e);
-  source_unref(plain);
-  return got == 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0);
+** decoded (libzip needs the archive's size, which a stream does not know). */
+static int compressed_zip(Source *ms, const Ident *id) {
+  (void)ms;
+  return strcmp(id->compression, "none") != 0 && id->format != NULL &&
+         strcmp(id->format->name, "zip") == 0;
 }
 
 static MfsStatus add_member(Model *m, zip_t *za, ZipIo *io, zip_uint64_t i, int *first) {
@@ -364,13 +357,9 @@ static MfsStatus add_member(Model *m, zip_t *za, ZipIo *io, zip_uint64_t i, int 
     err_set(&m->err, MFS_EUNSUPPORTED, MFS_NO_OFFSET, "member %s: %s", st.name, why);
     val = value_none(&m->vs);
   } else {
-    uint8_t head[64];
-    size_t got = 0;
-    Err e;
-    err_clear(&e);
-    ms->ops->read(ms, 0, head, sizeof head, &got, &e);
-    const char *kind = source_sniff_compression(head, got);
-    if ((kind && !compressed_zip(ms, kind)) || model_head_looks_like_model(head, got))
+    Ident id;
+    identify_source(ms, st.name, &id);
+    if (ident_is_model(&id) && !compressed_zip(ms, &id))
       val = member_model(m, ms, label, st.name, first, &st);
     else
       val = value_bytes_src(&m->vs, VAL_BYTES, ms, 0, st.size);
@@ -389,6 +378,9 @@ static MfsStatus decode(Model *m, Source *src) {
   m->root = value_new(&m->vs, VAL_DICT);
   if (m->root == NULL) return m->err.code;
   model_set_meta_str(m, "container", "zip");
+  if (m->depth >= MFS_MAX_ARCHIVE_DEPTH)
+    return err_set(&m->err, MFS_ELIMIT, MFS_NO_OFFSET,
+                   "archives nested more than %d deep are not opened", MFS_MAX_ARCHIVE_DEPTH);
   ZipIo io;
   memset(&io, 0, sizeof io);
   io.src = src;

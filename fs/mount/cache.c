@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include "modelfs/cache.h"
 #include "modelfs/decode.h"
+#include "modelfs/identify.h"
 #include "modelfs/limits.h"
 
 typedef struct Slot {
@@ -274,29 +275,18 @@ static int stat_rel(Cache *c, const char *rel, struct stat *st) {
   return r == 0 ? 0 : errno;
 }
 
-/* A regular file without a model extension: read its head.  Never decodes.
-** Protocol 0 opcodes are printable ("Version 2\n" parses as UNICODE), so a
-** pickle stream must also end the way every pickle does, with STOP. */
-static int sniff(Cache *c, const char *rel, const struct stat *st) {
-  int fd = openat(c->srcfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return 0;
-  uint8_t head[MFS_SNIFF_BYTES], last = 0;
-  ssize_t n, m = 0;
-  do n = pread(fd, head, sizeof head, 0); while (n < 0 && errno == EINTR);
-  if (n > 0 && st->st_size > 0)
-    do m = pread(fd, &last, 1, st->st_size - 1); while (m < 0 && errno == EINTR);
-  close(fd);
-  if (n <= 0 || !model_head_looks_like_model(head, (size_t)n)) return 0;
-  int zfile = n >= 2 && head[0] == 'Z' && head[1] == 'F';   /* joblib < 0.10: zlib */
-  return zfile || model_head_is_tensor_file(head, (size_t)n) || (m == 1 && last == '.');
-}
-
-static SlotKind classify(Cache *c, const char *rel, const char *name, const struct stat *st) {
+/* What a regular file is comes from its bytes (identify.h), the same answer
+** `scan` gets; only the head is read, nothing is decoded. */
+static SlotKind classify(Cache *c, const char *rel, const struct stat *st) {
   if (S_ISDIR(st->st_mode)) return SLOT_DIR;
   if (S_ISLNK(st->st_mode)) return SLOT_LINK;
   if (!S_ISREG(st->st_mode)) return SLOT_GONE;
-  if (model_name_looks_like_model(name)) return SLOT_MODEL;
-  return sniff(c, rel, st) ? SLOT_MODEL : SLOT_FILE;
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof path, "%s/%s", c->source, rel);
+  if (n < 0 || (size_t)n >= sizeof path) return SLOT_FILE;
+  Ident id;
+  identify_path(path, &id);
+  return ident_is_model(&id) ? SLOT_MODEL : SLOT_FILE;
 }
 
 /* NAME in PARENT was stat'ed as ST: find or make its slot and bring it up to date.
@@ -311,7 +301,7 @@ static int settle(Cache *c, uint32_t parent, const char *name, const char *rel,
     return 0;
   }
   pthread_mutex_unlock(&c->lock);
-  SlotKind kind = classify(c, rel, name, st);
+  SlotKind kind = classify(c, rel, st);
   CacheModel *dropped = NULL;
   int err = 0;
   pthread_mutex_lock(&c->lock);

@@ -21,14 +21,13 @@ Model *model_decode(const char *path);
 ** and for companion-file lookups (legacy joblib); it may be NULL. */
 Model *model_decode_source(Source *src, const char *name);
 
-/* Does this file look like a model?  By content (first bytes) when head is given,
-** else by name alone.  Extensions: .pkl .pickle .joblib .sav .skops .p .z .gz .bz2
-** .xz .lzma .lz4 and combinations such as .pkl.z, .joblib.gz. */
-int model_name_looks_like_model(const char *name);
-int model_head_looks_like_model(const uint8_t *head, size_t n);
-/* A PyTorch checkpoint (zip whose first member is X/data.pkl, or the legacy
-** magic-number pickle) or a safetensors file, by its first bytes alone: files that
-** do not end the way a pickle does. */
-int model_head_is_tensor_file(const uint8_t *head, size_t n);
+/* A member of an archive: as model_decode_source, one archive level deeper than
+** the parent (depth = parent's depth + 1). */
+Model *model_decode_member(Source *src, const char *name, int depth);
+/* The first Format of the table whose sniff claims this (already decompressed)
+** stream, or NULL.  head holds the stream's first n bytes (up to MFS_IDENT_BYTES). */
+const Format *format_for_stream(Source *stream, const uint8_t *head, size_t n);
+/* Read the first bytes of src as format_for_stream wants them (MFS_IDENT_BYTES). */
+MfsStatus format_head(Source *src, uint8_t *head, size_t *n, Err *e);
 
 #endif

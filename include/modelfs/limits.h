@@ -146,9 +146,13 @@
 ** it RSS stays at its peak after evictions; trimming walks the whole heap, so
 ** not after every small eviction. */
 #define MFS_TRIM_BYTES           (4u << 20)
-/* Bytes read to recognise a model without a model extension (pickle opcodes,
-** joblib magic): only the head is ever read before first access. */
-#define MFS_SNIFF_BYTES          512
+/* Bytes of a (decompressed) stream identify.c hands the formats' sniffers: enough
+** for a protocol-0 pickle to reach its first import or STOP, or to show that it
+** is text (CPython's unpickler refuses text within a few bytes). */
+#define MFS_IDENT_BYTES          4096
+/* Archives inside archives (a zip member that is a zip or a 7z) are opened this
+** deep; below that a member is shown as bytes, so a zip quine ends. */
+#define MFS_MAX_ARCHIVE_DEPTH    4
 /* A file that keeps changing while it is decoded is retried this often, then EIO. */
 #define MFS_DECODE_TRIES         3
 

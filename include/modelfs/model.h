@@ -30,6 +30,8 @@ typedef struct Model {
   ** duplicates allowed; NULL for formats judged by the trust list alone.  When set,
   ** untrusted.txt is this list (sorted, unique) rather than types.txt minus the list. */
   Value *untrusted;
+  int depth;               /* archives (zip, 7z) this model is a member of: an archive
+                              format refuses to open one deeper than MFS_MAX_ARCHIVE_DEPTH */
 } Model;
 
 typedef struct Format {

@@ -43,8 +43,13 @@ typedef struct PickleHooks {
 MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
                      Value **result, int *protocol);
 
-/* Nonzero when head can start a pickle (PROTO 2..5, or a protocol 0/1 opcode). */
+/* pickle_sniff.c: nonzero when a stream whose first n bytes are p (of total bytes,
+** UINT64_MAX when unknown) is a pickle: CPython's unpickler, walked without values,
+** reaches STOP or an import before it would raise.  pickle_sniff: total unknown. */
+int pickle_sniff_stream(const uint8_t *p, size_t n, uint64_t total);
 int pickle_sniff(const uint8_t *head, size_t n);
+/* Nonzero when head[0] is an opcode CPython's unpickler would start on. */
+int pickle_first_opcode(const uint8_t *head, size_t n);
 
 /* Python-2 to Python-3 name mapping (_compat_pickle), applied to every global.
 ** Returns the mapped module and name (static or from the table). */

@@ -660,6 +660,18 @@ static void test_sniff(void **state) {
   assert_false(pickle_sniff((const uint8_t *)"PK\x03\x04", 4));
   assert_false(pickle_sniff((const uint8_t *)"\x80\x09", 2));
   assert_false(pickle_sniff((const uint8_t *)"c import os\n", 12));
+  /* CPython refuses these at once without importing anything (memo miss, no MARK) */
+#define SNIFF(lit) pickle_sniff_stream((const uint8_t *)(lit), sizeof(lit) - 1, sizeof(lit) - 1)
+  assert_false(SNIFF("hi\n"));
+  assert_false(SNIFF("hi"));
+  assert_false(SNIFF("N"));
+  assert_false(SNIFF("README\n"));
+  assert_false(SNIFF("K\x01h\x00"));                       /* GET before any PUT */
+  /* any opcode starts a stream; an import makes it a pickle even when cut */
+  assert_true(SNIFF("\x8c\x02os\x8c\x06system\x93N\x85R."));
+  assert_true(SNIFF("cposix\nsystem\n(S'x'\n"));
+  assert_true(SNIFF("K\x01q\x00h\x00."));
+#undef SNIFF
 }
 
 int main(void) {

@@ -1,0 +1,176 @@
+"""What a file is comes from its bytes (SPEC 1, issue 12): one identification for the
+mount, `scan`, `check` and `ls/cat/tree`.
+
+The hostile files are the peer scanners' own test inputs (tests/data/ident, copied from
+../shared/fixtures/peers: picklescan f15d54d), renamed the way people name files; the
+compressed joblib files are written by joblib itself or are joblib's own test data.
+"""
+import json
+import os
+import pickle
+import shutil
+
+import numpy
+import pytest
+
+from conftest import cli, mounted, TESTDATA
+
+IDENT = os.path.join(TESTDATA, "ident")
+
+
+def scan_json(*paths):
+    p = cli("scan", "--json", *paths)
+    return p.returncode, {os.path.basename(d["path"]): d for d in json.loads(p.stdout)}
+
+
+def model_dirs(mnt):
+    """Names the mount shows as directories (model directories at the top level)."""
+    return {n for n in os.listdir(mnt) if os.path.isdir(os.path.join(mnt, n))}
+
+
+def copy(src, dst):
+    shutil.copyfile(src, dst)
+    return dst
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """The issue's folder: four hostile files with names no extension list knows,
+    plus two that are really not models."""
+    d = tmp_path / "hostile"
+    d.mkdir()
+    copy(os.path.join(IDENT, "malicious1.zip"), d / "malicious1.zip")
+    copy(os.path.join(IDENT, "pytorch_model.bin"), d / "pytorch_model.bin")
+    copy(os.path.join(IDENT, "malicious1_v0.pkl"), d / "weights.bin")
+    # numpy's own writer: an object array holding a reference to os.system
+    numpy.savez(d / "x.npz", a=numpy.array([os.system, 1], dtype=object))
+    (d / "notes").write_bytes(b"hi\n")                  # BINGET: CPython refuses it at once
+    (d / "data.dat").write_bytes(bytes(range(256)) * 4)
+    return str(d)
+
+
+HOSTILE = {"malicious1.zip", "pytorch_model.bin", "weights.bin", "x.npz"}
+
+
+def test_scan_reports_every_file_of_a_hostile_folder(hostile):
+    rc, got = scan_json(hostile)
+    assert set(got) == HOSTILE | {"notes", "data.dat"}
+    for name in ("notes", "data.dat"):
+        assert got[name]["verdict"] == "not-model", got[name]
+        assert got[name]["format"] is None
+    for name in HOSTILE:
+        assert got[name]["verdict"] != "not-model", got[name]
+    for name in ("malicious1.zip", "weights.bin"):
+        assert got[name]["verdict"] == "dangerous", got[name]
+    assert rc == 2
+
+
+def test_scan_text_output_lists_not_models_and_they_do_not_fail(tmp_path):
+    (tmp_path / "README").write_bytes(b"Notes about the model\n")
+    (tmp_path / "hi.txt").write_bytes(b"hi")
+    p = cli("scan", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.decode().splitlines()
+    assert len(lines) == 2
+    assert all(line.split("\t")[1] == "not-model" for line in lines), lines
+    # named on the command line: still "not a model", not "incomplete"
+    p = cli("scan", str(tmp_path / "README"))
+    assert p.returncode == 0
+    assert p.stdout.decode().split("\t")[1] == "not-model"
+
+
+def test_mount_shows_as_models_exactly_what_scan_judges(hostile):
+    _, got = scan_json(hostile)
+    judged = {n for n, d in got.items() if d["verdict"] != "not-model"}
+    with mounted(hostile) as mnt:
+        assert model_dirs(mnt) == judged
+        assert open(os.path.join(mnt, "notes"), "rb").read() == b"hi\n"
+        for name in judged:
+            meta = json.load(open(os.path.join(mnt, name, "meta.json")))
+            assert meta["verdict"] == got[name]["verdict"], name
+
+
+def joblib_compressed(path, compress):
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    m = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    joblib.dump(m, path, compress=compress)
+    return m
+
+
+@pytest.mark.parametrize("compress", [3, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3),
+                                      ("lz4", 3)])
+def test_compressed_joblib_named_bin_is_a_model_in_mount_and_scan(tmp_path, compress):
+    m = joblib_compressed(str(tmp_path / "model.bin"), compress)
+    rc, got = scan_json(str(tmp_path))
+    assert got["model.bin"]["format"] == "joblib", got
+    assert got["model.bin"]["verdict"] in ("safe", "untrusted")
+    with mounted(str(tmp_path)) as mnt:
+        assert model_dirs(mnt) == {"model.bin"}
+        coef = numpy.load(os.path.join(mnt, "model.bin", "coef_.npy"))
+        assert coef.tobytes() == m.coef_.tobytes()
+
+
+@pytest.mark.parametrize("name", [
+    "joblib__joblib__joblib__test__data__joblib_0.10.0_compressed_pickle_py35_np19.gz",
+    "joblib__joblib__joblib__test__data__joblib_0.11.0_pickle_py36_np111.pkl.gzip"])
+def test_realworld_gzip_files_are_model_directories(tmp_path, name):
+    copy(os.path.join(IDENT, name), tmp_path / name)
+    with mounted(str(tmp_path)) as mnt:
+        assert model_dirs(mnt) == {name}
+        meta = json.load(open(os.path.join(mnt, name, "meta.json")))
+        assert meta["compression"] in ("gzip", "zlib")   # joblib 0.10 wrote zlib into ".gz"
+        assert meta["format"] == "joblib" and meta["status"] == "ok", meta
+
+
+def test_pickles_without_proto_header(tmp_path):
+    """CPython starts on any opcode: protocol 0/1 streams and hand-made ones that begin
+    with a protocol-2+ opcode are pickles; text it refuses at once is not."""
+    cases = {
+        "p0": pickle.dumps({"a": [1, 2]}, protocol=0),
+        "p1": pickle.dumps({"a": [1, 2]}, protocol=1),
+        "noproto": pickle.dumps([1, "x"], protocol=4)[2:],          # starts with FRAME
+        "binunicode": b"\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.",  # SHORT_BINUNICODE
+        "cut_after_import": b"cposix\nsystem\n(S'true'\n",          # no STOP: still runs an import
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    texts = {"hi": b"hi\n", "readme": b"README\n", "version": b"Version 2\n", "csv": b"a,b\n1,2\n",
+             "n": b"N", "empty": b""}
+    for name, data in texts.items():
+        (tmp_path / name).write_bytes(data)
+    _, got = scan_json(str(tmp_path))
+    for name in cases:
+        assert got[name]["verdict"] != "not-model", (name, got[name])
+    for name in ("binunicode", "cut_after_import"):
+        assert got[name]["verdict"] == "dangerous", got[name]
+    for name in texts:
+        assert got[name]["verdict"] == "not-model", (name, got[name])
+    # the loader agrees: each "case" is something pickle.loads starts executing
+    assert pickle.loads(cases["p0"]) == {"a": [1, 2]}
+    assert pickle.loads(cases["noproto"]) == [1, "x"]
+    for data in texts.values():
+        with pytest.raises(Exception):
+            pickle.loads(data)
+
+
+def test_model_extension_that_cannot_be_decoded_is_still_a_directory(tmp_path):
+    (tmp_path / "broken.pkl").write_bytes(b"this is not a pickle\n")
+    rc, got = scan_json(str(tmp_path))
+    assert got["broken.pkl"]["verdict"] == "incomplete"
+    assert rc == 3
+    with mounted(str(tmp_path)) as mnt:
+        meta = json.load(open(os.path.join(mnt, "broken.pkl", "meta.json")))
+        assert meta["status"] == "error" and meta["error"]
+
+
+def test_offline_commands_use_the_same_identification(tmp_path):
+    (tmp_path / "README").write_bytes(b"hi\n")
+    p = cli("ls", str(tmp_path / "README"))
+    assert p.returncode != 0 and b"not a model" in p.stderr
+    m = joblib_compressed(str(tmp_path / "model.bin"), 3)
+    p = cli("cat", str(tmp_path / "model.bin"), "coef_.txt", check=True)
+    assert numpy.array_equal(numpy.loadtxt(p.stdout.splitlines(), ndmin=2), m.coef_)
+    p = cli("check", str(tmp_path / "README"), "--sklearn", "1.5")
+    assert p.returncode == 0
+    assert b"saved by" not in p.stdout and b"not a model" in p.stdout
