@@ -1,6 +1,6 @@
 /*
-** cli.c -- the offline commands: modelfs ls | cat | tree | help, and the entry
-** points of scan (scan.c) and check (cli_check.c).
+** cli.c -- the offline commands modelfs ls | cat | tree (their rows in the
+** command table are in commands.c, their options here).
 **
 ** Each command decodes one model file and walks the same RTree the mount serves,
 ** reading file bytes through render_size/render_read, so `modelfs cat` prints
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "modelfs/cli.h"
+#include "modelfs/commands.h"
 #include "modelfs/compat.h"
 #include "modelfs/decode.h"
 #include "modelfs/identify.h"
@@ -26,10 +27,6 @@
 #include "modelfs/render.h"
 #include "modelfs/scan.h"
 #include "modelfs/trust.h"
-
-#ifndef MODELFS_VERSION
-#define MODELFS_VERSION "0.1.0"
-#endif
 
 #define EXIT_NOTFOUND 1
 #define EXIT_USAGE 2
@@ -46,38 +43,42 @@ typedef struct Cli {
 
 typedef int (*CmdFn)(Cli *c, int nargs, char **args);
 
-typedef struct Cmd {
-  const char *name;
-  CmdFn run;               /* NULL: not a model command (help, version, scan) */
-  int min_args, max_args;  /* operands after FILE; max -1 = any */
-  const char *usage;
-} Cmd;
-
 static int cmd_ls(Cli *c, int nargs, char **args);
 static int cmd_cat(Cli *c, int nargs, char **args);
 static int cmd_tree(Cli *c, int nargs, char **args);
 
-static const Cmd commands[] = {
-  {"ls", cmd_ls, 0, 1, "modelfs ls [-l] [--trust FILE] MODEL [PATH]"},
-  {"cat", cmd_cat, 1, -1, "modelfs cat [--trust FILE] MODEL PATH..."},
-  {"tree", cmd_tree, 0, 0, "modelfs tree [--trust FILE] MODEL"},
-  {"scan", NULL, 0, 0, "modelfs scan [--json] [--trust FILE] FILE|DIR..."},
-  {"check", NULL, 0, 0, "modelfs check FILE... [--sklearn V] [--numpy V] [--python V] [--json]"},
-  {"summary", NULL, 0, 0, "modelfs summary [--trust FILE] FILE|MODELDIR..."},
-  {"diff", NULL, 0, 0, "modelfs diff [--json] [--trust FILE] A B"},
-  {"help", NULL, 0, 0, "modelfs help"},
-  {"--help", NULL, 0, 0, NULL},
-  {"--version", NULL, 0, 0, NULL},
+enum { OPT_LONG = 1, OPT_TRUST, OPT_O };
+
+const CliOpt cli_ls_options[] = {
+  {OPT_LONG, "-l", NULL, NULL, "long: kind (d/f/l), size (bytes; entries of a directory), link target"},
+  {OPT_TRUST, "--trust", NULL, "FILE", "also trust the globals listed in FILE, one per line"},
+  {OPT_O, "-o", NULL, "trust=FILE", "the same, in the mount's option syntax"},
+  {0, NULL, NULL, NULL, NULL},
 };
-#define NCOMMANDS (sizeof commands / sizeof *commands)
 
-static const Cmd *find_command(const char *word) {
-  for (size_t i = 0; i < NCOMMANDS; i++)
-    if (strcmp(commands[i].name, word) == 0) return &commands[i];
-  return NULL;
-}
+const CliOpt cli_model_options[] = {
+  {OPT_TRUST, "--trust", NULL, "FILE", "also trust the globals listed in FILE, one per line"},
+  {OPT_O, "-o", NULL, "trust=FILE", "the same, in the mount's option syntax"},
+  {0, NULL, NULL, NULL, NULL},
+};
 
-int cli_is_command(const char *word) { return word != NULL && find_command(word) != NULL; }
+const ExitSpec cli_model_exits[] = {
+  {0, "ok"},
+  {EXIT_NOTFOUND, "a file or entry was not found or could not be produced"},
+  {EXIT_USAGE, "usage error"},
+  {0, NULL},
+};
+
+/* How many operands after MODEL each command takes (max -1: any). */
+static const struct {
+  const char *name;
+  CmdFn run;
+  int min_args, max_args;
+} model_commands[] = {
+  {"ls", cmd_ls, 0, 1},
+  {"cat", cmd_cat, 1, -1},
+  {"tree", cmd_tree, 0, 0},
+};
 
 /* ---- output helpers ------------------------------------------------------------ */
 
@@ -95,37 +96,6 @@ static void put_escaped(FILE *out, const char *s) {
         else fputc(*p, out);
     }
   }
-}
-
-static void usage_line(FILE *out, const Cmd *cmd) {
-  fprintf(out, "modelfs: usage: %s\n", cmd->usage);
-}
-
-static int print_help(FILE *out) {
-  fputs("modelfs " MODELFS_VERSION " -- scikit-learn model files as directories, decoded "
-        "without executing anything.\n\n"
-        "Mount:\n"
-        "  modelfs [-f] [-d] [-s] [-o opt,...] SOURCE MOUNTPOINT\n"
-        "      every model file under SOURCE appears as a directory of the same name\n"
-        "      (-o trust=FILE adds trusted globals); unmount with: fusermount3 -u MOUNTPOINT\n\n"
-        "Offline commands (the same tree, no FUSE):\n",
-        out);
-  for (size_t i = 0; i < NCOMMANDS; i++)
-    if (commands[i].usage) fprintf(out, "  %s\n", commands[i].usage);
-  fputs("\n"
-        "  ls      names in a directory of the model, in tree order; -l adds kind\n"
-        "          (d/f/l), size (bytes; entries for a directory) and link target\n"
-        "  cat     the exact bytes of file entries (links are followed)\n"
-        "  tree    every entry as `KIND SIZE PATH [-> TARGET]`, depth first\n"
-        "  scan    a trust verdict per model file, for CI\n"
-        "  check   will these files load with those library versions\n"
-        "  summary one screen per model (its summary.txt); a git textconv driver\n"
-        "  diff    what changed between two models: exit 0 same, 1 different, 2 trouble\n\n"
-        "  --trust FILE, -o trust=FILE   add trusted globals (one module.qualname per line)\n"
-        "  --version                     print the version\n\n"
-        "Exit status: 0 ok, 1 not found or entry could not be produced, 2 usage.\n",
-        out);
-  return 0;
 }
 
 /* ---- opening a model ----------------------------------------------------------- */
@@ -149,7 +119,7 @@ static int add_o_options(Cli *c, const char *opts) {
     if (strncmp(o, "trust=", 6) == 0) {
       ok = add_trust(c, o + 6);
     } else {
-      fprintf(stderr, "modelfs: unknown option -o %s\n", o);
+      fprintf(stderr, "modelfs: -o %s: unknown option here (accepted: -o trust=FILE)\n", o);
       ok = 0;
     }
   }
@@ -165,7 +135,10 @@ static int cli_open(Cli *c) {
     return EXIT_NOTFOUND;
   }
   if (S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "modelfs: %s: is a directory, not a model file\n", c->file);
+    fprintf(stderr,
+            "modelfs: %s: is a directory, not a model file (modelfs scan %s lists the models "
+            "in it; modelfs %s MOUNTPOINT shows each as a directory)\n",
+            c->file, c->file, c->file);
     return EXIT_NOTFOUND;
   }
   Ident id;
@@ -399,39 +372,31 @@ static int cmd_tree(Cli *c, int nargs, char **args) {
 
 /* ---- argument parsing ---------------------------------------------------------- */
 
-/* Options anywhere before "--"; operands collected in order.  0 or an exit status. */
-static int parse_args(Cli *c, const Cmd *cmd, int argc, char **argv, char **ops, int *nops) {
-  int options = 1;
+/* Options anywhere before "--"; operands collected in order.  0, -1 after -h, or
+** an exit status. */
+static int parse_args(Cli *c, CliArgs *a, char **ops, int *nops) {
+  const char *val;
+  int id;
   *nops = 0;
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    if (options && strcmp(a, "--") == 0) {
-      options = 0;
-    } else if (options && strcmp(a, "-l") == 0 && cmd->run == cmd_ls) {
-      c->long_format = 1;
-    } else if (options && (strcmp(a, "--trust") == 0 || strcmp(a, "-o") == 0)) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "modelfs: option %s needs an argument\n", a);
-        return EXIT_USAGE;
-      }
-      int ok = a[1] == 'o' ? add_o_options(c, argv[++i]) : add_trust(c, argv[++i]);
-      if (!ok) return EXIT_USAGE;
-    } else if (options && strncmp(a, "--trust=", 8) == 0) {
-      if (!add_trust(c, a + 8)) return EXIT_USAGE;
-    } else if (options && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-      usage_line(stdout, cmd);
+  while ((id = cli_next(a, &val)) != CLI_END) {
+    if (id == CLI_BAD) return EXIT_USAGE;
+    if (id == CLI_HELP) {
+      cli_help_command(a->cmd, stdout);
       return -1;
-    } else if (options && a[0] == '-' && a[1] != '\0') {
-      fprintf(stderr, "modelfs: %s: unknown option %s\n", cmd->name, a);
-      return EXIT_USAGE;
-    } else {
-      ops[(*nops)++] = argv[i];
     }
+    if (id == CLI_OPERAND) ops[(*nops)++] = (char *)val;
+    else if (id == OPT_LONG) c->long_format = 1;
+    else if (!(id == OPT_O ? add_o_options(c, val) : add_trust(c, val))) return EXIT_USAGE;
   }
   return 0;
 }
 
-static int run_model_command(const Cmd *cmd, int argc, char **argv) {
+int cli_model_main(int argc, char **argv) {
+  const CliCmd *cmd = cli_command(argv[1]);
+  size_t k = 0;
+  while (k < sizeof model_commands / sizeof *model_commands &&
+         strcmp(model_commands[k].name, argv[1]) != 0)
+    k++;
   Cli c;
   memset(&c, 0, sizeof c);
   c.trust = trust_new_default();
@@ -442,40 +407,19 @@ static int run_model_command(const Cmd *cmd, int argc, char **argv) {
     trust_free(c.trust);
     return EXIT_NOTFOUND;
   }
-  int nops = 0, status = parse_args(&c, cmd, argc, argv, ops, &nops);
-  int nargs = nops - 1;
-  if (status == 0 && (nops < 1 || nargs < cmd->min_args ||
-                      (cmd->max_args >= 0 && nargs > cmd->max_args))) {
-    usage_line(stderr, cmd);
-    status = EXIT_USAGE;
-  }
+  CliArgs a;
+  cli_args_init(&a, cmd, argc, argv);
+  int nops = 0, status = parse_args(&c, &a, ops, &nops);
+  int nargs = nops - 1, min = model_commands[k].min_args, max = model_commands[k].max_args;
+  if (status == 0 && (nops < 1 || nargs < min || (max >= 0 && nargs > max)))
+    status = cli_usage_error(cmd, nops < 1 ? "no MODEL given" : "wrong number of operands");
   if (status == 0) {
     c.file = ops[0];
     status = cli_open(&c);
-    if (status == 0) status = cmd->run(&c, nargs, ops + 1);
+    if (status == 0) status = model_commands[k].run(&c, nargs, ops + 1);
   }
   if (status < 0) status = 0;   /* -h */
   free(ops);
   cli_close(&c);
   return status;
-}
-
-int cli_main(int argc, char **argv) {
-  const Cmd *cmd = argc > 1 ? find_command(argv[1]) : NULL;
-  if (cmd == NULL) {
-    print_help(stderr);
-    return EXIT_USAGE;
-  }
-  if (strcmp(cmd->name, "--version") == 0) {
-    puts("modelfs " MODELFS_VERSION);
-    return 0;
-  }
-  if (strcmp(cmd->name, "help") == 0 || strcmp(cmd->name, "--help") == 0)
-    return print_help(stdout);
-  /* Commands with their own parsers and exit statuses (scan.h, compat.h). */
-  if (strcmp(cmd->name, "scan") == 0) return scan_cli_main(argc, argv);
-  if (strcmp(cmd->name, "check") == 0) return compat_cli_check(argc, argv);
-  if (strcmp(cmd->name, "summary") == 0) return cli_summary_main(argc, argv);
-  if (strcmp(cmd->name, "diff") == 0) return cli_diff_main(argc, argv);
-  return run_model_command(cmd, argc, argv);
 }

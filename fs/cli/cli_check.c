@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "modelfs/commands.h"
 #include "modelfs/compat.h"
 #include "modelfs/decode.h"
 #include "modelfs/identify.h"
@@ -19,12 +20,27 @@
 #define CHECK_USAGE 64
 #define TARGET_MAX 256
 
-static int usage(void) {
-  fprintf(stderr,
-          "usage: modelfs check FILE... [--sklearn V] [--numpy V] [--python V] [--skops V] [--json]\n"
-          "exit status: 0 loads, 1 loads with warnings, 2 fails, 3 unreadable\n");
-  return CHECK_USAGE;
-}
+enum { CHECK_JSON = 1, CHECK_SKLEARN, CHECK_NUMPY, CHECK_PYTHON, CHECK_SKOPS };
+
+const CliOpt check_options[] = {
+  {CHECK_SKLEARN, "--sklearn", "--scikit-learn", "V", "the scikit-learn version to load with (1.5 or 1.5.2)"},
+  {CHECK_NUMPY, "--numpy", NULL, "V", "the numpy version"},
+  {CHECK_PYTHON, "--python", NULL, "V", "the Python version"},
+  {CHECK_SKOPS, "--skops", NULL, "V", "the skops version"},
+  {CHECK_JSON, "--json", NULL, NULL, "print the compat.json document of each file"},
+  {0, NULL, NULL, NULL, NULL},
+};
+
+const ExitSpec check_exits[] = {
+  {COMPAT_LOADS, "loads"},
+  {COMPAT_WARNS, "loads with warnings"},
+  {COMPAT_FAILS, "fails"},
+  {COMPAT_UNREADABLE, "unreadable"},
+  {CHECK_USAGE, "usage error"},
+  {0, NULL},
+};
+
+static const char *const check_libs[] = {NULL, NULL, "sklearn", "numpy", "python", "skops"};
 
 static int add_target(char *t, const char *lib, const char *ver) {
   size_t n = strlen(t);
@@ -121,41 +137,40 @@ static int check_one(const char *file, const char *target, int as_json) {
   return v == COMPAT_NO_TARGET ? COMPAT_LOADS : (int)v;
 }
 
+/* "sklearn=1.5" added to the target, once checked.  0 or the usage status. */
+static int take_version(const CliCmd *cmd, char *target, int id, const char *ver) {
+  char item[TARGET_MAX], why[160];
+  snprintf(item, sizeof item, "%s=%s", check_libs[id], ver);
+  if (compat_target_check(item, why, sizeof why) != 0)
+    return cli_usage_error(cmd, "--%s %s: %s (want digits and dots: --%s 1.5 or 1.5.2)",
+                           check_libs[id], ver, why, check_libs[id]);
+  if (add_target(target, check_libs[id], ver) == 0) return 0;
+  return cli_usage_error(cmd, "--%s %s: too long", check_libs[id], ver);
+}
+
 int compat_cli_check(int argc, char **argv) {
+  const CliCmd *cmd = cli_command("check");
   char target[TARGET_MAX] = "";
-  int as_json = 0, first = 1, worst = 0, nfiles = 0;
-  if (argc > 1 && strcmp(argv[1], "check") == 0) first = 2;
-  for (int i = first; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--json") == 0) { as_json = 1; continue; }
-    if (strncmp(a, "--", 2) == 0 && strcmp(a, "--") != 0) {
-      const char *lib = a + 2, *val = strchr(lib, '=');
-      char name[32];
-      size_t n = val ? (size_t)(val - lib) : strlen(lib);
-      if (n == 0 || n >= sizeof name) return usage();
-      memcpy(name, lib, n);
-      name[n] = '\0';
-      if (val) val++;
-      else if (i + 1 < argc) val = argv[++i];
-      else return usage();
-      if (strcmp(name, "sklearn") && strcmp(name, "scikit-learn") && strcmp(name, "numpy") &&
-          strcmp(name, "python") && strcmp(name, "skops")) return usage();
-      if (add_target(target, name, val) != 0) return usage();
-      continue;
-    }
-    nfiles++;
+  int as_json = 0, worst = 0, nfiles = 0, id;
+  const char **files = calloc(argc > 0 ? (size_t)argc : 1, sizeof *files);
+  if (files == NULL) return COMPAT_UNREADABLE;
+  CliArgs a;
+  cli_args_init(&a, cmd, argc, argv);
+  const char *val;
+  int status = 0;
+  while (status == 0 && (id = cli_next(&a, &val)) != CLI_END) {
+    if (id == CLI_BAD) status = CHECK_USAGE;
+    else if (id == CLI_HELP) cli_help_command(cmd, stdout), status = -1;
+    else if (id == CLI_OPERAND) files[nfiles++] = val;
+    else if (id == CHECK_JSON) as_json = 1;
+    else status = take_version(cmd, target, id, val);
   }
-  if (nfiles == 0) return usage();
-  for (int i = first; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--json") == 0) continue;
-    if (strncmp(a, "--", 2) == 0 && strcmp(a, "--") != 0) {
-      if (strchr(a, '=') == NULL) i++;
-      continue;
-    }
-    int v = check_one(a, target, as_json);
+  if (status == 0 && nfiles == 0) status = cli_usage_error(cmd, "no FILE given");
+  for (int i = 0; status == 0 && i < nfiles; i++) {
+    int v = check_one(files[i], target, as_json);
     if (v > worst) worst = v;
   }
+  free(files);
   fflush(stdout);
-  return worst;
+  return status < 0 ? 0 : status ? status : worst;
 }

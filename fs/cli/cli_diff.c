@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <cJSON.h>
 #include "modelfs/cli.h"
+#include "modelfs/commands.h"
 #include "modelfs/decode.h"
 #include "modelfs/judge.h"
 #include "modelfs/review.h"
@@ -198,47 +199,61 @@ static int print_json(const Side *a, const Side *b, const ModelDiff *d) {
   return 1;
 }
 
-static void usage(FILE *out) {
-  fputs("modelfs: usage: modelfs diff [--json] [--trust FILE] A B\n"
-        "  A, B: model files, or model directories of a modelfs mount\n"
-        "  exit 0 the same, 1 different, 2 trouble\n", out);
+enum { DIFF_JSON = 1, DIFF_TRUST };
+
+const CliOpt diff_options[] = {
+  {DIFF_JSON, "--json", NULL, NULL, "one JSON document instead of one line per change"},
+  {DIFF_TRUST, "--trust", NULL, "FILE", "also trust the globals listed in FILE, one per line"},
+  {0, NULL, NULL, NULL, NULL},
+};
+
+const ExitSpec diff_exits[] = {
+  {EXIT_SAME, "the same"},
+  {EXIT_DIFFERENT, "different"},
+  {EXIT_TROUBLE, "trouble (a file missing or not decoded to its end, a usage error)"},
+  {0, NULL},
+};
+
+/* The two operands, options taken.  0, -1 after --help, or EXIT_TROUBLE. */
+static int diff_args(int argc, char **argv, TrustList *trust, int *json, const char **ops) {
+  const CliCmd *cmd = cli_command("diff");
+  CliArgs args;
+  cli_args_init(&args, cmd, argc, argv);
+  const char *val;
+  int id, nops = 0;
+  while ((id = cli_next(&args, &val)) != CLI_END) {
+    Err e;
+    err_clear(&e);
+    if (id == CLI_BAD) return EXIT_TROUBLE;
+    if (id == CLI_HELP) {
+      cli_help_command(cmd, stdout);
+      return -1;
+    }
+    if (id == DIFF_JSON) {
+      *json = 1;
+    } else if (id == DIFF_TRUST) {
+      if (trust_add_file(trust, val, &e) != MFS_OK) {
+        fprintf(stderr, "modelfs: %s: cannot read trust list: %s\n", val, e.msg);
+        return EXIT_TROUBLE;
+      }
+    } else if (nops == 2) {
+      return cli_usage_error(cmd, "two models A and B, not more");
+    } else {
+      ops[nops++] = val;
+    }
+  }
+  return nops == 2 ? 0 : cli_usage_error(cmd, "two models A and B needed");
 }
 
 int cli_diff_main(int argc, char **argv) {
-  int json = 0, options = 1, nops = 0;
+  int json = 0;
   const char *ops[2] = {0};
   TrustList *trust = trust_new_default();
   if (trust == NULL) return EXIT_TROUBLE;
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    Err e;
-    err_clear(&e);
-    if (options && strcmp(a, "--") == 0) {
-      options = 0;
-    } else if (options && strcmp(a, "--json") == 0) {
-      json = 1;
-    } else if (options && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-      usage(stdout);
-      trust_free(trust);
-      return 0;
-    } else if (options && strcmp(a, "--trust") == 0 && i + 1 < argc) {
-      if (trust_add_file(trust, argv[++i], &e) != MFS_OK) {
-        fprintf(stderr, "modelfs: %s: cannot read trust list: %s\n", argv[i], e.msg);
-        trust_free(trust);
-        return EXIT_TROUBLE;
-      }
-    } else if ((options && a[0] == '-' && a[1] != '\0') || nops == 2) {
-      usage(stderr);
-      trust_free(trust);
-      return EXIT_TROUBLE;
-    } else {
-      ops[nops++] = a;
-    }
-  }
-  if (nops != 2) {
-    usage(stderr);
+  int r = diff_args(argc, argv, trust, &json, ops);
+  if (r != 0) {
     trust_free(trust);
-    return EXIT_TROUBLE;
+    return r < 0 ? 0 : r;
   }
   Side sa = {.name = ops[0]}, sb = {.name = ops[1]};
   int status = EXIT_TROUBLE;

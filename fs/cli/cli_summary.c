@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "modelfs/cli.h"
+#include "modelfs/commands.h"
 #include "modelfs/decode.h"
 #include "modelfs/render.h"
 #include "modelfs/trust.h"
@@ -65,41 +66,53 @@ static int summary_of_file(const char *file, const TrustList *trust) {
   return status;
 }
 
+enum { SUMMARY_TRUST = 1 };
+
+const CliOpt summary_options[] = {
+  {SUMMARY_TRUST, "--trust", NULL, "FILE", "also trust the globals listed in FILE, one per line"},
+  {0, NULL, NULL, NULL, NULL},
+};
+
+const ExitSpec summary_exits[] = {
+  {0, "ok"},
+  {1, "a file could not be read or summarised"},
+  {2, "usage error"},
+  {0, NULL},
+};
+
 int cli_summary_main(int argc, char **argv) {
+  const CliCmd *cmd = cli_command("summary");
   TrustList *trust = trust_new_default();
   if (trust == NULL) {
     fputs("modelfs: out of memory\n", stderr);
     return 1;
   }
-  int nfiles = 0, status = 0, options = 1;
+  int nfiles = 0, status = 0, id;
   char **files = calloc((size_t)argc, sizeof *files);
-  for (int i = 2; files && i < argc; i++) {
-    const char *a = argv[i];
+  CliArgs args;
+  cli_args_init(&args, cmd, argc, argv);
+  const char *val;
+  while (files && status == 0 && (id = cli_next(&args, &val)) != CLI_END) {
     Err e;
     err_clear(&e);
-    if (options && strcmp(a, "--") == 0) {
-      options = 0;
-    } else if (options && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-      puts("modelfs: usage: modelfs summary [--trust FILE] FILE|MODELDIR...");
+    if (id == CLI_BAD) {
+      status = 2;
+    } else if (id == CLI_HELP) {
+      cli_help_command(cmd, stdout);
       free(files);
       trust_free(trust);
       return 0;
-    } else if (options && strcmp(a, "--trust") == 0 && i + 1 < argc) {
-      if (trust_add_file(trust, argv[++i], &e) != MFS_OK) {
-        fprintf(stderr, "modelfs: %s: cannot read trust list: %s\n", argv[i], e.msg);
+    } else if (id == SUMMARY_TRUST) {
+      if (trust_add_file(trust, val, &e) != MFS_OK) {
+        fprintf(stderr, "modelfs: %s: cannot read trust list: %s\n", val, e.msg);
         status = 2;
       }
-    } else if (options && a[0] == '-' && a[1] != '\0') {
-      fprintf(stderr, "modelfs: summary: unknown option %s\n", a);
-      status = 2;
     } else {
-      files[nfiles++] = argv[i];
+      files[nfiles++] = (char *)val;
     }
   }
-  if (files == NULL || (status == 0 && nfiles == 0)) {
-    fputs("modelfs: usage: modelfs summary [--trust FILE] FILE|MODELDIR...\n", stderr);
-    status = 2;
-  }
+  if (files == NULL) status = 2;
+  else if (status == 0 && nfiles == 0) status = cli_usage_error(cmd, "no FILE or MODELDIR given");
   for (int i = 0; status != 2 && i < nfiles; i++) {
     struct stat st;
     if (nfiles > 1) printf("%s==> %s <==\n", i ? "\n" : "", files[i]);

@@ -6,6 +6,6 @@
 #include "modelfs/mount.h"
 
 int main(int argc, char **argv) {
-  if (argc > 1 && cli_is_command(argv[1])) return cli_main(argc, argv);
+  if (cli_takes(argc, argv)) return cli_main(argc, argv);
   return mount_main(argc, argv);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "modelfs/commands.h"
 #include "modelfs/decode.h"
 #include "modelfs/identify.h"
 #include "modelfs/limits.h"
@@ -272,12 +273,23 @@ static void scan_path(Scan *sc, const char *path, int explicit) {
 
 /* ---- command line --------------------------------------------------------------- */
 
-static int usage(void) {
-  fputs("usage: modelfs scan [--json] [--trust FILE]... [-o trust=FILE] FILE|DIR...\n"
-        "exit status: 0 safe, 1 untrusted, 2 dangerous, 3 incomplete or unreadable\n",
-        stderr);
-  return SCAN_EXIT_USAGE;
-}
+enum { SCAN_OPT_JSON = 1, SCAN_OPT_TRUST, SCAN_OPT_O };
+
+const CliOpt scan_options[] = {
+  {SCAN_OPT_JSON, "--json", NULL, NULL, "one JSON array, an object per model"},
+  {SCAN_OPT_TRUST, "--trust", NULL, "FILE", "also trust the globals listed in FILE (repeatable)"},
+  {SCAN_OPT_O, "-o", NULL, "trust=FILE", "the same, in the mount's option syntax"},
+  {0, NULL, NULL, NULL, NULL},
+};
+
+const ExitSpec scan_exits[] = {
+  {SCAN_EXIT_SAFE, "safe"},
+  {SCAN_EXIT_UNTRUSTED, "untrusted"},
+  {SCAN_EXIT_DANGEROUS, "dangerous"},
+  {SCAN_EXIT_UNREADABLE, "incomplete or unreadable"},
+  {SCAN_EXIT_USAGE, "usage error"},
+  {0, NULL},
+};
 
 static int add_trust(Scan *sc, const char *file) {
   Err e;
@@ -295,7 +307,7 @@ static int add_o_options(Scan *sc, const char *opts) {
   char *save = NULL;
   for (char *o = strtok_r(copy, ",", &save); o && ok; o = strtok_r(NULL, ",", &save)) {
     if (strncmp(o, "trust=", 6) == 0) ok = add_trust(sc, o + 6);
-    else fprintf(stderr, "modelfs scan: unknown option -o %s\n", o), ok = 0;
+    else fprintf(stderr, "modelfs scan: -o %s: unknown option here (accepted: -o trust=FILE)\n", o), ok = 0;
   }
   free(copy);
   return ok;
@@ -316,27 +328,29 @@ int scan_cli_main(int argc, char **argv) {
     fputs("modelfs scan: out of memory\n", stderr);
     return SCAN_EXIT_UNREADABLE;
   }
-  int first = 2, ok = 1, options = 1;
+  const CliCmd *cmd = cli_command("scan");
+  CliArgs args;
+  cli_args_init(&args, cmd, argc, argv);
+  int ok = 1, id, help = 0;
+  const char *val;
   char **paths = calloc(argc > 0 ? (size_t)argc : 1, sizeof *paths);
   int npaths = 0;
-  for (int i = first; i < argc && ok && paths; i++) {
-    const char *a = argv[i];
-    if (options && strcmp(a, "--") == 0) options = 0;
-    else if (options && strcmp(a, "--json") == 0) sc.json = 1;
-    else if (options && (strcmp(a, "--trust") == 0 || strcmp(a, "-o") == 0)) {
-      if (i + 1 >= argc) ok = 0;
-      else if (a[1] == 'o') ok = add_o_options(&sc, argv[++i]);
-      else ok = add_trust(&sc, argv[++i]);
-    } else if (options && strncmp(a, "--trust=", 8) == 0) ok = add_trust(&sc, a + 8);
-    else if (options && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) ok = 0;
-    else if (options && a[0] == '-' && a[1] != '\0') {
-      fprintf(stderr, "modelfs scan: unknown option %s\n", a);
-      ok = 0;
-    } else paths[npaths++] = argv[i];
+  while (ok && paths && (id = cli_next(&args, &val)) != CLI_END) {
+    if (id == CLI_BAD) ok = 0;
+    else if (id == CLI_HELP) help = 1, ok = 0;
+    else if (id == CLI_OPERAND) paths[npaths++] = (char *)val;
+    else if (id == SCAN_OPT_JSON) sc.json = 1;
+    else if (id == SCAN_OPT_TRUST) ok = add_trust(&sc, val);
+    else if (id == SCAN_OPT_O) ok = add_o_options(&sc, val);
   }
   int status;
-  if (paths == NULL || !ok || npaths == 0) {
-    status = usage();
+  if (help) {
+    cli_help_command(cmd, stdout);
+    status = 0;
+  } else if (paths == NULL || !ok) {
+    status = SCAN_EXIT_USAGE;
+  } else if (npaths == 0) {
+    status = cli_usage_error(cmd, "no FILE or DIR given");
   } else {
     for (int i = 0; i < npaths; i++) scan_path(&sc, paths[i], 1);
     if (sc.json) fputs(sc.nmodels ? "\n]\n" : "[]\n", stdout);

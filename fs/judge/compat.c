@@ -234,6 +234,32 @@ static void target_parse(Target *t, const char *s) {
   }
 }
 
+/* A version a user typed: digits and dots only ("1.5", "2.1.3"); compat's own
+** reading of saved versions is more lenient ("1.4.1.post1"), a target is not. */
+static int ver_strict(const char *s) {
+  if (!isdigit((unsigned char)*s)) return 0;
+  for (; *s; s++)
+    if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1]))) return 0;
+  return 1;
+}
+
+int compat_target_check(const char *target, char *why, size_t n) {
+  Target t;
+  target_parse(&t, target);
+  if (t.error[0] == '\0') {
+    for (int lib = 0; lib < LIB_COUNT; lib++)
+      if (t.has[lib] && !ver_strict(t.text[lib])) {
+        snprintf(t.error, sizeof t.error, "bad version '%s' for %s", t.text[lib], lib_names[lib]);
+        break;
+      }
+  }
+  if (t.error[0] == '\0') return 0;
+  char *want = strstr(t.error, " (want");   /* the caller names the accepted form */
+  if (want) *want = '\0';
+  snprintf(why, n, "%s", t.error);
+  return -1;
+}
+
 /* ------------------------------------------------------------ findings */
 
 typedef struct Hit {

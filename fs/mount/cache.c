@@ -270,9 +270,38 @@ static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
   if (known && c->changed) c->changed(c->changed_ctx, &old, parent_ino(c, s), s->name);
 }
 
+/* A relative link that stays inside SOURCE is served as a link: the kernel
+** follows it inside the mount.  Any other link would lead out of the mount. */
+static int link_stays_inside(const Cache *c, int dirfd, const char *at, const char *rel) {
+  char target[PATH_MAX], path[PATH_MAX];
+  ssize_t n = readlinkat(dirfd, at, target, sizeof target - 1);
+  if (n <= 0 || target[0] == '/') return 0;
+  int w = snprintf(path, sizeof path, "%s/%s", c->source, rel);
+  if (w < 0 || (size_t)w >= sizeof path) return 0;
+  char *real = realpath(path, NULL);
+  size_t len = strlen(c->source);
+  int inside = real && (len == 1 || (strncmp(real, c->source, len) == 0 && real[len] == '/'));
+  free(real);
+  return inside;
+}
+
+/* A symbolic link to a regular file outside SOURCE (or absolute) is that file
+** (SPEC 1: links are followed wherever they point): a model directory when the
+** file is a model, as in `scan`.  Links to directories stay links: following
+** them could loop. */
+static void follow_to_file(const Cache *c, int dirfd, const char *at, const char *rel,
+                           struct stat *st) {
+  struct stat target;
+  if (S_ISLNK(st->st_mode) && fstatat(dirfd, at, &target, 0) == 0 &&
+      S_ISREG(target.st_mode) && !link_stays_inside(c, dirfd, at, rel))
+    *st = target;
+}
+
 static int stat_rel(Cache *c, const char *rel, struct stat *st) {
   int r = *rel ? fstatat(c->srcfd, rel, st, AT_SYMLINK_NOFOLLOW) : fstat(c->srcfd, st);
-  return r == 0 ? 0 : errno;
+  if (r != 0) return errno;
+  if (*rel) follow_to_file(c, c->srcfd, rel, rel, st);
+  return 0;
 }
 
 /* What a regular file is comes from its bytes (identify.h), the same answer
@@ -560,6 +589,7 @@ int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *nout) {
       if (errno != ENOENT) err = errno;     /* ENOENT: gone since readdir */
       continue;
     }
+    follow_to_file(c, dirfd(d), de->d_name, rel, &st);
     int e2 = settle(c, dir, de->d_name, rel, &st, &ss);
     if (e2 == ENOMEM || e2 == ENOSPC) err = e2;
     else if (e2 == 0) err = push_entry(&v, &n, &cap, de->d_name, &ss);
@@ -582,7 +612,7 @@ void cache_list_free(CacheEntry *v, size_t n) {
 int cache_open_source(Cache *c, uint32_t id, int flags) {
   Slot *s = slot_locked(c, id);
   if (s == NULL) return -ENOENT;
-  int fd = *s->relpath ? openat(c->srcfd, s->relpath, flags | O_NOFOLLOW | O_CLOEXEC)
+  int fd = *s->relpath ? openat(c->srcfd, s->relpath, flags | O_CLOEXEC)   /* a link: its file */
                        : openat(c->srcfd, ".", flags | O_CLOEXEC);
   return fd < 0 ? -errno : fd;
 }

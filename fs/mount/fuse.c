@@ -35,6 +35,7 @@
 #include "modelfs/cache.h"
 #include "modelfs/limits.h"
 #include "modelfs/mount.h"
+#include "modelfs/mountopt.h"
 #include "modelfs/source.h"
 
 /* Seconds the kernel may trust a name or attributes.  Content is immutable per
@@ -119,10 +120,12 @@ static Mount *mount_of(fuse_req_t req) { return fuse_req_userdata(req); }
 
 /* ---- attributes ---------------------------------------------------------- */
 
-/* A model shows as a directory that can be entered wherever it can be read. */
+/* A model shows as a directory that can be entered wherever it can be read.
+** Permission bits are the source's, write bits included, as squashfs or an ISO
+** show theirs: the mount is read-only (EROFS) whatever they say, and a copy made
+** with `cp -r` is then a tree its owner can change and delete. */
 static mode_t dir_mode_of(mode_t src) {
-  mode_t r = src & 0444;
-  return S_IFDIR | r | (r >> 2);
+  return S_IFDIR | (src & 0666) | ((src & 0444) >> 2);
 }
 
 static void attr_base(struct stat *st, const struct stat *src, fuse_ino_t ino) {
@@ -144,11 +147,11 @@ static void slot_attr(const SlotStat *ss, struct stat *st) {
   attr_base(st, &ss->st, ino);
   switch (ss->kind) {
   case SLOT_DIR:
-    st->st_mode = S_IFDIR | (ss->st.st_mode & 0555);
+    st->st_mode = S_IFDIR | (ss->st.st_mode & 0777);
     st->st_size = ss->st.st_size;
     break;
   case SLOT_FILE:
-    st->st_mode = S_IFREG | (ss->st.st_mode & 0555);
+    st->st_mode = S_IFREG | (ss->st.st_mode & 0777);
     st->st_size = ss->st.st_size;
     st->st_blocks = ss->st.st_blocks;
     break;
@@ -184,7 +187,7 @@ static int node_attr_of(RTree *t, const SlotStat *ss, const RNode *n, struct sta
     uint64_t size = 0;
     Err e;
     err_clear(&e);
-    st->st_mode = S_IFREG | (ss->st.st_mode & 0444);
+    st->st_mode = S_IFREG | (ss->st.st_mode & 0666);
     if (only_known) {
       if (!render_size_known(t, n, &size)) return 0;
     } else if (render_size(t, n, &size, &e) != MFS_OK) {
@@ -574,7 +577,7 @@ static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st)
     struct stat src;
     if (fstat(h->fd, &src) != 0) return errno;
     attr_base(st, &src, ino);
-    st->st_mode = S_IFREG | (src.st_mode & 0555);
+    st->st_mode = S_IFREG | (src.st_mode & 0777);
     st->st_size = src.st_size;
     st->st_blocks = src.st_blocks;
     return 0;
@@ -1170,91 +1173,32 @@ static const struct fuse_lowlevel_ops mount_ops = {
 
 typedef struct MountConf {
   char *source;
-  unsigned cache_mb;
-  char *trust;
-  char *cache_dir;
-  char *target;
-  unsigned max_read;
-  int nowatch;
-  int help, version;
+  MountOpts o;
 } MountConf;
 
-enum { KEY_HELP, KEY_VERSION, KEY_TARGET, KEY_TARGET_PART };
-
-static const struct fuse_opt conf_opts[] = {
-  {"cache_mb=%u", offsetof(MountConf, cache_mb), 0},
-  {"trust=%s", offsetof(MountConf, trust), 0},
-  {"cache_dir=%s", offsetof(MountConf, cache_dir), 0},
-  /* -o splits at commas, so "target=sklearn=1.5,numpy=2.1" arrives in parts. */
-  FUSE_OPT_KEY("target=", KEY_TARGET),
-  FUSE_OPT_KEY("sklearn=", KEY_TARGET_PART),
-  FUSE_OPT_KEY("numpy=", KEY_TARGET_PART),
-  FUSE_OPT_KEY("python=", KEY_TARGET_PART),
-  FUSE_OPT_KEY("skops=", KEY_TARGET_PART),
-  {"nowatch", offsetof(MountConf, nowatch), 1},
-  {"max_read=%u", offsetof(MountConf, max_read), 0},      /* noted, and kept for libfuse: */
-  FUSE_OPT_KEY("max_read=", FUSE_OPT_KEY_KEEP),
-  FUSE_OPT_KEY("-h", KEY_HELP),
-  FUSE_OPT_KEY("--help", KEY_HELP),
-  FUSE_OPT_KEY("-V", KEY_VERSION),
-  FUSE_OPT_KEY("--version", KEY_VERSION),
-  FUSE_OPT_END,
-};
-
-/* Our options are consumed; SOURCE is the first plain argument; everything else
-** (the mountpoint, -f -d -s, -o for libfuse) is left for libfuse. */
-/* A "numpy=2.1" after "target=sklearn=1.5" continues the target. */
-static int target_append(MountConf *conf, const char *part) {
-  size_t have = conf->target ? strlen(conf->target) : 0;
-  char *t = realloc(conf->target, have + strlen(part) + 2);
-  if (t == NULL) return -1;
-  if (have) t[have++] = ',';
-  strcpy(t + have, part);
-  conf->target = t;
-  return 0;
-}
-
+/* Every -o item and every argument libfuse does not match comes here: ours are
+** taken (and checked), SOURCE is the first plain argument, the rest (the
+** mountpoint, -f -d -s, libfuse's -o items) is left for libfuse. */
 static int conf_proc(void *data, const char *arg, int key, struct fuse_args *outargs) {
   MountConf *conf = data;
   (void)outargs;
-  switch (key) {
-  case KEY_HELP: conf->help = 1; return 0;
-  case KEY_VERSION: conf->version = 1; return 0;
-  case KEY_TARGET:
-    free(conf->target);
-    conf->target = strdup(arg + strlen("target="));
-    return conf->target ? 0 : -1;
-  case KEY_TARGET_PART: return target_append(conf, arg);
-  case FUSE_OPT_KEY_NONOPT:
-    if (conf->source == NULL) {
-      conf->source = strdup(arg);
-      return conf->source ? 0 : -1;
-    }
-    return 1;
-  default: return 1;
+  if (key == FUSE_OPT_KEY_NONOPT && conf->source == NULL) {
+    conf->source = strdup(arg);
+    return conf->source ? 0 : -1;
   }
+  if (key != FUSE_OPT_KEY_OPT || arg[0] == '-') return 1;
+  char msg[512];
+  int r = mountopt_take(&conf->o, arg, msg, sizeof msg);
+  if (r < 0) {
+    fprintf(stderr, "modelfs: %s\n", msg[0] ? msg : "out of memory");
+    return -1;
+  }
+  return r == 1 ? 0 : 1;
 }
 
-static void usage(const char *prog) {
-  printf("usage: %s [options] SOURCE MOUNTPOINT\n\n"
-         "Shows every scikit-learn model file (pickle, joblib, skops) under SOURCE as a\n"
-         "read-only directory of its attributes; other files appear as themselves.\n"
-         "Nothing in a model file is ever executed.  Unmount: fusermount3 -u MOUNTPOINT\n\n"
-         "modelfs options:\n"
-         "    -o cache_mb=N          keep up to N MiB of decoded models (default %d)\n"
-         "    -o trust=FILE          also trust the globals named in FILE, one per line\n"
-         "    -o nowatch             no inotify (network filesystems): names and attributes\n"
-         "                           are re-checked after 1 s, and on every open\n"
-         "    -o target=sklearn=V,numpy=V,python=V\n"
-         "                           compat.json says whether each model loads there\n"
-         "    -o cache_dir=DIR       where decompressed bytes of compressed models spill\n"
-         "                           (unlinked files; default $TMPDIR or /tmp)\n"
-         "    -h   --help            print help\n"
-         "    -V   --version         print version\n\n",
-         prog, MFS_CACHE_MB_DEFAULT);
-  fuse_cmdline_help();
-  fuse_lowlevel_help();
-}
+static const struct fuse_opt conf_opts[] = {FUSE_OPT_END};
+
+const char *mount_fuse_version(void) { return fuse_pkgversion(); }
 
 /* -o ro,default_permissions,fsname=SOURCE: after the user's options, so they win. */
 static int add_mount_opts(struct fuse_args *args, const char *source) {
@@ -1294,7 +1238,7 @@ static uint32_t raise_fd_limit(void) {
 
 static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *opts) {
   mt->se = fuse_session_new(args, &mount_ops, sizeof mount_ops, mt);
-  if (mt->se == NULL) return 1;
+  if (mt->se == NULL) return 2;   /* libfuse refused an option (and said which) */
   int status = 1;
   unignore_signals();
   if (fuse_set_signal_handlers(mt->se) != 0) goto out_session;
@@ -1405,7 +1349,7 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
   memset(mt, 0, sizeof *mt);
   pthread_mutex_init(&mt->lock, NULL);
   pthread_mutex_init(&mt->qlock, NULL);
-  mt->inotify_fd = conf->nowatch ? -1 : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  mt->inotify_fd = conf->o.nowatch ? -1 : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   mt->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   mt->trust = trust_new_default();
   if (mt->wake_fd < 0 || mt->trust == NULL) {
@@ -1414,29 +1358,42 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
   }
   Err e;
   err_clear(&e);
-  if (conf->cache_dir) {
+  if (conf->o.cache_dir) {
     /* Resolved now: the daemon runs from "/". */
-    char *dir = realpath(conf->cache_dir, NULL);
+    char *dir = realpath(conf->o.cache_dir, NULL);
     if (dir == NULL) {
-      fprintf(stderr, "modelfs: cache_dir=%s: %s\n", conf->cache_dir, strerror(errno));
+      fprintf(stderr, "modelfs: cache_dir=%s: %s\n", conf->o.cache_dir, strerror(errno));
       return 2;
     }
     source_set_cache_dir(dir);
     free(dir);
   }
-  if (conf->trust && trust_add_file(mt->trust, conf->trust, &e) != MFS_OK) {
-    fprintf(stderr, "modelfs: trust=%s: %s\n", conf->trust, e.msg);
+  if (conf->o.trust && trust_add_file(mt->trust, conf->o.trust, &e) != MFS_OK) {
+    fprintf(stderr, "modelfs: trust=%s: %s\n", conf->o.trust, e.msg);
     return 2;
   }
   (void)mountpoint;
-  CacheConfig cc = {conf->source, (size_t)conf->cache_mb << 20, mt->trust, on_changed, mt, NULL,
-                    conf->target, raise_fd_limit()};
+  CacheConfig cc = {conf->source, (size_t)conf->o.cache_mb << 20, mt->trust, on_changed, mt, NULL,
+                    conf->o.target, raise_fd_limit()};
   mt->cache = cache_new(&cc, &e);
   if (mt->cache == NULL) {
     fprintf(stderr, "modelfs: %s\n", e.msg);
     return 1;
   }
   return 0;
+}
+
+/* SOURCE is a directory: a single model file is read with the offline commands,
+** or mounted through its directory.  Says so when it is a file. */
+static int source_is_file(const char *source) {
+  struct stat st;
+  if (stat(source, &st) != 0 || S_ISDIR(st.st_mode)) return 0;
+  const char *slash = strrchr(source, '/');
+  fprintf(stderr,
+          "modelfs: %s is a file; SOURCE must be a directory: mount the directory holding it "
+          "(the model is then MOUNTPOINT/%s/), or read it without mounting: modelfs tree %s\n",
+          source, slash ? slash + 1 : source, source);
+  return 1;
 }
 
 /* Loop threads decode; glibc would give each its own malloc arena (up to 8 per
@@ -1448,26 +1405,20 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
 int mount_main(int argc, char **argv) {
   mallopt(M_ARENA_MAX, MALLOC_ARENAS);
   struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-  MountConf conf = {NULL, MFS_CACHE_MB_DEFAULT, NULL, NULL, NULL, 0, 0, 0, 0};
+  MountConf conf;
+  memset(&conf, 0, sizeof conf);
+  mountopt_init(&conf.o);
   struct fuse_cmdline_opts opts;
   memset(&opts, 0, sizeof opts);
   Mount mt;
   int status = 2, set_up = 0;
   if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0) goto out;
-  if (conf.help) {
-    usage(argv[0]);
-    status = 0;
-    goto out;
-  }
-  if (conf.version) {
-    printf("modelfs %s\nFUSE library version %s\n", MODELFS_VERSION, fuse_pkgversion());
-    fflush(stdout);
-    fuse_lowlevel_version();
-    status = 0;
-    goto out;
-  }
   if (conf.source == NULL) {
     fprintf(stderr, "usage: %s [options] SOURCE MOUNTPOINT (--help for more)\n", argv[0]);
+    goto out;
+  }
+  if (source_is_file(conf.source)) {
+    status = 1;
     goto out;
   }
   if (fuse_parse_cmdline(&args, &opts) != 0) goto out;
@@ -1479,7 +1430,7 @@ int mount_main(int argc, char **argv) {
   if ((status = mountpoint_check(conf.source, opts.mountpoint)) != 0) goto out;
   set_up = 1;
   if ((status = mount_setup(&mt, &conf, opts.mountpoint)) != 0) goto out;
-  mt.max_read = conf.max_read;
+  mt.max_read = conf.o.max_read;
   if (add_mount_opts(&args, cache_source(mt.cache)) != 0) {
     status = 1;
     goto out;
@@ -1489,9 +1440,7 @@ out:
   if (set_up && !mt.abandoned) mount_cleanup(&mt);
   free(opts.mountpoint);
   free(conf.source);
-  free(conf.trust);
-  free(conf.cache_dir);
-  free(conf.target);
+  mountopt_free(&conf.o);
   fuse_opt_free_args(&args);
   return status;
 }

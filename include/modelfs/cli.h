@@ -5,8 +5,9 @@
 #ifndef MODELFS_CLI_H
 #define MODELFS_CLI_H
 
-/* Nonzero when argv[1] names an offline command. */
-int cli_is_command(const char *word);
+/* Nonzero when the command line is for the CLI, not a mount: an offline command,
+** -h/--help/-V/--version anywhere, or a mistyped command (a word that is no path). */
+int cli_takes(int argc, char **argv);
 /* Run it; returns the process exit status (0 ok, 1 not found/failed, 2 usage). */
 int cli_main(int argc, char **argv);
 

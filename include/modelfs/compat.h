@@ -26,6 +26,10 @@ typedef enum CompatVerdict {
 ** not NULL) receives the malloc'd document, or NULL on out of memory. */
 CompatVerdict compat_check(Model *m, const char *target, char **json);
 
+/* 0 when TARGET ("sklearn=1.5,numpy=2.1") names only known libraries with versions
+** of digits and dots; else -1 and the reason in WHY (N bytes). */
+int compat_target_check(const char *target, char *why, size_t n);
+
 /* `modelfs check FILE... [--sklearn V] [--numpy V] [--python V] [--skops V] [--json]`
 ** (argv[1] may be "check").  Returns the exit status: the worst verdict over the
 ** files (0 loads, 1 loads with warnings, 2 fails, 3 unreadable), 64 on usage error. */

@@ -138,6 +138,8 @@
 ** default budget, and a shell glob that stats 1,000 models before cat opens
 ** them must not find the first ones evicted (each would be decoded twice). */
 #define MFS_CACHE_MB_DEFAULT     64
+/* The largest -o cache_mb=N taken (1 TiB): beyond it the number is a typo. */
+#define MFS_CACHE_MB_MAX         (1u << 20)
 #define MFS_CACHE_MAX_MODELS     256
 #define MFS_CACHE_MAX_MODELS_CAP 65536
 #define MFS_FD_RESERVE           256

@@ -12,4 +12,7 @@
 /* Parse FUSE-style options, mount, serve until unmounted; returns exit status. */
 int mount_main(int argc, char **argv);
 
+/* The version of libfuse modelfs runs with, for --version. */
+const char *mount_fuse_version(void);
+
 #endif
