@@ -147,20 +147,23 @@ fuzz-smoke: $(FUZZ_BINS) build/fuzz/corpus/.stamp
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t),$(FUZZ_SMOKE_SECONDS)))
 
 # ---- install ---------------------------------------------------------------------
-# `make install [PREFIX=/usr/local] [DESTDIR=staging]`: the program, the fstab helper
-# and the man page.  mount(8) looks for mount.modelfs in /sbin: for fstab entries of
+# `make install [PREFIX=/usr/local] [DESTDIR=staging]`: the program, the fstab helper,
+# the man page and the bash completion.  mount(8) looks for mount.modelfs in /sbin: for fstab entries of
 # type "modelfs" use `make install SBINDIR=/sbin` (type "fuse.modelfs" needs only
 # modelfs on root's PATH).
 BINDIR   ?= $(PREFIX)/bin
 SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 install: modelfs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(COMPLETIONDIR)
 	install -m 755 modelfs $(DESTDIR)$(BINDIR)/modelfs
 	sed 's|@BINDIR@|$(BINDIR)|g' scripts/mount.modelfs > $(DESTDIR)$(SBINDIR)/mount.modelfs
 	chmod 755 $(DESTDIR)$(SBINDIR)/mount.modelfs
 	install -m 644 modelfs.1 $(DESTDIR)$(MANDIR)/man1/modelfs.1
+	install -m 644 scripts/modelfs.bash $(DESTDIR)$(COMPLETIONDIR)/modelfs
 
 # ---- benchmarks --------------------------------------------------------------------
 # `make bench [BENCH_ARGS="--rounds 3 --only see,vm"]`: modelfs against joblib.load,
