@@ -46,6 +46,8 @@ typedef struct Verdict {
   size_t nuntrusted;
   const char **dangerous;  /* subset of untrusted that can run code */
   size_t ndangerous;
+  const char **hazards;    /* constructs that run code whatever the names */
+  size_t nhazards;
 } Verdict;
 
 /* ---- output ------------------------------------------------------------------ */
@@ -129,6 +131,7 @@ static void report(Scan *sc, const char *path, const Verdict *v) {
     if (v->note) fputs(", \"note\": ", out), json_str(out, v->note);
     fputs(", \"untrusted\": ", out), json_list(out, v->untrusted, v->nuntrusted);
     fputs(", \"dangerous\": ", out), json_list(out, v->dangerous, v->ndangerous);
+    fputs(", \"hazards\": ", out), json_list(out, v->hazards, v->nhazards);
     fputc('}', out);
   } else {
     text_str(out, path, 0);
@@ -156,10 +159,12 @@ static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
   v->nuntrusted = j.nuntrusted;
   v->dangerous = j.dangerous;
   v->ndangerous = j.ndangerous;
+  v->hazards = j.hazards;
+  v->nhazards = j.nhazards;
   v->verdict = j.verdict;
   v->format = m->format;
   v->compression = m->compression;
-  if (j.ndangerous > 0) v->cls = SC_DANGEROUS;
+  if (j.ndangerous > 0 || j.nhazards > 0) v->cls = SC_DANGEROUS;
   else if (!m->ok) v->cls = SC_INCOMPLETE;
   else if (j.nuntrusted > 0) v->cls = SC_UNTRUSTED;
   else v->cls = SC_SAFE;
@@ -168,12 +173,12 @@ static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
 }
 
 static void report_unreadable(Scan *sc, const char *path, const char *why) {
-  Verdict v = {SC_UNREADABLE, "unreadable", NULL, NULL, why, NULL, NULL, 0, NULL, 0};
+  Verdict v = {SC_UNREADABLE, "unreadable", NULL, NULL, why, NULL, NULL, 0, NULL, 0, NULL, 0};
   report(sc, path, &v);
 }
 
 static void report_not_model(Scan *sc, const char *path, const char *what) {
-  Verdict v = {SC_NOT_MODEL, "not-model", NULL, NULL, NULL, what, NULL, 0, NULL, 0};
+  Verdict v = {SC_NOT_MODEL, "not-model", NULL, NULL, NULL, what, NULL, 0, NULL, 0, NULL, 0};
   report(sc, path, &v);
 }
 

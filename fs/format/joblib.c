@@ -417,12 +417,73 @@ static int is_zfile(Model *m, Source *stream) {
          h[0] == 'Z' && h[1] == 'F';
 }
 
+/* Bytes from start to the end of the stream (read through when the size is
+** not known, as behind a compressor). */
+static MfsStatus bytes_to_end(Source *src, uint64_t start, uint64_t *n) {
+  if (src->size != SOURCE_SIZE_UNKNOWN) {
+    *n = src->size > start ? src->size - start : 0;
+    return MFS_OK;
+  }
+  Err e;
+  err_clear(&e);
+  Reader r;
+  if (reader_init(&r, src, start, &e) != MFS_OK) return e.code;
+  MfsStatus st = MFS_OK;
+  for (;;) {
+    const uint8_t *p;
+    size_t got = 0;
+    if ((st = reader_peek(&r, READER_BUF, &p, &got)) != MFS_OK || got == 0) break;
+    if ((st = reader_skip(&r, got)) != MFS_OK) break;
+  }
+  *n = reader_pos(&r) - start;
+  reader_done(&r);
+  return st;
+}
+
+/* What follows the first pickle's STOP (SPEC 2): every pickle a loader calling
+** pickle.load again would run is decoded and judged (its globals are the
+** model's), kept as m->trailing; bytes that are no pickle are counted.  A
+** trailing pickle that breaks keeps the globals met before the break (a loader
+** would have run them) and counts as bytes; only a limit or a lack of memory
+** makes the model incomplete. */
+static MfsStatus decode_trailing(Model *m, Source *src, Reader *r) {
+  for (int n = 0;; n++) {
+    uint64_t start = reader_pos(r);
+    const uint8_t *p;
+    size_t got = 0;
+    if (reader_peek(r, 1, &p, &got) != MFS_OK || got == 0) return MFS_OK;
+    if (pickle_is_opcode(p[0])) {
+      if (n >= MFS_MAX_TRAILING_PICKLES)
+        return err_set(&m->err, MFS_ELIMIT, start, "offset %llu: more than %d pickles appended",
+                       (unsigned long long)start, MFS_MAX_TRAILING_PICKLES);
+      Value *root = NULL;
+      MfsStatus st = pickle_run(m, r, NULL, 0, &root, NULL);
+      if (st == MFS_ELIMIT || st == MFS_ENOMEM) return st;
+      if (st == MFS_OK) {
+        if (m->trailing == NULL) m->trailing = value_new(&m->vs, VAL_DICT);
+        Value *k = value_int(&m->vs, n + 1);
+        if (m->trailing == NULL || k == NULL || root == NULL ||
+            dict_put(&m->vs, m->trailing, k, root) != MFS_OK)
+          return err_set(&m->err, MFS_ENOMEM, start, "out of memory");
+        continue;
+      }
+      err_clear(&m->err);   /* not a pickle after all: bytes */
+    }
+    uint64_t rest = 0;
+    MfsStatus st = bytes_to_end(src, start, &rest);
+    if (st != MFS_OK) return err_set(&m->err, st, start, "offset %llu: trailing bytes unreadable",
+                                     (unsigned long long)start);
+    return model_set_meta_int(m, "trailing_bytes", (int64_t)rest);
+  }
+}
+
 static MfsStatus decode(Model *m, Source *src) {
   Job job = {m, 0, 0, 0, 0};
   PickleHooks hooks = {&job, after_build, NULL, NULL};
   Reader r;
   if (reader_init(&r, src, 0, &m->err) != MFS_OK) return m->err.code;
   MfsStatus st = pickle_run(m, &r, &hooks, 0, &m->root, &m->protocol);
+  if (st == MFS_OK) st = decode_trailing(m, src, &r);
   reader_done(&r);
   int zf = is_zfile(m, src);
   int compressed = m->compression != NULL && strcmp(m->compression, "none") != 0;

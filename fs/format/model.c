@@ -2,6 +2,8 @@
 ** model.c -- a Model's life (new, free) and the facts formats record on it
 ** (globals met, meta.json extras).  Knows no format and opens no file.
 */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/model.h"
@@ -21,7 +23,8 @@ Model *model_new(const char *name) {
   m->compression = "none";
   m->globals = value_new(&m->vs, VAL_LIST);
   m->meta_extra = value_new(&m->vs, VAL_DICT);
-  if (m->path == NULL || m->globals == NULL || m->meta_extra == NULL) {
+  m->hazards = value_new(&m->vs, VAL_LIST);
+  if (m->path == NULL || m->globals == NULL || m->meta_extra == NULL || m->hazards == NULL) {
     model_free(m);
     return NULL;
   }
@@ -39,6 +42,19 @@ MfsStatus model_note_global(Model *m, const char *module, const char *name) {
   Value *g = value_global(&m->vs, module, name);
   if (g == NULL) return m->err.code;
   return seq_push(&m->vs, m->globals, g);
+}
+
+MfsStatus model_note_hazard(Model *m, uint64_t off, const char *fmt, ...) {
+  char what[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  char line[340];
+  snprintf(line, sizeof line, "offset %llu: %s", (unsigned long long)off, what);
+  Value *v = value_str(&m->vs, line, strlen(line));
+  if (v == NULL) return m->err.code;
+  return seq_push(&m->vs, m->hazards, v);
 }
 
 static MfsStatus set_meta(Model *m, const char *key, Value *val) {

@@ -306,6 +306,8 @@ static const char *op_name(int op) {
   }
 }
 
+int pickle_is_opcode(int byte) { return op_name(byte) != NULL; }
+
 /* ---- machine state -------------------------------------------------------------- */
 
 typedef struct Vm {
@@ -1017,15 +1019,45 @@ static int text_operand(const Value *v, const char **s, size_t *len) {
   return 1;
 }
 
+/* A value made at load time (a call's result, a global, an object's attribute):
+** it may well be a str by then, so a STACK_GLOBAL naming it imports whatever the
+** load computed. */
+static int computed(const Value *v) {
+  return v->kind == VAL_OBJECT || v->kind == VAL_GLOBAL;
+}
+
+/* What stands for a global no literal names: the loader's own result. */
+static MfsStatus push_computed_global(Vm *vm, const Value *mod, const Value *name) {
+  if (model_note_hazard(vm->m, vm->op_off,
+                        "STACK_GLOBAL imports a name computed while loading (%s and %s), "
+                        "not a literal string", value_kind_name(mod->kind),
+                        value_kind_name(name->kind)) != MFS_OK)
+    return vm->m->err.code;
+  return push(vm, value_global(vm->vs, "<computed>", "<computed>"));
+}
+
 static MfsStatus op_stack_global(Vm *vm) {
   if (need(vm, 2) != MFS_OK) return vm->m->err.code;
   Value *name = pop1(vm), *mod = pop1(vm);
   const char *ms, *ns;
   size_t ml, nl;
-  if (!text_operand(mod, &ms, &ml) || !text_operand(name, &ns, &nl))
+  int mok = text_operand(mod, &ms, &ml), nok = text_operand(name, &ns, &nl);
+  if ((mok || computed(mod)) && (nok || computed(name)) && !(mok && nok))
+    return push_computed_global(vm, mod, name);
+  if (!mok || !nok)
     return vm_fail(vm, MFS_ECORRUPT, "STACK_GLOBAL requires str (got %s and %s)",
                    value_kind_name(mod->kind), value_kind_name(name->kind));
   return push_global(vm, ms, ml, ns, nl);
+}
+
+/* BUILD, SETITEM(S) or APPEND(S) on a global sets attributes or items of a
+** module or class: every later import of it (sys.modules override) or every
+** object of it changes.  Nothing is applied; the file is dangerous. */
+static MfsStatus note_global_mutation(Vm *vm, const Value *target) {
+  char *d = (char *)global_dotted(vm->vs->arena, target);
+  return model_note_hazard(vm->m, vm->op_off, "%s changes the global %s (a module or class "
+                           "rewritten for whatever loads after it)",
+                           op_name(vm->op) ? op_name(vm->op) : "?", d ? d : "?");
 }
 
 /* callable(*args) or cls.__new__(cls, *args): a recognised value or a VAL_OBJECT. */
@@ -1156,6 +1188,17 @@ static MfsStatus graph_room(Vm *vm, size_t have, size_t cap, size_t more, size_t
   return graph_bytes(vm, extra);
 }
 
+/* A list, dict, set, bytearray or array: what CPython refuses as a dict key or
+** set member ("unhashable type"), so a file using one never loads. */
+static MfsStatus check_hashable(Vm *vm, Value *const *v, size_t n, size_t step) {
+  for (size_t i = 0; i < n; i += step) {
+    int k = v[i] != NULL ? v[i]->kind : VAL_NONE;
+    if (k == VAL_LIST || k == VAL_DICT || k == VAL_SET || k == VAL_BYTEARRAY || k == VAL_NDARRAY)
+      return vm_fail(vm, MFS_ECORRUPT, "unhashable type: '%s'", value_kind_name(k));
+  }
+  return MFS_OK;
+}
+
 /* list.append/extend or set.add/update of items[0..n) onto target. */
 static MfsStatus add_items(Vm *vm, Value *target, Value **items, size_t n, int is_set) {
   Value *dst = NULL;
@@ -1163,10 +1206,13 @@ static MfsStatus add_items(Vm *vm, Value *target, Value **items, size_t n, int i
     dst = lazy_container(vm, &target->u.obj->items, VAL_LIST);
   else if (target->kind == (is_set ? VAL_SET : VAL_LIST))
     dst = target;
+  else if (target->kind == VAL_GLOBAL)
+    return note_global_mutation(vm, target);
   else
     return vm_fail(vm, MFS_ECORRUPT, "cannot %s items to a %s", is_set ? "add" : "append",
                    value_kind_name(target->kind));
   if (dst == NULL) return vm->m->err.code;
+  if (is_set && check_hashable(vm, items, n, 1) != MFS_OK) return vm->m->err.code;
   if (graph_room(vm, dst->u.seq.n, dst->u.seq.cap, n, sizeof(Value *)) != MFS_OK)
     return vm->m->err.code;
   for (size_t i = 0; i < n; i++)
@@ -1180,9 +1226,12 @@ static MfsStatus set_items(Vm *vm, Value *target, Value **kv, size_t n) {
     dst = lazy_container(vm, &target->u.obj->dictitems, VAL_DICT);
   else if (target->kind == VAL_DICT)
     dst = target;
+  else if (target->kind == VAL_GLOBAL)
+    return note_global_mutation(vm, target);
   else
     return vm_fail(vm, MFS_ECORRUPT, "cannot set items on a %s", value_kind_name(target->kind));
   if (dst == NULL) return vm->m->err.code;
+  if (dst == target && check_hashable(vm, kv, n, 2) != MFS_OK) return vm->m->err.code;
   if (graph_room(vm, dst->u.dict.n, dst->u.dict.cap, n / 2, 2 * sizeof(Value *)) != MFS_OK)
     return vm->m->err.code;
   for (size_t i = 0; i + 1 < n; i += 2)
@@ -1226,6 +1275,7 @@ static MfsStatus op_dict(Vm *vm) {
   size_t at = 0;
   if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
   if ((vm->sp - at) % 2) return vm_fail(vm, MFS_ECORRUPT, "odd number of items for DICT");
+  if (check_hashable(vm, vm->stack + at, vm->sp - at, 2) != MFS_OK) return vm->m->err.code;
   Value *d = value_new(vm->vs, VAL_DICT);
   if (d == NULL) return vm->m->err.code;
   for (size_t i = at; i < vm->sp; i += 2)
@@ -1237,6 +1287,8 @@ static MfsStatus op_dict(Vm *vm) {
 static MfsStatus op_marked_seq(Vm *vm, ValueKind kind) {
   size_t at = 0;
   if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
+  if (kind == VAL_FROZENSET && check_hashable(vm, vm->stack + at, vm->sp - at, 1) != MFS_OK)
+    return vm->m->err.code;
   return push(vm, seq_from(vm, kind, at));
 }
 
@@ -1351,6 +1403,7 @@ static MfsStatus op_build(Vm *vm) {
   }
   if (done) return MFS_OK;
   if (target->kind == VAL_DTYPE) return MFS_OK;
+  if (target->kind == VAL_GLOBAL) return note_global_mutation(vm, target);
   if (target->kind != VAL_OBJECT) {
     if (state->kind == VAL_NONE) return MFS_OK;
     if (target->kind != VAL_DICT && target->kind != VAL_LIST && target->kind != VAL_SET)

@@ -29,8 +29,8 @@
 ** both sorted bytewise (strcmp) and unique.  The strings live in blocks: a copy
 ** of a whole list text, cut into entries in place, or one added line. */
 typedef struct NameSet {
-  char **exact, **prefix;
-  size_t nexact, capexact, nprefix, capprefix;
+  char **exact, **prefix, **exempt;
+  size_t nexact, capexact, nprefix, capprefix, nexempt, capexempt;
   char **blocks;
   size_t nblocks, capblocks;
 } NameSet;
@@ -58,6 +58,7 @@ static void nameset_free(NameSet *s) {
   free(s->blocks);
   free(s->exact);
   free(s->prefix);
+  free(s->exempt);
   memset(s, 0, sizeof *s);
 }
 
@@ -81,8 +82,16 @@ static char *keep_block(NameSet *s, char *block) {
 }
 
 /* One entry, NUL-terminated at len in a block we own: "prefix.*" covers the
-** module prefix, anything else is exact.  Unsorted until nameset_finish. */
+** module prefix, "!name" exempts that exact name from a prefix (only the
+** dangerous list uses it), anything else is exact.  Unsorted until
+** nameset_finish. */
 static MfsStatus nameset_append(NameSet *s, char *entry, size_t len) {
+  if (entry[0] == '!' && len > 1) {
+    entry[len] = '\0';
+    if (!grow_ptrs(&s->exempt, s->nexempt, &s->capexempt)) return MFS_ENOMEM;
+    s->exempt[s->nexempt++] = entry + 1;
+    return MFS_OK;
+  }
   int pat = len >= 2 && entry[len - 1] == '*' && entry[len - 2] == '.';
   entry[pat ? len - 2 : len] = '\0';
   if (pat) {
@@ -111,6 +120,7 @@ static size_t sort_unique(char **v, size_t n) {
 static void nameset_finish(NameSet *s) {
   s->nexact = sort_unique(s->exact, s->nexact);
   s->nprefix = sort_unique(s->prefix, s->nprefix);
+  s->nexempt = sort_unique(s->exempt, s->nexempt);
 }
 
 /* Every entry of a list text (one copy of it, cut in place). */
@@ -150,13 +160,23 @@ static int has(char *const *v, size_t count, const char *name, size_t n) {
 }
 
 /* "a.b.*" covers "a.b" itself and every "a.b.x...": so a name matches when it,
-** or any part of it that ends just before a '.', is a listed prefix. */
-static int nameset_matches(const NameSet *s, const char *dotted) {
-  size_t n = strlen(dotted);
+** or any part of it that ends just before a '.', is a listed prefix.  With
+** attrs, an attribute of an exact entry matches too (find_class walks the
+** dotted name: "builtins.eval.__call__" is eval). */
+static int nameset_matches_n(const NameSet *s, const char *dotted, size_t n, int attrs) {
   if (has(s->exact, s->nexact, dotted, n) || has(s->prefix, s->nprefix, dotted, n)) return 1;
-  for (const char *dot = strchr(dotted, '.'); dot != NULL; dot = strchr(dot + 1, '.'))
-    if (has(s->prefix, s->nprefix, dotted, (size_t)(dot - dotted))) return 1;
+  const char *end = dotted + n;
+  for (const char *dot = memchr(dotted, '.', n); dot != NULL;
+       dot = memchr(dot + 1, '.', (size_t)(end - dot - 1))) {
+    size_t k = (size_t)(dot - dotted);
+    if (has(s->prefix, s->nprefix, dotted, k) || (attrs && has(s->exact, s->nexact, dotted, k)))
+      return 1;
+  }
   return 0;
+}
+
+static int nameset_matches(const NameSet *s, const char *dotted) {
+  return nameset_matches_n(s, dotted, strlen(dotted), 0);
 }
 
 /* ---- the built-in dangerous list ------------------------------------------- */
@@ -192,10 +212,63 @@ static int dangerous_text_matches(const char *dotted) {
   return 0;
 }
 
+/* One dotted name (n bytes of it) against the dangerous list: an exempt
+** exact name ("!builtins.int") is harmless, whatever prefix covers it. */
+static int dangerous_n(const char *dotted, size_t n) {
+  if (!dangerous_ok) {
+    char *copy = strndup(dotted, n);
+    int hit = copy == NULL || dangerous_text_matches(copy);
+    free(copy);
+    return hit;
+  }
+  if (has(dangerous_set.exempt, dangerous_set.nexempt, dotted, n)) return 0;
+  return nameset_matches_n(&dangerous_set, dotted, n, 1);
+}
+
 int trust_is_dangerous(const char *dotted) {
   if (dotted == NULL) return 0;
   pthread_once(&dangerous_once, dangerous_build);
-  return dangerous_ok ? nameset_matches(&dangerous_set, dotted) : dangerous_text_matches(dotted);
+  return dangerous_n(dotted, strlen(dotted));
+}
+
+/* Attributes that lead from any object to code, globals or the import system:
+** a qualified name walking through one reaches whatever the file wants. */
+static int walk_dunder(const char *c, size_t n) {
+  static const char *const names[] = {
+    "__base__", "__bases__", "__builtins__", "__call__", "__class__", "__closure__", "__code__",
+    "__defaults__", "__delattr__", "__dict__", "__func__", "__getattr__", "__getattribute__",
+    "__globals__", "__import__", "__init_subclass__", "__kwdefaults__", "__loader__",
+    "__mro__", "__reduce__", "__reduce_ex__", "__self__", "__setattr__", "__spec__",
+    "__subclasses__", "__wrapped__", NULL};
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == n && memcmp(names[i], c, n) == 0) return 1;
+  return 0;
+}
+
+int trust_global_is_dangerous(const char *module, const char *qualname) {
+  if (module == NULL || qualname == NULL) return 0;
+  pthread_once(&dangerous_once, dangerous_build);
+  size_t m = strlen(module), q = strlen(qualname);
+  char *full = malloc(m + q + 2);
+  if (full == NULL) return 1;   /* never call a name harmless for want of memory */
+  memcpy(full, module, m);
+  full[m] = '.';
+  memcpy(full + m + 1, qualname, q + 1);
+  int hit = dangerous_n(full, m + 1 + q);
+  free(full);
+  /* find_class walks the qualified name attribute by attribute: a component
+  ** that is a walk dunder leads anywhere ("object.__getattribute__"); one that
+  ** is a module imported by the first ("pathlib" "os.system") is that module,
+  ** so every tail of two or more components is a dotted name of its own. */
+  const char *c = qualname, *end = qualname + q;
+  while (!hit && c < end) {
+    const char *dot = memchr(c, '.', (size_t)(end - c));
+    size_t len = dot ? (size_t)(dot - c) : (size_t)(end - c);
+    if (walk_dunder(c, len)) hit = 1;
+    else if (dot != NULL && dangerous_n(c, (size_t)(end - c))) hit = 1;
+    c = dot ? dot + 1 : end;
+  }
+  return hit;
 }
 
 /* ---- trust lists --------------------------------------------------------------- */

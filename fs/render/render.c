@@ -688,6 +688,8 @@ static void layout_root(RTree *t) {
   if (root != 0) return;
   for (size_t k = 0; k < sizeof top / sizeof *top; k++)
     new_node(t, 0, top[k].name, RK_FILE, top[k].content, NULL);
+  /* Pickles appended after the first (SPEC 2): __trailing__/1, /2, ... */
+  uint32_t trailing = t->m->trailing ? add_child(t, 0, "__trailing__", t->m->trailing) : UINT32_MAX;
   const Value *r = unwrap(t->m->root);
   uint32_t first = 0;
   if (r != NULL && pkind_cached(t, r) == P_DIR) {
@@ -710,6 +712,7 @@ static void layout_root(RTree *t) {
     for (uint32_t k = 0; k < count; k++) t->nodes[0].children[k] = 1 + k;
     if (r != NULL && first != UINT32_MAX) push_work(t, first, 1);
   }
+  if (trailing != UINT32_MAX) push_work(t, trailing, 1);
 }
 
 /* The model directory lists the reserved files made before the root's own

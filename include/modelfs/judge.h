@@ -18,6 +18,8 @@ typedef struct Judgement {
   size_t nuntrusted;
   const char **dangerous;    /* globals that can run code: sorted, unique */
   size_t ndangerous;
+  const char **hazards;      /* constructs that run code whatever the names (model.h) */
+  size_t nhazards;
   const char *verdict;       /* "safe", "untrusted", "dangerous" (SPEC 5), or
                                 "incomplete" when the model did not decode fully */
 } Judgement;

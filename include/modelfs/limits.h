@@ -182,6 +182,8 @@
 
 /* Pickles nested inside pickles (joblib object arrays, each holding arrays). */
 #define MFS_MAX_NESTED_PICKLES   16
+/* Pickles after the first one's STOP that one file may append (__trailing__/N). */
+#define MFS_MAX_TRAILING_PICKLES 1024
 
 /* Structured dtypes: nodes of one dtype tree counted with repeats (shared field
 ** dtypes count each time), and nesting depth.  Real ones have a few dozen nodes

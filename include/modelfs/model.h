@@ -21,6 +21,11 @@ typedef struct Model {
   uint64_t size;           /* bytes of the file */
   Value *globals;          /* VAL_LIST of VAL_GLOBAL: every global referenced, in order met,
                               duplicates allowed, nested pickles and skops types included */
+  Value *trailing;         /* VAL_DICT 1, 2, ... -> the root of each pickle appended after
+                              the first one's STOP (SPEC 2: __trailing__/N), or NULL */
+  Value *hazards;          /* VAL_LIST of VAL_STR, "offset N: what": constructs that run
+                              code or rewrite the loader whatever names they use (a global
+                              computed at load time, a BUILD on a module): dangerous */
   Value *meta_extra;       /* VAL_DICT str -> scalar: format-specific meta.json keys */
   Source *src;             /* the file itself */
   /* A format that judges trust node by node lists here what it reports as
@@ -50,6 +55,9 @@ void model_free(Model *m);
 /* Record a referenced global (module, qualname) after Python-2 name mapping. */
 MfsStatus model_note_global(Model *m, const char *module, const char *name);
 /* Set a meta.json extra key to a string / integer value. */
+/* Record a hazard (see Model.hazards) found at byte offset off. */
+MfsStatus model_note_hazard(Model *m, uint64_t off, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
 MfsStatus model_set_meta_str(Model *m, const char *key, const char *val);
 MfsStatus model_set_meta_int(Model *m, const char *key, int64_t val);
 

@@ -47,6 +47,8 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
 ** UINT64_MAX when unknown) is a pickle: CPython's unpickler, walked without values,
 ** reaches STOP or an import before it would raise.  pickle_sniff: total unknown. */
 int pickle_sniff_stream(const uint8_t *p, size_t n, uint64_t total);
+/* Nonzero when byte is an opcode CPython's unpickler knows (any may start one). */
+int pickle_is_opcode(int byte);
 int pickle_sniff(const uint8_t *head, size_t n);
 /* Nonzero when head[0] is an opcode CPython's unpickler would start on. */
 int pickle_first_opcode(const uint8_t *head, size_t n);

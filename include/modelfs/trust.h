@@ -21,6 +21,11 @@ void trust_free(TrustList *t);
 int trust_is_trusted(const TrustList *t, const char *dotted);
 /* Nonzero when the global can run code or touch the system (os.system, eval, ...). */
 int trust_is_dangerous(const char *dotted);
+/* The same for a global as find_class resolves it: module, then the qualified
+** name walked attribute by attribute ("pathlib" "os.system" is os.system,
+** "builtins" "eval.__call__" is eval, a walk through __globals__ reaches
+** anything). */
+int trust_global_is_dangerous(const char *module, const char *qualname);
 /* The verdict over a whole model is judge.c's (judge.h). */
 
 #endif

@@ -63,6 +63,28 @@ static void test_additions_stay_sorted(void **state) {
   trust_free(t);
 }
 
+/* Names as find_class resolves them: the qualified name is walked attribute by
+** attribute, so a module one imports and a dunder that reaches globals count. */
+static void test_dangerous_walks(void **state) {
+  (void)state;
+  assert_true(trust_global_is_dangerous("pathlib", "os.system"));
+  assert_true(trust_global_is_dangerous("sklearn", "os.system"));
+  assert_true(trust_global_is_dangerous("joblib.numpy_pickle", "pickle.loads"));
+  assert_true(trust_global_is_dangerous("builtins", "eval.__call__"));
+  assert_true(trust_global_is_dangerous("builtins", "object.__getattribute__"));
+  assert_true(trust_global_is_dangerous("mypkg", "f.__globals__"));
+  assert_true(trust_global_is_dangerous("numpy", "__builtins__"));
+  assert_true(trust_global_is_dangerous("torch", "compile"));
+  assert_true(trust_global_is_dangerous("torch.compile", "dangerous"));
+  /* a module path is imported, not walked: numpy.random._pickle is numpy's own */
+  assert_false(trust_global_is_dangerous("numpy.random._pickle", "__randomstate_ctor"));
+  assert_false(trust_global_is_dangerous("copyreg", "__newobj__"));
+  assert_false(trust_global_is_dangerous("re", "compile"));      /* a bare last name is no module */
+  assert_false(trust_global_is_dangerous("sklearn.tree._tree", "Tree"));
+  assert_false(trust_global_is_dangerous("mypkg", "Outer.Inner"));
+  assert_false(trust_global_is_dangerous("joblib.numpy_pickle", "NumpyArrayWrapper"));
+}
+
 static void test_dangerous(void **state) {
   (void)state;
   assert_true(trust_is_dangerous("os.system"));
@@ -71,8 +93,13 @@ static void test_dangerous(void **state) {
   assert_true(trust_is_dangerous("builtins.eval"));
   assert_true(trust_is_dangerous("subprocess.Popen"));
   assert_true(trust_is_dangerous("platform.popen"));
-  assert_false(trust_is_dangerous("platform.system"));  /* only the listed name */
+  assert_true(trust_is_dangerous("builtins.eval.__call__"));   /* an attribute of eval */
+  assert_false(trust_is_dangerous("builtins.int"));            /* "!" exempts it from builtins.* */
+  assert_true(trust_is_dangerous("builtins.dangerous"));       /* any other builtin is not */
+  assert_false(trust_is_dangerous("uuid.UUID"));
+  assert_true(trust_is_dangerous("uuid._get_command_stdout"));
   assert_false(trust_is_dangerous("osx.thing"));
+  assert_false(trust_is_dangerous("numpy.random._pickle.__randomstate_ctor"));
   assert_false(trust_is_dangerous("numpy.core.multiarray._reconstruct"));
   assert_false(trust_is_dangerous(""));
   assert_false(trust_is_dangerous(NULL));
@@ -100,6 +127,10 @@ static void check_list(const char *text, int dangerous, TrustList *t) {
     while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) *--e = 0;
     if (*s == 0 || *s == '#') continue;
     entries++;
+    if (*s == '!') {   /* an exemption: exactly that name is harmless */
+      if (dangerous && trust_is_dangerous(s + 1)) fail_msg("exempt name is dangerous: %s", s + 1);
+      continue;
+    }
     char probe[600];
     size_t n = strlen(s);
     if (n >= 2 && strcmp(s + n - 2, ".*") == 0) {
@@ -148,6 +179,7 @@ int main(void) {
     cmocka_unit_test(test_exact_and_prefix),
     cmocka_unit_test(test_additions_stay_sorted),
     cmocka_unit_test(test_dangerous),
+    cmocka_unit_test(test_dangerous_walks),
     cmocka_unit_test(test_shipped_lists_round_trip),
     cmocka_unit_test(test_trust_file),
   };

@@ -1,0 +1,145 @@
+"""Every trick of SPEC 5 a loader falls for, in a file built by hand from raw
+opcodes, judged dangerous by `modelfs scan`, and proven to run code: each file
+is loaded once by the real unpickler in a throwaway subprocess whose payload
+only creates a file in a temporary directory, and the test asserts that file
+appeared.  Nothing here is labelled dangerous by belief.
+"""
+import json
+import os
+import pickle
+import struct
+import subprocess
+
+import pytest
+
+from conftest import cli
+
+PY = "/usr/bin/python3"
+MARKER = "pwned"
+TOUCH = "touch " + MARKER
+
+
+def u(s):
+    """A str pushed by SHORT_BINUNICODE or BINUNICODE."""
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b if len(b) < 256 else b"X" + struct.pack("<I", len(b)) + b
+
+
+def sg(mod, name):
+    return u(mod) + u(name) + b"\x93"
+
+
+P4 = b"\x80\x04"
+STOP = b"."
+
+
+def call1(callable_ops, arg_ops):
+    """callable(arg) by REDUCE."""
+    return callable_ops + arg_ops + b"\x85R"
+
+
+def run_loader(tmp_path, data, loads=1):
+    """Load the file with the real unpickler in a subprocess; True when the
+    payload's file appeared."""
+    d = tmp_path / "sandbox"
+    d.mkdir()
+    f = d / "model.pkl"
+    f.write_bytes(data)
+    code = ("import pickle, sys\n"
+            "f = open(sys.argv[1], 'rb')\n"
+            "for _ in range(int(sys.argv[2])):\n"
+            "    try:\n"
+            "        pickle.load(f)\n"
+            "    except Exception as e:\n"
+            "        print(type(e).__name__, e, file=sys.stderr)\n")
+    subprocess.run([PY, "-c", code, str(f), str(loads)], cwd=str(d), timeout=120,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (d / MARKER).exists()
+
+
+def judge(tmp_path, data):
+    f = tmp_path / "judged.pkl"
+    f.write_bytes(data)
+    p = cli("scan", "--json", str(f))
+    doc = json.loads(p.stdout.decode())[0]
+    return p.returncode, doc
+
+
+def os_system_pickle():
+    return P4 + call1(sg("os", "system"), u(TOUCH)) + STOP
+
+
+TRICKS = {
+    # a name walked attribute by attribute reaches os through a module that imports it
+    "pathlib.os.system": (P4 + call1(sg("pathlib", "os.system"), u(TOUCH)) + STOP,
+                          ["pathlib.os.system"], 1),
+    "sklearn.os.system": (P4 + call1(sg("sklearn", "os.system"), u(TOUCH)) + STOP,
+                          ["sklearn.os.system"], 1),
+    # a nested pickle handed to pickle.loads reached through joblib
+    "joblib.numpy_pickle.pickle.loads": (
+        P4 + sg("joblib.numpy_pickle", "pickle.loads")
+        + b"B" + struct.pack("<I", len(os_system_pickle())) + os_system_pickle() + b"\x85R" + STOP,
+        ["joblib.numpy_pickle.pickle.loads"], 1),
+    # an attribute of eval is eval
+    "builtins.eval.__call__": (
+        P4 + call1(sg("builtins", "eval.__call__"), u(f"__import__('os').system('{TOUCH}')")) + STOP,
+        ["builtins.eval.__call__"], 1),
+    # object.__getattribute__ is getattr by another name; pathlib.os is the os module
+    "object.__getattribute__": (
+        P4 + sg("builtins", "object.__getattribute__") + sg("pathlib", "os") + u("system")
+        + b"\x86R" + u(TOUCH) + b"\x85R" + STOP,
+        ["builtins.object.__getattribute__"], 1),
+    # appended pickles: a loader that calls pickle.load again runs the second
+    "trailing pickle": (pickle.dumps([1, 2, 3], protocol=4) + os_system_pickle(),
+                        ["os.system"], 2),
+}
+
+
+@pytest.mark.parametrize("trick", sorted(TRICKS))
+def test_named_tricks(tmp_path, trick):
+    data, names, loads = TRICKS[trick]
+    rc, doc = judge(tmp_path, data)
+    assert rc == 2 and doc["verdict"] == "dangerous", doc
+    for n in names:
+        assert n in doc["dangerous"], (n, doc["dangerous"])
+    assert run_loader(tmp_path, data, loads), "the payload did not run: the trick is not real"
+
+
+def computed_global():
+    """STACK_GLOBAL on _codecs.encode('bf', 'rot13') and ('flfgrz', 'rot13'):
+    no literal string in the file names os.system."""
+    mod = sg("_codecs", "encode") + u("bf") + u("rot13") + b"\x86R"
+    name = sg("_codecs", "encode") + u("flfgrz") + u("rot13") + b"\x86R"
+    return P4 + mod + name + b"\x93" + u(TOUCH) + b"\x85R" + STOP
+
+
+def module_override():
+    """BUILD on a module (json.decoder) stores two strings in it, which later
+    STACK_GLOBALs read back as the module and name of builtins.exec."""
+    mod = sg("json", "decoder")
+    state = b"}(" + u("ZZ_MOD") + u("builtins") + u("ZZ_NAME") + u("exec") + b"u"
+    return (P4 + mod + state + b"b0"
+            + sg("json.decoder", "ZZ_MOD") + sg("json.decoder", "ZZ_NAME") + b"\x93"
+            + u(f"import os; os.system('{TOUCH}')") + b"\x85R" + STOP)
+
+
+HAZARDS = {
+    "computed STACK_GLOBAL": (computed_global(), "STACK_GLOBAL imports a name computed"),
+    "BUILD on a module": (module_override(), "BUILD changes the global json.decoder"),
+}
+
+
+@pytest.mark.parametrize("trick", sorted(HAZARDS))
+def test_hazard_tricks(tmp_path, trick):
+    """No dangerous name is written in these files; the construct itself is."""
+    data, hazard = HAZARDS[trick]
+    rc, doc = judge(tmp_path, data)
+    assert rc == 2 and doc["verdict"] == "dangerous", doc
+    assert doc["dangerous"] == [], doc
+    assert any(hazard in h for h in doc["hazards"]), doc["hazards"]
+    assert run_loader(tmp_path, data), "the payload did not run: the trick is not real"
+
+
+def test_a_plain_pickle_has_no_hazard(tmp_path):
+    rc, doc = judge(tmp_path, pickle.dumps({"a": [1, 2.5], "b": (None, "x")}, protocol=4))
+    assert rc == 0 and doc["verdict"] == "safe" and doc["hazards"] == []
