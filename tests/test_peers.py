@@ -39,7 +39,6 @@ NOT_YET = {
     "picklescan/data2/dns_exfiltration.npy": "identification: .npy of object dtype",
     "picklescan/data/pytorch_model.bin": "PyTorch zip Format: persistent_load is plumbing inside a PyTorch archive",
     "picklescan/data/new_pytorch_model.bin": "PyTorch zip Format: persistent_load is plumbing inside a PyTorch archive",
-    "fickling/test_frame_boundary_divergence__00.pkl": "the second reading of a FRAME the opcodes straddle",
 }
 
 SCAN_RC = {0, 1, 2, 3}   # safe, untrusted, dangerous, incomplete/unreadable

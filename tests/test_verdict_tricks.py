@@ -123,6 +123,64 @@ def module_override():
             + u(f"import os; os.system('{TOUCH}')") + b"\x85R" + STOP)
 
 
+def frame_divergence(cmd):
+    """fickling's frame-boundary case, rebuilt byte for byte (with its own
+    command it equals tests/data/peers/fickling/test_frame_boundary_divergence__00.pkl):
+    a FRAME of 2 bytes whose BINBYTES runs past it.  Read opcode after opcode, the
+    BINBYTES swallows `cos\nsystem`; pickle.load of the file (the C unpickler
+    with its 128 KiB prefetch) resumes inside it and calls os.system."""
+    data = b"\x00\x00cos\nsystem\nV" + cmd.encode() + b"\n\x85R("
+    data += b"N" * (263 - len(data))
+    return (b"\x80\x05N" + b"V" + b"a" * 131055 + b"\n0(" + b"\x95" + struct.pack("<Q", 2)
+            + b"B" + struct.pack("<I", len(data)) + data + b"1.")
+
+
+def test_frame_divergence_is_the_peers_file():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ref = os.path.join(here, "data", "peers", "fickling", "test_frame_boundary_divergence__00.pkl")
+    assert frame_divergence("echo pwned") == open(ref, "rb").read()
+
+
+def test_frame_divergence(tmp_path):
+    """Both readings are judged: the one that follows the opcodes sees no global,
+    the one pickle.load takes meets os.system; the worse verdict stands."""
+    data = frame_divergence(TOUCH)
+    rc, doc = judge(tmp_path, data)
+    assert rc == 2 and doc["verdict"] == "dangerous" and "os.system" in doc["dangerous"], doc
+    assert "runs past the frame's end" in doc["error"]
+    assert run_loader(tmp_path, data), "the payload did not run: the trick is not real"
+
+
+def test_frame_straddle_is_never_safe(tmp_path):
+    """A BINUNICODE whose length field the FRAME cuts in two: the Python
+    unpickler refuses it, so the file is not read to its end by every reader
+    (incomplete, never safe)."""
+    data = b"\x80\x05\x95" + struct.pack("<Q", 3) + b"X" + struct.pack("<I", 20) + b"A" * 20 + b"."
+    rc, doc = judge(tmp_path, data)
+    assert rc == 3 and doc["verdict"] == "incomplete" and doc["status"] == "error", doc
+    p = subprocess.run([PY, "-c", "import pickle,sys; pickle._loads(open(sys.argv[1],'rb').read())",
+                        str(tmp_path / "judged.pkl")], stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode != 0 and b"exhausted before end of frame" in p.stderr
+
+
+def test_frame_ending_between_reads_is_whole(tmp_path):
+    """A FRAME that ends right after a BINBYTES length field: both unpicklers
+    read the data from the file after it, so nothing disagrees."""
+    data = b"\x80\x05\x95" + struct.pack("<Q", 5) + b"B" + struct.pack("<I", 20) + b"A" * 20 + b"."
+    rc, doc = judge(tmp_path, data)
+    assert rc == 0 and doc["verdict"] == "safe", doc
+    p = subprocess.run([PY, "-c", "import pickle,sys; d=open(sys.argv[1],'rb').read(); "
+                        "assert pickle._loads(d) == pickle.loads(d) == b'A' * 20",
+                        str(tmp_path / "judged.pkl")], timeout=60)
+    assert p.returncode == 0
+
+
+def test_well_formed_frames_stay_safe(tmp_path):
+    data = pickle.dumps([bytes(70000), "x" * 70000, list(range(20000))], protocol=5)
+    rc, doc = judge(tmp_path, data)
+    assert rc == 0 and doc["verdict"] == "safe", doc
+
+
 HAZARDS = {
     "computed STACK_GLOBAL": (computed_global(), "STACK_GLOBAL imports a name computed"),
     "BUILD on a module": (module_override(), "BUILD changes the global json.decoder"),

@@ -18,6 +18,8 @@
 #include "modelfs/identify.h"
 #include "modelfs/limits.h"
 #include "modelfs/judge.h"
+#include "modelfs/mount.h"
+#include "modelfs/render.h"
 #include "modelfs/scan.h"
 #include "modelfs/trust.h"
 
@@ -25,11 +27,17 @@
 typedef enum ScanClass { SC_NOT_MODEL, SC_SAFE, SC_UNTRUSTED, SC_INCOMPLETE, SC_UNREADABLE,
                          SC_DANGEROUS } ScanClass;
 
+typedef enum ScanFormat { SF_TEXT, SF_JSON, SF_SARIF } ScanFormat;
+
 typedef struct Scan {
   TrustList *trust;
-  int json;
+  int json;                /* the format is SF_JSON */
+  ScanFormat format;
+  int where;               /* --where: the tree paths of each flagged global */
+  ScanClass fail_on;       /* the least class that makes the exit status nonzero */
   size_t nmodels;          /* files reported so far, models or not */
   int seen[SC_DANGEROUS + 1];
+  size_t nresults;         /* SARIF results written so far */
   struct { dev_t dev; ino_t ino; } dirs[MFS_MAX_DEPTH];   /* directories on the walk path */
   int ndirs;
 } Scan;
@@ -48,6 +56,8 @@ typedef struct Verdict {
   size_t ndangerous;
   const char **hazards;    /* constructs that run code whatever the names */
   size_t nhazards;
+  const WhereEntry *where; /* --where / SARIF: paths per flagged global (render.h) */
+  size_t nwhere;
 } Verdict;
 
 /* ---- output ------------------------------------------------------------------ */
@@ -111,40 +121,170 @@ static void text_str(FILE *out, const char *s, int in_list) {
   }
 }
 
+/* --where in JSON: {"global": ["path", ...], ...}. */
+static void json_where(FILE *out, const Verdict *v) {
+  fputc('{', out);
+  for (size_t i = 0; i < v->nwhere; i++) {
+    if (i) fputs(", ", out);
+    json_str(out, v->where[i].global);
+    fputs(": ", out);
+    json_list(out, v->where[i].paths, v->where[i].npaths);
+  }
+  fputc('}', out);
+}
+
+static void report_json(Scan *sc, const char *path, const Verdict *v, FILE *out) {
+  fputs(sc->nmodels ? ",\n  {" : "[\n  {", out);
+  fputs("\"path\": ", out), json_str(out, path);
+  fputs(", \"verdict\": ", out), json_str(out, v->verdict);
+  fputs(", \"status\": ", out), json_str(out, v->error ? "error" : "ok");
+  fputs(", \"error\": ", out);
+  if (v->error) json_str(out, v->error);
+  else fputs("null", out);
+  fputs(", \"format\": ", out);
+  if (v->format) json_str(out, v->format);
+  else fputs("null", out);
+  fputs(", \"compression\": ", out);
+  if (v->compression) json_str(out, v->compression);
+  else fputs("null", out);
+  if (v->note) fputs(", \"note\": ", out), json_str(out, v->note);
+  fputs(", \"untrusted\": ", out), json_list(out, v->untrusted, v->nuntrusted);
+  fputs(", \"dangerous\": ", out), json_list(out, v->dangerous, v->ndangerous);
+  fputs(", \"hazards\": ", out), json_list(out, v->hazards, v->nhazards);
+  if (sc->where) fputs(", \"where\": ", out), json_where(out, v);
+  fputc('}', out);
+}
+
+/* Text: the model's line, then with --where one line per flagged global
+** ("\twhere\tGLOBAL\tPATH,PATH" or "-") and per hazard ("\thazard\tTEXT"). */
+static void report_text(Scan *sc, const char *path, const Verdict *v, FILE *out) {
+  text_str(out, path, 0);
+  fprintf(out, "\t%s\t", v->verdict);
+  if (v->nuntrusted == 0) fputc('-', out);
+  for (size_t i = 0; i < v->nuntrusted; i++) {
+    if (i) fputc(',', out);
+    text_str(out, v->untrusted[i], 1);
+  }
+  if (v->error) fputs("\terror: ", out), text_str(out, v->error, 0);
+  if (v->note) fputs("\t", out), text_str(out, v->note, 0);
+  fputc('\n', out);
+  if (!sc->where) return;
+  for (size_t i = 0; i < v->nwhere; i++) {
+    fputs("\twhere\t", out);
+    text_str(out, v->where[i].global, 0);
+    fputc('\t', out);
+    if (v->where[i].npaths == 0) fputc('-', out);
+    for (size_t k = 0; k < v->where[i].npaths; k++) {
+      if (k) fputc(',', out);
+      text_str(out, v->where[i].paths[k], 1);
+    }
+    fputc('\n', out);
+  }
+  for (size_t i = 0; i < v->nhazards; i++) {
+    fputs("\thazard\t", out);
+    text_str(out, v->hazards[i], 0);
+    fputc('\n', out);
+  }
+}
+
+/* ---- SARIF 2.1.0 ------------------------------------------------------------------ */
+
+/* Rules, in the order of the driver's rules array (ruleIndex). */
+enum { R_DANGEROUS, R_HAZARD, R_UNTRUSTED, R_INCOMPLETE, R_UNREADABLE };
+static const struct { const char *id, *name, *level, *text; } rules[] = {
+  {"MFS001", "DangerousGlobal", "error",
+   "The file references a global that can run code or touch the system when it is loaded."},
+  {"MFS002", "CodeRunningConstruct", "error",
+   "The file computes a global or rewrites a module or class while it is loaded."},
+  {"MFS003", "UntrustedGlobal", "warning",
+   "The file references a global outside the trust list (skops's defaults and plumbing)."},
+  {"MFS004", "IncompleteFile", "error",
+   "The file could not be decoded to its end: what follows the fault was not judged."},
+  {"MFS005", "UnreadableFile", "error", "The file could not be read."},
+};
+
+/* A relative URI reference for a path: unreserved bytes and '/' as they are,
+** everything else percent-encoded (UTF-8 bytes); absolute paths as file:// URIs. */
+static void json_uri(FILE *out, const char *path) {
+  fputc('"', out);
+  if (path[0] == '/') fputs("file://", out);
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        strchr("-._~/", *p) != NULL)
+      fputc(*p, out);
+    else
+      fprintf(out, "%%%02X", *p);
+  }
+  fputc('"', out);
+}
+
+static void sarif_begin(FILE *out) {
+  fputs("{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n"
+        "  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": {\"driver\": {"
+        "\"name\": \"modelfs\", \"semanticVersion\": " , out);
+  json_str(out, MODELFS_VERSION);
+  fputs(", \"rules\": [", out);
+  for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
+    fputs(i ? ",\n        " : "\n        ", out);
+    fputs("{\"id\": ", out), json_str(out, rules[i].id);
+    fputs(", \"name\": ", out), json_str(out, rules[i].name);
+    fputs(", \"shortDescription\": {\"text\": ", out), json_str(out, rules[i].text);
+    fputs("}, \"defaultConfiguration\": {\"level\": ", out), json_str(out, rules[i].level);
+    fputs("}}", out);
+  }
+  fputs("]}},\n      \"results\": [", out);
+}
+
+static void sarif_end(FILE *out) { fputs("\n      ]\n    }\n  ]\n}\n", out); }
+
+/* One result: rule, message, the file, and the tree paths as logical locations. */
+static void sarif_result(Scan *sc, FILE *out, int rule, const char *path, const char *msg,
+                         const WhereEntry *w) {
+  fputs(sc->nresults++ ? ",\n        {" : "\n        {", out);
+  fprintf(out, "\"ruleId\": \"%s\", \"ruleIndex\": %d, \"level\": \"%s\", \"message\": {\"text\": ",
+          rules[rule].id, rule, rules[rule].level);
+  json_str(out, msg);
+  fputs("}, \"locations\": [{\"physicalLocation\": {\"artifactLocation\": {\"uri\": ", out);
+  json_uri(out, path);
+  fputs("}}", out);
+  if (w != NULL && w->npaths > 0) {
+    fputs(", \"logicalLocations\": [", out);
+    for (size_t k = 0; k < w->npaths; k++) {
+      if (k) fputs(", ", out);
+      fputs("{\"fullyQualifiedName\": ", out), json_str(out, w->paths[k]);
+      fputs(", \"kind\": \"member\"}", out);
+    }
+    fputc(']', out);
+  }
+  fputs("}]}", out);
+}
+
+static void report_sarif(Scan *sc, const char *path, const Verdict *v, FILE *out) {
+  char msg[1024];
+  for (size_t i = 0; i < v->nwhere; i++) {
+    const WhereEntry *w = &v->where[i];
+    snprintf(msg, sizeof msg, w->dangerous ? "%s references %s, which can run code or touch "
+             "the system when the file is loaded" : "%s references %s, which is not trusted",
+             path, w->global);
+    sarif_result(sc, out, w->dangerous ? R_DANGEROUS : R_UNTRUSTED, path, msg, w);
+  }
+  for (size_t i = 0; i < v->nhazards; i++) {
+    snprintf(msg, sizeof msg, "%s: %s", path, v->hazards[i]);
+    sarif_result(sc, out, R_HAZARD, path, msg, NULL);
+  }
+  if (v->error != NULL && (v->cls == SC_INCOMPLETE || v->cls == SC_UNREADABLE ||
+                           v->cls == SC_DANGEROUS)) {
+    snprintf(msg, sizeof msg, "%s: %s", path, v->error);
+    sarif_result(sc, out, v->cls == SC_UNREADABLE ? R_UNREADABLE : R_INCOMPLETE, path, msg, NULL);
+  }
+}
+
 static void report(Scan *sc, const char *path, const Verdict *v) {
   FILE *out = stdout;
   sc->seen[v->cls]++;
-  if (sc->json) {
-    fputs(sc->nmodels ? ",\n  {" : "[\n  {", out);
-    fputs("\"path\": ", out), json_str(out, path);
-    fputs(", \"verdict\": ", out), json_str(out, v->verdict);
-    fputs(", \"status\": ", out), json_str(out, v->error ? "error" : "ok");
-    fputs(", \"error\": ", out);
-    if (v->error) json_str(out, v->error);
-    else fputs("null", out);
-    fputs(", \"format\": ", out);
-    if (v->format) json_str(out, v->format);
-    else fputs("null", out);
-    fputs(", \"compression\": ", out);
-    if (v->compression) json_str(out, v->compression);
-    else fputs("null", out);
-    if (v->note) fputs(", \"note\": ", out), json_str(out, v->note);
-    fputs(", \"untrusted\": ", out), json_list(out, v->untrusted, v->nuntrusted);
-    fputs(", \"dangerous\": ", out), json_list(out, v->dangerous, v->ndangerous);
-    fputs(", \"hazards\": ", out), json_list(out, v->hazards, v->nhazards);
-    fputc('}', out);
-  } else {
-    text_str(out, path, 0);
-    fprintf(out, "\t%s\t", v->verdict);
-    if (v->nuntrusted == 0) fputc('-', out);
-    for (size_t i = 0; i < v->nuntrusted; i++) {
-      if (i) fputc(',', out);
-      text_str(out, v->untrusted[i], 1);
-    }
-    if (v->error) fputs("\terror: ", out), text_str(out, v->error, 0);
-    if (v->note) fputs("\t", out), text_str(out, v->note, 0);
-    fputc('\n', out);
-  }
+  if (sc->format == SF_JSON) report_json(sc, path, v, out);
+  else if (sc->format == SF_SARIF) report_sarif(sc, path, v, out);
+  else report_text(sc, path, v, out);
   sc->nmodels++;
 }
 
@@ -173,12 +313,20 @@ static MfsStatus judge(Scan *sc, Model *m, Verdict *v) {
 }
 
 static void report_unreadable(Scan *sc, const char *path, const char *why) {
-  Verdict v = {SC_UNREADABLE, "unreadable", NULL, NULL, why, NULL, NULL, 0, NULL, 0, NULL, 0};
+  Verdict v;
+  memset(&v, 0, sizeof v);
+  v.cls = SC_UNREADABLE;
+  v.verdict = "unreadable";
+  v.error = why;
   report(sc, path, &v);
 }
 
 static void report_not_model(Scan *sc, const char *path, const char *what) {
-  Verdict v = {SC_NOT_MODEL, "not-model", NULL, NULL, NULL, what, NULL, 0, NULL, 0, NULL, 0};
+  Verdict v;
+  memset(&v, 0, sizeof v);
+  v.cls = SC_NOT_MODEL;
+  v.verdict = "not-model";
+  v.note = what;
   report(sc, path, &v);
 }
 
@@ -187,8 +335,16 @@ static void scan_source(Scan *sc, const char *path, Source *src) {
   if (m == NULL) return report_unreadable(sc, path, "out of memory");
   Verdict v;
   memset(&v, 0, sizeof v);
-  if (judge(sc, m, &v) != MFS_OK) report_unreadable(sc, path, "out of memory");
+  RTree *t = NULL;
+  MfsStatus st = judge(sc, m, &v);
+  if (st == MFS_OK && (sc->where || sc->format == SF_SARIF)) {
+    /* the paths are the tree's: lay it out as the mount would */
+    t = render_tree(m, sc->trust);
+    st = t == NULL ? MFS_ENOMEM : render_where(t, &v.where, &v.nwhere);
+  }
+  if (st != MFS_OK) report_unreadable(sc, path, "out of memory");
   else report(sc, path, &v);
+  render_free(t);
   model_free(m);
 }
 
@@ -278,23 +434,52 @@ static void scan_path(Scan *sc, const char *path, int explicit) {
 
 /* ---- command line --------------------------------------------------------------- */
 
-enum { SCAN_OPT_JSON = 1, SCAN_OPT_TRUST, SCAN_OPT_O };
+enum { SCAN_OPT_JSON = 1, SCAN_OPT_TRUST, SCAN_OPT_O, SCAN_OPT_FORMAT, SCAN_OPT_WHERE,
+       SCAN_OPT_FAIL_ON };
 
 const CliOpt scan_options[] = {
-  {SCAN_OPT_JSON, "--json", NULL, NULL, "one JSON array, an object per model"},
+  {SCAN_OPT_JSON, "--json", NULL, NULL, "one JSON array, an object per model (--format json)"},
+  {SCAN_OPT_FORMAT, "--format", NULL, "text|json|sarif",
+   "text (default), json, or sarif: one SARIF 2.1.0 log for code-scanning dashboards"},
+  {SCAN_OPT_WHERE, "--where", NULL, NULL,
+   "for each dangerous or untrusted global, the tree paths that use it"},
+  {SCAN_OPT_FAIL_ON, "--fail-on", NULL, "dangerous|untrusted",
+   "the verdicts that make the exit status nonzero (default untrusted)"},
   {SCAN_OPT_TRUST, "--trust", NULL, "FILE", "also trust the globals listed in FILE (repeatable)"},
   {SCAN_OPT_O, "-o", NULL, "trust=FILE", "the same, in the mount's option syntax"},
   {0, NULL, NULL, NULL, NULL},
 };
 
 const ExitSpec scan_exits[] = {
-  {SCAN_EXIT_SAFE, "safe"},
+  {SCAN_EXIT_SAFE, "safe (or only untrusted, with --fail-on dangerous)"},
   {SCAN_EXIT_UNTRUSTED, "untrusted"},
   {SCAN_EXIT_DANGEROUS, "dangerous"},
   {SCAN_EXIT_UNREADABLE, "incomplete or unreadable"},
   {SCAN_EXIT_USAGE, "usage error"},
   {0, NULL},
 };
+
+static int set_format(Scan *sc, const char *f) {
+  if (strcmp(f, "text") == 0) sc->format = SF_TEXT;
+  else if (strcmp(f, "json") == 0) sc->format = SF_JSON;
+  else if (strcmp(f, "sarif") == 0) sc->format = SF_SARIF;
+  else {
+    fprintf(stderr, "modelfs scan: unknown format %s (text, json, sarif)\n", f);
+    return 0;
+  }
+  sc->json = sc->format == SF_JSON;
+  return 1;
+}
+
+static int set_fail_on(Scan *sc, const char *v) {
+  if (strcmp(v, "dangerous") == 0) sc->fail_on = SC_DANGEROUS;
+  else if (strcmp(v, "untrusted") == 0) sc->fail_on = SC_UNTRUSTED;
+  else {
+    fprintf(stderr, "modelfs scan: --fail-on takes dangerous or untrusted, not %s\n", v);
+    return 0;
+  }
+  return 1;
+}
 
 static int add_trust(Scan *sc, const char *file) {
   Err e;
@@ -318,16 +503,19 @@ static int add_o_options(Scan *sc, const char *opts) {
   return ok;
 }
 
+/* The worst class seen; an untrusted model counts only when --fail-on untrusted
+** (the default).  A file not read to its end always fails: it is never "safe". */
 static int exit_status(const Scan *sc) {
   if (sc->seen[SC_DANGEROUS]) return SCAN_EXIT_DANGEROUS;
   if (sc->seen[SC_INCOMPLETE] || sc->seen[SC_UNREADABLE]) return SCAN_EXIT_UNREADABLE;
-  if (sc->seen[SC_UNTRUSTED]) return SCAN_EXIT_UNTRUSTED;
+  if (sc->seen[SC_UNTRUSTED] && sc->fail_on <= SC_UNTRUSTED) return SCAN_EXIT_UNTRUSTED;
   return SCAN_EXIT_SAFE;
 }
 
 int scan_cli_main(int argc, char **argv) {
   Scan sc;
   memset(&sc, 0, sizeof sc);
+  sc.fail_on = SC_UNTRUSTED;
   sc.trust = trust_new_default();
   if (sc.trust == NULL) {
     fputs("modelfs scan: out of memory\n", stderr);
@@ -344,7 +532,10 @@ int scan_cli_main(int argc, char **argv) {
     if (id == CLI_BAD) ok = 0;
     else if (id == CLI_HELP) help = 1, ok = 0;
     else if (id == CLI_OPERAND) paths[npaths++] = (char *)val;
-    else if (id == SCAN_OPT_JSON) sc.json = 1;
+    else if (id == SCAN_OPT_JSON) ok = set_format(&sc, "json");
+    else if (id == SCAN_OPT_FORMAT) ok = set_format(&sc, val);
+    else if (id == SCAN_OPT_WHERE) sc.where = 1;
+    else if (id == SCAN_OPT_FAIL_ON) ok = set_fail_on(&sc, val);
     else if (id == SCAN_OPT_TRUST) ok = add_trust(&sc, val);
     else if (id == SCAN_OPT_O) ok = add_o_options(&sc, val);
   }
@@ -357,9 +548,11 @@ int scan_cli_main(int argc, char **argv) {
   } else if (npaths == 0) {
     status = cli_usage_error(cmd, "no FILE or DIR given");
   } else {
+    if (sc.format == SF_SARIF) sarif_begin(stdout);
     for (int i = 0; i < npaths; i++) scan_path(&sc, paths[i], 1);
-    if (sc.json) fputs(sc.nmodels ? "\n]\n" : "[]\n", stdout);
-    else if (sc.nmodels == (size_t)sc.seen[SC_NOT_MODEL])
+    if (sc.format == SF_SARIF) sarif_end(stdout);
+    else if (sc.json) fputs(sc.nmodels ? "\n]\n" : "[]\n", stdout);
+    if (sc.format == SF_TEXT && sc.nmodels == (size_t)sc.seen[SC_NOT_MODEL])
       fputs("modelfs scan: no model files found\n", stderr);
     status = exit_status(&sc);
   }

@@ -327,6 +327,13 @@ typedef struct Vm {
   uint64_t op_off;          /* offset of the opcode being executed */
   int op;
   uint64_t frame_overrun;   /* 1 + offset of a FRAME longer than the file, else 0 */
+  uint64_t frame_off;       /* offset of the FRAME whose bytes are being read */
+  uint64_t frame_end;       /* where that frame's bytes end; 0 when none is open */
+  uint64_t prev_off;        /* offset of the opcode before this one */
+  int prev_op;              /* and that opcode */
+  uint64_t straddle;        /* 1 + offset of the first opcode that ran past its frame's end */
+  uint64_t straddle_frame, straddle_to;   /* that FRAME's offset, where the opcode ended */
+  uint64_t max_ops;
   int binary;               /* an opcode of protocol >= 1 ran: MARK may mean APPENDS */
   char *scratch;            /* NUL-terminated copies of text arguments */
   size_t scratch_cap;
@@ -1417,7 +1424,10 @@ static MfsStatus op_build(Vm *vm) {
     return MFS_OK;
   vm->r->err = vm->outer_err;
   vm->rc.hook_seen = vm->vs->next_id;   /* no BUILD may change a dtype the hook sized data by */
+  uint64_t before = reader_pos(vm->r);
   MfsStatus st = vm->hooks->after_build(vm->hooks->ctx, vm->m, vm->r, &vm->stack[vm->sp - 1]);
+  if (reader_pos(vm->r) != before)
+    vm->frame_end = 0;   /* joblib ends the frame before the array bytes it writes */
   vm->r->err = &vm->rerr;
   if (st != MFS_OK && vm->m->err.code == MFS_OK)
     vm_fail(vm, st, "reading the data that follows the object failed");
@@ -1441,7 +1451,51 @@ static MfsStatus op_frame(Vm *vm) {
   uint64_t size = vm->r->src->size, pos = reader_pos(vm->r);
   if (size != SOURCE_SIZE_UNKNOWN && (pos > size || len > size - pos) && !vm->frame_overrun)
     vm->frame_overrun = vm->op_off + 1;
+  if (vm->frame_end != 0 && vm->op_off < vm->frame_end && !vm->straddle) {
+    /* a frame inside a frame: Python's unpickler refuses it, C's reads on */
+    vm->straddle = vm->op_off + 1;
+    vm->straddle_frame = vm->frame_off;
+    vm->straddle_to = vm->op_off;
+  }
+  vm->frame_off = vm->op_off;
+  vm->frame_end = len > UINT64_MAX - pos ? UINT64_MAX : pos + len;
   return MFS_OK;
+}
+
+/* Each opcode must lie inside the frame it starts in (CPython's Python
+** unpickler reads frame by frame and refuses one that runs past; the C one
+** only prefetches, so the two disagree on where the next opcode is). */
+static int count_bytes(int op) {
+  switch (op) {
+    case OP_SHORT_BINBYTES: case OP_SHORT_BINSTRING: case OP_SHORT_BINUNICODE: case OP_LONG1:
+      return 1;
+    case OP_BINBYTES: case OP_BINSTRING: case OP_BINUNICODE: case OP_LONG4: return 4;
+    case OP_BINBYTES8: case OP_BINUNICODE8: case OP_BYTEARRAY8: return 8;
+    default: return 0;
+  }
+}
+
+/* Python's _Unframer reads the rest of an exhausted frame from the file when
+** a read starts exactly at the frame's end (after the opcode byte, after a
+** length field); only a frame ending inside one read makes the readers part. */
+static int frame_ends_between_reads(const Vm *vm) {
+  uint64_t after_op = vm->prev_off + 1;
+  int k = count_bytes(vm->prev_op);
+  return vm->frame_end == after_op || (k && vm->frame_end == after_op + (uint64_t)k);
+}
+
+static void frame_check(Vm *vm) {
+  if (vm->frame_end == 0) return;
+  if (vm->op_off == vm->frame_end) {
+    vm->frame_end = 0;
+  } else if (vm->op_off > vm->frame_end) {
+    if (!vm->straddle && !frame_ends_between_reads(vm)) {
+      vm->straddle = vm->prev_off + 1;
+      vm->straddle_frame = vm->frame_off;
+      vm->straddle_to = vm->op_off;
+    }
+    vm->frame_end = 0;
+  }
 }
 
 /* STOP reached after a FRAME that promised more bytes than the file has. */
@@ -1472,7 +1526,10 @@ static MfsStatus step(Vm *vm, int *stop) {
   const uint8_t *p;
   uint64_t u = 0;
   int64_t idx;
+  vm->prev_off = vm->op_off;
+  vm->prev_op = vm->op;
   vm->op_off = reader_pos(vm->r);
+  frame_check(vm);
   vm->op = -1;
   if (reader_take(vm->r, 1, &p) != MFS_OK) {
     if (vm->rerr.code == MFS_ETRUNC)
@@ -1824,8 +1881,55 @@ static void unwind(Vm *vm) {
   vm->m->err = fault;
 }
 
+static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
+                     Value **result, int *protocol, uint64_t max_ops);
+
+/* The other reading of a frame an opcode ran past: the C unpickler reading a
+** file may resume inside that opcode's argument (fickling's frame-boundary
+** case runs os.system so).  A pickle is tried from every byte of it, briefly;
+** the globals any such reading meets are the file's too. */
+#define SALVAGE_OFFSETS 1024
+#define SALVAGE_OPCODES 4096
+
+static void salvage(Vm *vm) {
+  uint64_t from = vm->straddle, to = vm->straddle_to;   /* from is 1 + the opcode */
+  if (to > from + SALVAGE_OFFSETS) to = from + SALVAGE_OFFSETS;
+  for (uint64_t at = from; at < to; at++) {
+    Model *scratch = model_new(vm->m->path);
+    Reader r2;
+    if (scratch == NULL) return;
+    if (reader_init(&r2, vm->r->src, at, &scratch->err) == MFS_OK) {
+      Value *res;
+      run(scratch, &r2, NULL, vm->depth + 1, &res, NULL, SALVAGE_OPCODES);
+      reader_done(&r2);
+      const Value *g = scratch->globals;
+      for (size_t i = 0; g != NULL && i < g->u.seq.n; i++)
+        model_note_global(vm->m, g->u.seq.items[i]->u.global.module,
+                          g->u.seq.items[i]->u.global.name);
+    }
+    model_free(scratch);
+  }
+}
+
+/* A frame an opcode ran past: both readings judged (salvage), and the file is
+** not read to its end by the reading that refuses it. */
+static MfsStatus frame_disagrees(Vm *vm) {
+  salvage(vm);
+  vm->op_off = vm->straddle_frame;
+  vm->op = OP_FRAME;
+  return vm_fail(vm, MFS_ECORRUPT, "the opcode at offset %llu runs past the frame's end "
+                 "(pickle's Python unpickler refuses the file, the C one reads on)",
+                 (unsigned long long)(vm->straddle - 1));
+}
+
 MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
                      Value **result, int *protocol) {
+  return run(m, r, hooks, depth, result, protocol,
+             limit_lowered("MODELFS_TEST_MAX_OPCODES", MFS_MAX_OPCODES));
+}
+
+static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
+                     Value **result, int *protocol, uint64_t max_ops) {
   *result = NULL;
   if (protocol) *protocol = 0;
   if (depth > MFS_MAX_NESTED_PICKLES)
@@ -1845,7 +1949,6 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   recog_init(&vm.rc, m);
   MfsStatus st = MFS_OK;
   int stop = 0;
-  uint64_t max_ops = limit_lowered("MODELFS_TEST_MAX_OPCODES", MFS_MAX_OPCODES);
   for (uint64_t n = 0; st == MFS_OK && !stop; n++) {
     if (n >= max_ops) {
       vm.op_off = reader_pos(r);
@@ -1857,7 +1960,10 @@ MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   }
   r->err = vm.outer_err;
   if (protocol) *protocol = vm.proto;
-  if (st == MFS_OK) {
+  if (st == MFS_OK && vm.straddle) {
+    *result = vm.result;   /* whole as this reading sees it */
+    st = frame_disagrees(&vm);
+  } else if (st == MFS_OK) {
     *result = vm.result;
   } else {
     if (m->err.code == MFS_OK) err_set(&m->err, st, vm.op_off, "offset %llu: decode failed",

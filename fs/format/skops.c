@@ -524,8 +524,10 @@ static const char *const trust_estimators[] = {
     "sklearn.ensemble._forest.RandomTreesEmbedding",
     "sklearn.ensemble._gb.GradientBoostingClassifier",
     "sklearn.ensemble._gb.GradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",   /* skops 0.14 */
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",   /* skops 0.14 */
     "sklearn.ensemble._iforest.IsolationForest",
     "sklearn.ensemble._stacking.StackingClassifier",
     "sklearn.ensemble._stacking.StackingRegressor",

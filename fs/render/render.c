@@ -1004,6 +1004,118 @@ static void verdict_globals(RTree *t, Buf *b) {
   buf_puts(b, n ? "\n  ]" : "]");
 }
 
+/* ---- where the verdict comes from -------------------------------------------------- */
+
+static char *node_path(RTree *t, uint32_t node);   /* "a/b/c", malloc'd; "." for the root */
+
+/* The global node i stands for: the callable of an object directory, or a global
+** kept as a value; NULL for anything else (links name their first place). */
+static const Value *node_global(const RTree *t, uint32_t i) {
+  const RNode *n = &t->nodes[i];
+  const Value *v = n->value;
+  if (v == NULL || n->kind == RK_LINK || n->content == C_CLASS) return NULL;
+  if (n->kind == RK_DIR && v->kind == VAL_OBJECT && v->u.obj->callable != NULL &&
+      v->u.obj->callable->kind == VAL_GLOBAL)
+    return v->u.obj->callable;
+  if (n->kind == RK_FILE && v->kind == VAL_GLOBAL) return v;
+  return NULL;
+}
+
+static int cmp_where(const void *a, const void *b) {
+  return strcmp(((const WhereEntry *)a)->global, ((const WhereEntry *)b)->global);
+}
+
+static int in_sorted(const char *const *v, size_t n, const char *s) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(v[mid], s);
+    if (c == 0) return 1;
+    if (c < 0) lo = mid + 1; else hi = mid;
+  }
+  return 0;
+}
+
+/* The dangerous and untrusted names, sorted and unique, as empty entries. */
+static WhereEntry *where_entries(RTree *t, size_t *n) {
+  const Judgement *j = &t->judged;
+  WhereEntry *w = arena_alloc(t->arena, (j->ndangerous + j->nuntrusted + 1) * sizeof *w);
+  if (w == NULL) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < j->ndangerous; i++) w[k++].global = j->dangerous[i];
+  for (size_t i = 0; i < j->nuntrusted; i++)
+    if (!in_sorted(j->dangerous, j->ndangerous, j->untrusted[i])) w[k++].global = j->untrusted[i];
+  for (size_t i = 0; i < k; i++) {
+    w[i].dangerous = in_sorted(j->dangerous, j->ndangerous, w[i].global);
+    w[i].paths = NULL;
+    w[i].npaths = 0;
+  }
+  if (k > 1) qsort(w, k, sizeof *w, cmp_where);
+  *n = k;
+  return w;
+}
+
+MfsStatus render_where(RTree *t, const WhereEntry **out, size_t *nout) {
+  size_t n = 0;
+  WhereEntry *w = where_entries(t, &n);
+  if (w == NULL) return MFS_ENOMEM;
+  size_t *cap = calloc(n ? n : 1, sizeof *cap);
+  if (cap == NULL) return MFS_ENOMEM;
+  MfsStatus st = MFS_OK;
+  for (uint32_t i = 0; i < t->n && st == MFS_OK && n > 0; i++) {
+    const Value *g = node_global(t, i);
+    const char *d = g ? global_dotted(t->arena, g) : NULL;
+    if (d == NULL) continue;
+    WhereEntry key = {d, 0, NULL, 0};
+    WhereEntry *e = bsearch(&key, w, n, sizeof *w, cmp_where);
+    if (e == NULL || e->npaths >= MFS_MAX_WHERE_PATHS) continue;
+    size_t k = (size_t)(e - w);
+    if (e->npaths == cap[k]) {
+      size_t nc = cap[k] ? cap[k] * 2 : 4;
+      const char **np = arena_alloc(t->arena, nc * sizeof *np);
+      if (np == NULL) { st = MFS_ENOMEM; break; }
+      if (e->npaths) memcpy(np, e->paths, e->npaths * sizeof *np);
+      e->paths = np;
+      cap[k] = nc;
+    }
+    char *p = node_path(t, i);
+    const char *kept = p ? arena_strndup(t->arena, p, strlen(p)) : NULL;
+    free(p);
+    if (kept == NULL) st = MFS_ENOMEM;
+    else e->paths[e->npaths++] = kept;
+  }
+  free(cap);
+  *out = w;
+  *nout = n;
+  return st;
+}
+
+const char *render_verdict(const RTree *t, const char *const **hazards, size_t *nhazards) {
+  if (hazards) *hazards = t->judged.hazards;
+  if (nhazards) *nhazards = t->judged.nhazards;
+  return t->judged.verdict;
+}
+
+/* meta.json's verdict_where (the caller holds the tree's lock): {"global": ["path", ...], ...}, sorted by global. */
+static void verdict_where(RTree *t, Buf *b) {
+  const WhereEntry *w = NULL;
+  size_t n = 0;
+  MfsStatus st = render_where(t, &w, &n);   /* produce() holds the lock */
+  if (st != MFS_OK) n = 0;
+  buf_putc(b, '{');
+  for (size_t i = 0; i < n; i++) {
+    buf_puts(b, i ? ",\n    " : "\n    ");
+    json_escape(b, w[i].global, strlen(w[i].global));
+    buf_puts(b, ": [");
+    for (size_t k = 0; k < w[i].npaths; k++) {
+      buf_puts(b, k ? ",\n      " : "\n      ");
+      json_escape(b, w[i].paths[k], strlen(w[i].paths[k]));
+    }
+    buf_puts(b, w[i].npaths ? "\n    ]" : "]");
+  }
+  buf_puts(b, n ? "\n  }" : "}");
+}
+
 static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
   Model *m = t->m;
   size_t cap = 16 + (m->meta_extra ? m->meta_extra->u.dict.n : 0);
@@ -1030,6 +1142,19 @@ static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
   buf_init(&b);
   verdict_globals(t, &b);
   meta_put(keys, &n, cap, "verdict_globals", &b);
+  buf_init(&b);
+  verdict_where(t, &b);
+  meta_put(keys, &n, cap, "verdict_where", &b);
+  if (t->judged.nhazards > 0) {   /* what makes it dangerous when no name does */
+    buf_init(&b);
+    buf_putc(&b, '[');
+    for (size_t i = 0; i < t->judged.nhazards; i++) {
+      buf_puts(&b, i ? ",\n    " : "\n    ");
+      json_escape(&b, t->judged.hazards[i], strlen(t->judged.hazards[i]));
+    }
+    buf_puts(&b, "\n  ]");
+    meta_put(keys, &n, cap, "hazards", &b);
+  }
   meta_u64(keys, &n, cap, "arrays", (unsigned long long)t->arrays);
   meta_u64(keys, &n, cap, "array_bytes", (unsigned long long)t->array_bytes);
   const Value *x = m->meta_extra;

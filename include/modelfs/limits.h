@@ -182,6 +182,8 @@
 
 /* Pickles nested inside pickles (joblib object arrays, each holding arrays). */
 #define MFS_MAX_NESTED_PICKLES   16
+/* Tree paths meta.json's verdict_where and scan --where list for one global. */
+#define MFS_MAX_WHERE_PATHS      1000
 /* Pickles after the first one's STOP that one file may append (__trailing__/N). */
 #define MFS_MAX_TRAILING_PICKLES 1024
 

@@ -60,6 +60,23 @@ int render_size_known(RTree *t, const RNode *n, uint64_t *size);
 MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,
                       size_t *got, Err *e);
 
+/* Where the verdict comes from: for each dangerous or untrusted global (sorted,
+** unique), the tree paths that use it -- an object directory built by calling it,
+** a file holding it as a value -- in tree order, at most MFS_MAX_WHERE_PATHS each.
+** A global no rendered entry uses (one a BUILD or a popped value named) has
+** none.  The arrays live as long as the tree.  Not for a tree other threads
+** are reading (it allocates from the tree's arena): the CLI's scan, or meta.json. */
+typedef struct WhereEntry {
+  const char *global;
+  int dangerous;
+  const char **paths;
+  size_t npaths;
+} WhereEntry;
+MfsStatus render_where(RTree *t, const WhereEntry **out, size_t *n);
+/* The verdict ("safe", "untrusted", "dangerous", "incomplete") and the hazards
+** (constructs that run code whatever the names) of the tree's model. */
+const char *render_verdict(const RTree *t, const char *const **hazards, size_t *nhazards);
+
 /* Memory held by the tree, its cached contents and its Model, for cache bounds. */
 size_t render_memory(const RTree *t);
 
