@@ -334,6 +334,7 @@ typedef struct Vm {
   uint64_t straddle;        /* 1 + offset of the first opcode that ran past its frame's end */
   uint64_t straddle_frame, straddle_to;   /* that FRAME's offset, where the opcode ended */
   uint64_t max_ops;
+  unsigned nested;          /* pickles tried inside bytes values so far */
   int binary;               /* an opcode of protocol >= 1 ran: MARK may mean APPENDS */
   char *scratch;            /* NUL-terminated copies of text arguments */
   size_t scratch_cap;
@@ -343,6 +344,9 @@ typedef struct Vm {
 
 static MfsStatus vm_fail(Vm *vm, MfsStatus code, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
+static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
+                     Value **result, int *protocol, uint64_t max_ops);
+static void nested_bytes(Vm *vm, const Value *b, int handed);
 
 static MfsStatus vm_fail(Vm *vm, MfsStatus code, const char *fmt, ...) {
   char why[400];
@@ -928,6 +932,7 @@ static MfsStatus push_bytes(Vm *vm, uint64_t len, ValueKind kind, int py2) {
     v = value_bytes_src(vm->vs, kind, vm->r->src, off, len);
   }
   if (v != NULL && py2) v->flags |= VF_PY2STR;
+  if (v != NULL && !py2) nested_bytes(vm, v, 0);
   return push(vm, v);
 }
 
@@ -1067,6 +1072,90 @@ static MfsStatus note_global_mutation(Vm *vm, const Value *target) {
                            op_name(vm->op) ? op_name(vm->op) : "?", d ? d : "?");
 }
 
+/* ---- pickles inside bytes (SPEC 5) ----------------------------------------------- */
+
+/* Callables that unpickle the bytes they are given: pickle.loads and its kin
+** under any module (dill, cloudpickle, joblib's pickle), numba's and torch's
+** byte loaders. */
+static int unpickles_bytes(const Value *callable) {
+  static const char *const last[] = {"loads", "_loads", "load_from_bytes", "_load_from_bytes",
+                                     "_unpickle__CustomPickled", "_numba_unpickle",
+                                     "pickle_loads", "unpickle", NULL};
+  if (callable == NULL || callable->kind != VAL_GLOBAL) return 0;
+  const char *n = callable->u.global.name, *dot = strrchr(n, '.');
+  n = dot ? dot + 1 : n;
+  for (int i = 0; last[i]; i++)
+    if (strcmp(n, last[i]) == 0) return 1;
+  return 0;
+}
+
+/* The first two bytes of a bytes value, wherever they live. */
+static int bytes_head(const Value *b, uint8_t head[2]) {
+  const Blob *bl = &b->u.bytes;
+  if (bl->len < 2) return 0;
+  if (bl->mem != NULL) {
+    memcpy(head, bl->mem, 2);
+    return 1;
+  }
+  Err e;
+  err_clear(&e);
+  return bl->src != NULL && source_read(bl->src, bl->off, head, 2, &e) == MFS_OK;
+}
+
+/* A pickle inside a bytes value: decoded in a model of its own, so that bytes
+** which only look like one leave nothing behind.  When it is handed to an
+** unpickling callable, or is a complete pickle (PROTO 2-5 up to a STOP at its
+** very end), what it references is the file's: its globals and hazards join
+** the model's, so types.txt and the verdict cover them. */
+static void nested_bytes(Vm *vm, const Value *b, int handed) {
+  uint8_t head[2];
+  if (b == NULL || (b->kind != VAL_BYTES && b->kind != VAL_BYTEARRAY) || !bytes_head(b, head)) return;
+  if (handed ? !pickle_is_opcode(head[0]) : !(head[0] == OP_PROTO && head[1] >= 2 && head[1] <= 5))
+    return;
+  if (vm->nested >= MFS_MAX_NESTED_DECODES) {
+    if (handed) model_note_hazard(vm->m, vm->op_off, "more than %d pickles inside bytes: "
+                                  "the rest are not judged", MFS_MAX_NESTED_DECODES);
+    return;
+  }
+  vm->nested++;
+  const Blob *bl = &b->u.bytes;
+  Source *s = bl->mem ? source_from_memory(bl->mem, (size_t)bl->len, "nested pickle")
+                      : source_slice(bl->src, bl->off, bl->len, "nested pickle");
+  Model *scratch = s ? model_new(vm->m->path) : NULL;
+  Reader r2;
+  if (scratch != NULL && reader_init(&r2, s, 0, &scratch->err) == MFS_OK) {
+    Value *res;
+    MfsStatus st = run(scratch, &r2, NULL, vm->depth + 1, &res, NULL,
+                       limit_lowered("MODELFS_TEST_MAX_OPCODES", MFS_MAX_OPCODES));
+    int complete = st == MFS_OK && reader_pos(&r2) == bl->len;
+    reader_done(&r2);
+    if (handed || complete) {
+      const Value *g = scratch->globals, *h = scratch->hazards;
+      for (size_t i = 0; g != NULL && i < g->u.seq.n; i++)
+        model_note_global(vm->m, g->u.seq.items[i]->u.global.module,
+                          g->u.seq.items[i]->u.global.name);
+      for (size_t i = 0; h != NULL && i < h->u.seq.n; i++)
+        model_note_hazard(vm->m, vm->op_off, "in the pickle inside these bytes, %s",
+                          h->u.seq.items[i]->u.str.s);
+      if (st == MFS_ELIMIT && handed)
+        model_note_hazard(vm->m, vm->op_off, "the pickle inside these bytes could not be "
+                          "judged to its end (%s)", scratch->err.msg);
+    }
+  }
+  model_free(scratch);
+  source_unref(s);
+}
+
+/* Every bytes value in a call's arguments (and in tuples among them). */
+static void nested_args(Vm *vm, const Value *args, int level) {
+  if (args == NULL || level > 2 || (args->kind != VAL_TUPLE && args->kind != VAL_LIST)) return;
+  for (size_t i = 0; i < args->u.seq.n; i++) {
+    const Value *a = args->u.seq.items[i];
+    if (a != NULL && (a->kind == VAL_TUPLE || a->kind == VAL_LIST)) nested_args(vm, a, level + 1);
+    else nested_bytes(vm, a, 1);
+  }
+}
+
 /* callable(*args) or cls.__new__(cls, *args): a recognised value or a VAL_OBJECT. */
 static MfsStatus push_call(Vm *vm, Value *callable, Value *args, Value *kwargs, ObjHow how) {
   Value *out = NULL;
@@ -1079,6 +1168,8 @@ static MfsStatus push_call(Vm *vm, Value *callable, Value *args, Value *kwargs, 
   }
   if (recognise_call(&vm->rc, callable, args, kwargs, how, &out) != MFS_OK)
     return vm->m->err.code != MFS_OK ? vm->m->err.code : MFS_ECORRUPT;
+  if (unpickles_bytes(callable)) nested_args(vm, args, 0);
+  else if (out != NULL && out->kind == VAL_BYTES) nested_bytes(vm, out, 0);   /* folded bytes */
   if (out == NULL) {
     out = value_object(vm->vs, callable, args, how);
     if (out != NULL) out->u.obj->kwargs = kwargs;
@@ -1880,9 +1971,6 @@ static void unwind(Vm *vm) {
   vm->hooks = hooks;
   vm->m->err = fault;
 }
-
-static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
-                     Value **result, int *protocol, uint64_t max_ops);
 
 /* The other reading of a frame an opcode ran past: the C unpickler reading a
 ** file may resume inside that opcode's argument (fickling's frame-boundary

@@ -184,6 +184,8 @@
 #define MFS_MAX_NESTED_PICKLES   16
 /* Tree paths meta.json's verdict_where and scan --where list for one global. */
 #define MFS_MAX_WHERE_PATHS      1000
+/* Pickles inside bytes values one pickle may try to decode (SPEC 5). */
+#define MFS_MAX_NESTED_DECODES   10000
 /* Pickles after the first one's STOP that one file may append (__trailing__/N). */
 #define MFS_MAX_TRAILING_PICKLES 1024
 
