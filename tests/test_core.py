@@ -385,6 +385,15 @@ def matches(name, patterns):
     return any(name == p or (p.endswith(".*") and name.startswith(p[:-1])) for p in patterns)
 
 
+def is_dangerous(name, patterns):
+    """data/dangerous.txt's rules (trust.c): "!name" exempts exactly that name;
+    an attribute of a listed name is listed ("builtins.eval.__call__")."""
+    if "!" + name in patterns:
+        return False
+    return any(matches(name, [p]) or (not p.endswith(".*") and name.startswith(p + "."))
+               for p in patterns if not p.startswith("!"))
+
+
 def lines_of(data):
     text = data.decode("utf-8")
     assert text == "" or text.endswith("\n"), "no trailing newline: %r" % text[-40:]
@@ -435,7 +444,7 @@ def test_untrusted_and_verdict(world, case):
     trusted, dangerous = read_list("trusted.txt"), read_list("dangerous.txt")
     want = [g for g in types_ if not matches(g, trusted)]
     assert untrusted == want, "untrusted.txt: expected %r, got %r" % (want, untrusted)
-    if any(matches(g, dangerous) for g in types_):
+    if any(is_dangerous(g, dangerous) for g in types_):
         verdict = "dangerous"
     else:
         verdict = "untrusted" if untrusted else "safe"

@@ -37,8 +37,6 @@ NOT_YET = {
     "picklescan/data/malicious1.7z": "identification: 7z archives",
     "picklescan/data/malicious1_0x1.zip": "identification: zip whose member has the encrypted flag set",
     "picklescan/data2/dns_exfiltration.npy": "identification: .npy of object dtype",
-    "picklescan/data/pytorch_model.bin": "PyTorch zip Format: persistent_load is plumbing inside a PyTorch archive",
-    "picklescan/data/new_pytorch_model.bin": "PyTorch zip Format: persistent_load is plumbing inside a PyTorch archive",
 }
 
 SCAN_RC = {0, 1, 2, 3}   # safe, untrusted, dangerous, incomplete/unreadable

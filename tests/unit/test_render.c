@@ -252,7 +252,10 @@ static void test_estimator(void **state) {
                  "  \"verdict\": \"untrusted\",\n"
                  "  \"verdict_globals\": [\n"
                  "    \"mypkg.Thing\"\n"
-                 "  ]\n"
+                 "  ],\n"
+                 "  \"verdict_where\": {\n"   /* only the model's globals list names it */
+                 "    \"mypkg.Thing\": []\n"
+                 "  }\n"
                  "}\n");
   /* object.json parses, refs point at first places */
   char *oj = content(t, "object.json", NULL);
@@ -334,7 +337,7 @@ static void test_root_forms(void **state) {
                  "{\n  \"array_bytes\": 16,\n  \"arrays\": 1,\n  \"class\": \"builtins.list\",\n"
                  "  \"compression\": \"none\",\n  \"format\": \"pickle\",\n  \"protocol\": 4,\n"
                  "  \"size\": 1234,\n  \"sklearn_version\": null,\n  \"status\": \"ok\",\n"
-                 "  \"verdict\": \"safe\",\n  \"verdict_globals\": []\n}\n");
+                 "  \"verdict\": \"safe\",\n  \"verdict_globals\": [],\n  \"verdict_where\": {}\n}\n");
   render_free(t);
   model_free_test(m);
 }
