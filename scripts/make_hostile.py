@@ -265,8 +265,9 @@ def add_pickle_bombs(s):
     s.add("bomb_proto_99.pkl", b"\x80\x63N.", "bomb", status="any", note="PROTO 99")
     s.add("bomb_no_stop.pkl", P2 + b"]" + sbu("abc") + b"a", "bomb", status="error",
           note="ends without STOP")
-    s.add("bomb_persid.pkl", P2 + b"Pabc\n" + STOP, "bomb", status="ok", verdict="dangerous",
-          note="PERSID: kept as a value naming pickle.persistent_load, a loader hook that runs code")
+    s.add("bomb_persid.pkl", P2 + b"Pabc\n" + STOP, "bomb", status="ok", verdict="untrusted",
+          note="PERSID: kept as a value naming pickle.persistent_load, a loader's hook: "
+               "pickle.load refuses it, so untrusted (issue 12)")
     s.add("bomb_ext1.pkl", P2 + b"\x82\x01" + STOP, "bomb", status="ok", verdict="untrusted",
           note="EXT1: kept as a value naming copyreg._inverted_registry (issue 2)")
     s.add("bomb_next_buffer.pkl", b"\x80\x05\x97" + STOP, "bomb", status="error",

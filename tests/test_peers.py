@@ -26,14 +26,6 @@ PEERS = os.path.join(HERE, "data", "peers")
 
 # file -> why it does not pass yet (whose work it waits for)
 NOT_YET = {
-    "picklescan/data/malicious-invalid-bytes.pkl": "identification: pickle without PROTO, STACK_GLOBAL in the head",
-    "picklescan/data/malicious11.pkl": "identification: pickle without PROTO, STACK_GLOBAL in the head",
-    "picklescan/data2/malicious23.pkl": "identification: pickle without PROTO, STACK_GLOBAL in the head",
-    "modelscan/malicious11.pkl": "identification: pickle without PROTO, STACK_GLOBAL in the head",
-    "modelscan/malicious14.pkl": "identification: pickle without PROTO, STACK_GLOBAL in the head",
-    "fickling/test_builtins_import_bypass__00.pkl": "identification: pickle without PROTO, TUPLE1 in the head",
-    "fickling/test_unsafe_builtin_eval_still_flagged__00.pkl": "identification: pickle without PROTO, TUPLE2 in the head",
-    "fickling/test_unsafe_builtins_still_flagged__00.pkl": "identification: pickle without PROTO, TUPLE2 in the head",
     "picklescan/data/malicious1.7z": "identification: 7z archives",
     "picklescan/data/malicious1_0x1.zip": "identification: zip whose member has the encrypted flag set",
     "picklescan/data2/dns_exfiltration.npy": "identification: .npy of object dtype",
@@ -70,7 +62,9 @@ def failures(expected, report):
         return f"benign file judged dangerous ({report['dangerous']})"
     if expected in ("malformed", "dos", "other") and v == "safe" and report["status"] != "ok":
         return "called safe without being read to its end"
-    if v not in ("safe", "untrusted", "dangerous", "incomplete", "unreadable"):
+    if expected == "dangerous" and v == "not-model":
+        return "dangerous file not identified as a model"
+    if v not in ("safe", "untrusted", "dangerous", "incomplete", "unreadable", "not-model"):
         return f"no verdict ({v})"
     return None
 
