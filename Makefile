@@ -75,7 +75,7 @@ unit: $(UNIT_BINS)
 
 # Integration tests: real fixtures, real mounts, the sanitized binary.
 pytest: build/asan/modelfs modelfs
-	MODELFS_BIN=$(CURDIR)/build/asan/modelfs $(PYTHON) -m pytest -q -p no:cacheprovider tests
+	MODELFS_BIN=$(CURDIR)/build/asan/modelfs $(PYTHON) -m pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/build/pytest tests
 
 check: deps
 	@$(MAKE) --no-print-directory all asan
