@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import TESTDATA, cat, cli, mounted, run_script
+from conftest import MODELFS, TESTDATA, cat, cli, mounted, run_script
 
 TORCHDATA = os.path.join(TESTDATA, "torch")
 # What differs between layouts of the same state_dict: facts about the container.
@@ -350,3 +350,24 @@ def test_cut_anywhere_never_crashes(tdir, tmp_path, name):
         assert m["verdict"] != "dangerous", (cut, m)
         if m["status"] == "ok":
             assert m["verdict"] == "safe"
+
+
+@pytest.mark.parametrize("name", ["state.pt", "state_legacy.pt", "state.safetensors"])
+def test_derived_sources_are_bounded(tdir, name):
+    """Past the limit of tensors served through views, the rest fail with a reason and
+    the model says so; the limit is lowered by the environment for the test."""
+    env = dict(os.environ, MODELFS_TEST_MAX_DERIVED_SOURCES="1")
+    p = subprocess.run([MODELFS, "cat", os.path.join(tdir, name), "meta.json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120)
+    m = json.loads(p.stdout)
+    assert m["status"] == "error" and "more than 1" in m["error"], m
+
+
+def test_pickle_after_legacy_storages_is_judged(tdir, tmp_path):
+    data = open(os.path.join(tdir, "tied_legacy.pt"), "rb").read()
+    gadget = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+    bad = tmp_path / "appended.pt"
+    bad.write_bytes(data + gadget)
+    m = json.loads(cat(str(bad), "meta.json"))
+    assert m["format"] == "pytorch-legacy" and m["verdict"] == "dangerous", m
+    assert m["trailing_bytes"] == len(gadget)

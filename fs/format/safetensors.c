@@ -50,6 +50,8 @@ typedef struct St {
   Model *m;
   Source *src;
   uint64_t data_off, data_len;
+  Source *keep;             /* bundle of the widened tensors' Sources (arena-kept) */
+  size_t nkeep;
   Value *dtypes[NSTYPES];
   uint64_t counts[NSTYPES];
 } St;
@@ -76,6 +78,27 @@ static int offsets(const cJSON *t, uint64_t *b, uint64_t *e) {
   const cJSON *o = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
   return cJSON_IsArray(o) && cJSON_GetArraySize(o) == 2 && as_u64(cJSON_GetArrayItem(o, 0), b) &&
          as_u64(cJSON_GetArrayItem(o, 1), e) && *b <= *e;
+}
+
+/* Keep w (our reference) alive as long as the graph; 0 (w released) when over
+** the limit or out of memory. */
+static int keep(St *s, Source *w) {
+  if (s->keep == NULL) {
+    s->keep = source_bundle("widened tensors");
+    if (s->keep == NULL) {
+      source_unref(w);
+      return 0;
+    }
+    arena_keep_source(s->m->vs.arena, s->keep);
+    source_unref(s->keep);
+  }
+  if (s->nkeep >= limit_lowered("MODELFS_TEST_MAX_DERIVED_SOURCES", MFS_MAX_DERIVED_SOURCES) ||
+      !source_bundle_add(s->keep, w)) {
+    source_unref(w);
+    return 0;
+  }
+  s->nkeep++;
+  return 1;
 }
 
 /* One tensor entry as an array whose data are the file's bytes. */
@@ -124,12 +147,13 @@ static Value *tensor(St *s, const Entry *en) {
     Source *sl = source_slice(s->src, a->data.off, a->data.len, s->src->name);
     Source *w = sl ? source_widen(sl, ty->name, s->src->name) : NULL;
     source_unref(sl);
-    if (w == NULL) {
-      a->error = "out of memory";
+    if (w == NULL || !keep(s, w)) {
+      a->error = w == NULL ? "out of memory" : "too many widened tensors to serve";
+      if (s->m->err.code == MFS_OK)
+        err_set(&s->m->err, w == NULL ? MFS_ENOMEM : MFS_ELIMIT, MFS_NO_OFFSET,
+                "more than %llu widened tensors", (unsigned long long)s->nkeep);
       return v;
     }
-    arena_keep_source(s->m->vs.arena, w);
-    source_unref(w);
     a->data.src = w;
     a->data.off = 0;
     a->data.len = count * 4;

@@ -115,6 +115,8 @@ typedef struct Torch {
   U64Map by_tensor;        /* tensor Value id -> 1 */
   Value *dtypes[sizeof ttypes / sizeof *ttypes];
   uint64_t counts[sizeof ttypes / sizeof *ttypes];
+  Source *keep;            /* bundle of the storages' and views' Sources (arena-kept) */
+  size_t nkeep;
   /* zip layout */
   zip_t *za;
   struct ZipIo *io;
@@ -175,6 +177,27 @@ static Value *new_array(Torch *t, const TType *ty, int ndim, const uint64_t *sha
   if (ty->widen) a->stored_dtype = ty->name;
   v->u.arr = a;
   return v;
+}
+
+/* Keep src (our reference) alive as long as the graph; 0 when over the limit or
+** out of memory (src is then released). */
+static int keep(Torch *t, Source *src) {
+  if (t->keep == NULL) {
+    t->keep = source_bundle("tensor views");
+    if (t->keep == NULL) {
+      source_unref(src);
+      return 0;
+    }
+    arena_keep_source(t->m->vs.arena, t->keep);
+    source_unref(t->keep);   /* the arena's reference keeps it */
+  }
+  if (t->nkeep >= limit_lowered("MODELFS_TEST_MAX_DERIVED_SOURCES", MFS_MAX_DERIVED_SOURCES) ||
+      !source_bundle_add(t->keep, src)) {
+    source_unref(src);
+    return 0;
+  }
+  t->nkeep++;
+  return 1;
 }
 
 /* ---- storages ------------------------------------------------------------------------ */
@@ -260,7 +283,11 @@ static MfsStatus hook_persistent_load(void *ctx, Model *m, Value *pid, Value **o
              (unsigned long long)numel, (unsigned long long)size);
         s->missing = "storage member shorter than declared";
       }
-      if (s->src) arena_keep_source(t->m->vs.arena, s->src), source_unref(s->src);
+      if (s->src != NULL && !keep(t, s->src)) {
+        s->src = NULL;
+        s->missing = "too many storages";
+        fail(t, MFS_ELIMIT, "more than %llu storages", (unsigned long long)t->nkeep);
+      }
     }
   }
   /* Legacy storage views (pre-1.0 files): (view_key, offset, view_size). */
@@ -460,6 +487,10 @@ static void set_data(Torch *t, NdArray *a, const TType *ty, Source *inner, uint6
   uint64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   uint64_t bytes = n * ty->size;
+  if (ty->widen && ty->size > 1 && t->big_endian) {   /* source_widen reads little-endian */
+    a->error = "a big-endian bfloat16 tensor cannot be served";
+    return;
+  }
   if (contiguous && !ty->widen) {
     a->data.src = inner;
     a->data.off = off;
@@ -473,12 +504,13 @@ static void set_data(Torch *t, NdArray *a, const TType *ty, Source *inner, uint6
     source_unref(s);
     s = w;
   }
-  if (s == NULL) {
-    a->error = "out of memory";
+  if (s == NULL || !keep(t, s)) {
+    a->error = s == NULL ? "out of memory" : "too many tensor views to serve";
+    if (t->m->err.code == MFS_OK)
+      fail(t, s == NULL ? MFS_ENOMEM : MFS_ELIMIT, "more than %llu tensors served through views",
+           (unsigned long long)t->nkeep);
     return;
   }
-  arena_keep_source(t->m->vs.arena, s);
-  source_unref(s);
   a->data.src = s;
   a->data.off = 0;
   a->data.len = n * (ty->widen ? 4 : ty->size);
@@ -851,6 +883,22 @@ static MfsStatus locate_storages(Torch *t, Reader *r, Value *keys, Source *src) 
   return MFS_OK;
 }
 
+/* Pickles after the last storage: torch.load never reads them, other loaders
+** may; their globals are judged (not shown), a fault there changes nothing else. */
+static void judge_trailing(Model *m, Reader *r) {
+  for (int k = 0; k < MFS_MAX_NESTED_PICKLES; k++) {
+    const uint8_t *p;
+    size_t got = 0;
+    if (reader_peek(r, 64, &p, &got) != MFS_OK || got == 0 || !pickle_sniff(p, got)) return;
+    Err saved = m->err;
+    err_clear(&m->err);
+    Value *v = NULL;
+    MfsStatus st = pickle_run(m, r, NULL, 0, &v, NULL);
+    m->err = saved;
+    if (st != MFS_OK) return;
+  }
+}
+
 static MfsStatus decode_legacy(Model *m, Source *src) {
   Torch t;
   memset(&t, 0, sizeof t);
@@ -874,8 +922,10 @@ static MfsStatus decode_legacy(Model *m, Source *src) {
     st = err_set(&m->err, MFS_ECORRUPT, reader_pos(&r), "offset %llu: the storage key list is not a list",
                  (unsigned long long)reader_pos(&r));
   if (st == MFS_OK) st = locate_storages(&t, &r, keys, src);
-  if (st == MFS_OK && src->size != SOURCE_SIZE_UNKNOWN && reader_pos(&r) < src->size)
+  if (st == MFS_OK && src->size != SOURCE_SIZE_UNKNOWN && reader_pos(&r) < src->size) {
     model_set_meta_int(m, "trailing_bytes", (int64_t)(src->size - reader_pos(&r)));
+    judge_trailing(m, &r);
+  }
   reader_done(&r);
   finish(&t);
   torch_free(&t);

@@ -25,8 +25,8 @@ typedef struct Strided {
   uint64_t base_off;       /* bytes: where element (0, ..., 0) lives in inner */
   size_t isz;
   int ndim;
-  uint64_t shape[MFS_MAX_NDIM];
-  int64_t stride[MFS_MAX_NDIM];   /* in elements, may be 0 (broadcast) */
+  uint64_t *shape;
+  int64_t *stride;         /* in elements, may be 0 (broadcast) */
 } Strided;
 
 /* Inner element offset of C-order element number k. */
@@ -105,8 +105,11 @@ static const SourceOps strided_ops = {strided_read, strided_destroy};
 Source *source_strided(Source *inner, uint64_t base_off, size_t itemsize, int ndim,
                        const uint64_t *shape, const int64_t *stride, const char *name) {
   if (ndim < 0 || ndim > MFS_MAX_NDIM || itemsize == 0) return NULL;
-  Strided *s = calloc(1, sizeof *s);
+  /* one allocation: a view costs ~100 bytes plus 16 per dimension */
+  Strided *s = calloc(1, sizeof *s + (size_t)ndim * (sizeof *s->shape + sizeof *s->stride));
   if (s == NULL) return NULL;
+  s->shape = (uint64_t *)(s + 1);
+  s->stride = (int64_t *)(s->shape + ndim);
   uint64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     s->shape[d] = shape[d];
@@ -201,4 +204,48 @@ Source *source_widen(Source *inner, const char *kind, const char *name) {
   uint64_t n = inner->size == SOURCE_SIZE_UNKNOWN ? 0 : inner->size / w->in_size;
   source_init(&w->base, &widen_ops, name, n * 4);
   return &w->base;
+}
+
+/* ---- a bundle: keeps many derived Sources alive as one -------------------------- */
+
+typedef struct Bundle {
+  Source base;
+  Source **v;
+  size_t n, cap;
+} Bundle;
+
+static MfsStatus bundle_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
+  (void)s; (void)off; (void)buf; (void)len; (void)e;
+  *got = 0;
+  return MFS_OK;
+}
+
+static void bundle_destroy(Source *s) {
+  Bundle *b = (Bundle *)s;
+  for (size_t i = 0; i < b->n; i++) source_unref(b->v[i]);
+  free(b->v);
+  free(b);
+}
+
+static const SourceOps bundle_ops = {bundle_read, bundle_destroy};
+
+Source *source_bundle(const char *name) {
+  Bundle *b = calloc(1, sizeof *b);
+  if (b == NULL) return NULL;
+  source_init(&b->base, &bundle_ops, name, 0);
+  return &b->base;
+}
+
+int source_bundle_add(Source *bundle, Source *s) {
+  Bundle *b = (Bundle *)bundle;
+  if (b->base.ops != &bundle_ops) return 0;
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    Source **nv = realloc(b->v, cap * sizeof *nv);
+    if (nv == NULL) return 0;
+    b->v = nv;
+    b->cap = cap;
+  }
+  b->v[b->n++] = s;
+  return 1;
 }

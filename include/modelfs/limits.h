@@ -56,6 +56,10 @@
 /* Bytes of a storage one read of a strided tensor view (a transposed matrix) may
 ** pull into memory at once to pick its elements; wider views read run by run. */
 #define MFS_MAX_GATHER_WINDOW    (4u << 20)
+/* Tensors of one file served through a derived Source (a strided view, a bfloat16
+** widening, a zip member), ~150 bytes each outside the graph's arena: a 70B
+** model's shard has ~1,000; 200,000 stay under ~30 MiB. */
+#define MFS_MAX_DERIVED_SOURCES  200000
 
 /* A safetensors JSON header; the safetensors library refuses more than 100 MB. */
 #define MFS_MAX_SAFETENSORS_HEADER (100ULL << 20)

@@ -57,6 +57,12 @@ Source *source_strided(Source *inner, uint64_t base_off, size_t itemsize, int nd
 ** "bfloat16", "float8_e4m3fn" or "float8_e5m2" (exact widenings); NULL for
 ** another kind. */
 Source *source_widen(Source *inner, const char *kind, const char *name);
+/* source_view.c: a Source holding no bytes that keeps others alive until it is
+** destroyed (a decoder's many tensor views, kept by the arena as one).
+** source_bundle_add takes over the caller's reference; 0 on OOM (then the caller
+** still owns s). */
+Source *source_bundle(const char *name);
+int source_bundle_add(Source *bundle, Source *s);
 
 /* source_inflate.c and friends: the decompressed view of a compressed source.
 ** kind is one of the compression names meta.json uses ("zlib", "gzip", "bz2",
