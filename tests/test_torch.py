@@ -342,7 +342,7 @@ def test_cut_anywhere_never_crashes(tdir, tmp_path, name):
     data = open(os.path.join(tdir, name), "rb").read()
     step = max(1, len(data) // 25)
     for cut in list(range(1, len(data), step)) + [len(data) - 1]:
-        f = tmp_path / ("cut%d" % cut)
+        f = tmp_path / ("cut%d%s" % (cut, os.path.splitext(name)[1]))   # a model by name
         f.write_bytes(data[:cut])
         p = cli("tree", str(f))
         assert p.returncode in (0, 1), (cut, p.stderr)
