@@ -369,3 +369,27 @@ def test_git_diff_of_committed_models_uses_the_summary(rv, tmp_path):
     # the summary of each side is what `modelfs summary` prints for that file
     shown = git(repo, "show", "HEAD:model.pkl", "--textconv")
     assert shown == summary(rv, "logreg_C0.01.pkl")
+
+
+def test_diff_states_verdict_and_untrusted_changes_once(rv, tmp_path):
+    import fractions
+    est = load(rv, "logreg_C1.pkl")
+    est.note_ = fractions.Fraction(1, 3)      # a global outside the trust list
+    (tmp_path / "noted.pkl").write_bytes(pickle.dumps(est, protocol=4))
+    p = cli("diff", "--json", path(rv, "logreg_C1.pkl"), tmp_path / "noted.pkl")
+    assert p.returncode == 1
+    changes = json.loads(p.stdout)["changes"]
+    kinds = [(c["kind"], c.get("what"), c["a"], c["b"]) for c in changes]
+    assert ("verdict", "verdict", "safe", "untrusted") in kinds
+    assert ("trust", "untrusted", None, "fractions.Fraction") in kinds
+    assert [c for c in changes if c["kind"] == "added"] == [
+        {"kind": "added", "path": "note_", "a": None, "b": "Fraction"}]
+    assert len(changes) == 3
+
+
+def test_diff_of_different_classes_says_so_at_the_root(rv):
+    rc, out, err = diff(rv, "logreg_C1.pkl", "forest5.pkl")
+    assert rc == 1
+    a, b = load(rv, "logreg_C1.pkl"), load(rv, "forest5.pkl")
+    assert out.splitlines()[2] == ".: class %s.%s %s %s.%s" % (
+        type(a).__module__, type(a).__qualname__, ARROW, type(b).__module__, type(b).__qualname__)
