@@ -393,3 +393,14 @@ def test_diff_of_different_classes_says_so_at_the_root(rv):
     a, b = load(rv, "logreg_C1.pkl"), load(rv, "forest5.pkl")
     assert out.splitlines()[2] == ".: class %s.%s %s %s.%s" % (
         type(a).__module__, type(a).__qualname__, ARROW, type(b).__module__, type(b).__qualname__)
+
+
+def test_diff_states_the_numpy_generation_of_module_names(models_dir):
+    """The same logreg as numpy 1 and as numpy >= 2 write it (make_fixtures' _np2 variant)."""
+    a, b = os.path.join(models_dir, "logreg.p4.pkl"), os.path.join(models_dir, "logreg_np2.p4.pkl")
+    p = cli("diff", "--json", a, b)
+    assert p.returncode == 1, p.stderr
+    changes = json.loads(p.stdout)["changes"]
+    assert changes == [{"kind": "fact", "what": "numpy", "a": "numpy 1.x (numpy.core names)",
+                        "b": "numpy >= 2 (numpy._core names)"}]
+    assert "numpy >= 2 (numpy._core names)" in cli("summary", b, check=True).stdout.decode()

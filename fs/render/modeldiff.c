@@ -697,6 +697,8 @@ MfsStatus model_diff(const Model *a, const Judgement *ja, const Model *b, const 
   snprintf(pb, sizeof pb, "%d", b->protocol);
   fact(&c, "protocol", pa, pb);
   fact(&c, "status", a->ok ? "ok" : a->err.msg, b->ok ? "ok" : b->err.msg);
+  const char *na = rv_numpy_generation(a), *nb = rv_numpy_generation(b);
+  if (na && nb) fact(&c, "numpy", na, nb);
   fact(&c, "verdict", ja->verdict, jb->verdict);
   list_changes(&c, "dangerous", ja->dangerous, ja->ndangerous, jb->dangerous, jb->ndangerous);
   list_changes(&c, "untrusted", ja->untrusted, ja->nuntrusted, jb->untrusted, jb->nuntrusted);

@@ -325,3 +325,16 @@ int rv_param(const char *cls, const char *key) {
   }
   return -1;
 }
+
+const char *rv_numpy_generation(const Model *m) {
+  int g1 = 0, g2 = 0;
+  const Value *gl = m->globals;
+  for (size_t i = 0; gl && gl->kind == VAL_LIST && i < gl->u.seq.n; i++) {
+    const Value *g = gl->u.seq.items[i];
+    if (g == NULL || g->kind != VAL_GLOBAL) continue;
+    const char *mod = g->u.global.module;
+    if (strcmp(mod, "numpy._core") == 0 || strncmp(mod, "numpy._core.", 12) == 0) g2 = 1;
+    else if (strcmp(mod, "numpy.core") == 0 || strncmp(mod, "numpy.core.", 11) == 0) g1 = 1;
+  }
+  return g2 ? "numpy >= 2 (numpy._core names)" : g1 ? "numpy 1.x (numpy.core names)" : NULL;
+}

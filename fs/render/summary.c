@@ -429,18 +429,8 @@ static void fitted_value(Buf *b, const Value *v) {
 /* ---- sections ----------------------------------------------------------------------- */
 
 static void numpy_line(const Model *m, Buf *out) {
-  int g1 = 0, g2 = 0;
-  const Value *gl = m->globals;
-  for (size_t i = 0; gl && i < gl->u.seq.n; i++) {
-    const Value *g = gl->u.seq.items[i];
-    if (g->kind != VAL_GLOBAL) continue;
-    if (strncmp(g->u.global.module, "numpy._core", 11) == 0) g2 = 1;
-    else if (strcmp(g->u.global.module, "numpy.core") == 0 ||
-             strncmp(g->u.global.module, "numpy.core.", 11) == 0)
-      g1 = 1;
-  }
-  if (g2) buf_puts(out, ", numpy >= 2 (numpy._core names)");
-  else if (g1) buf_puts(out, ", numpy 1.x (numpy.core names)");
+  const char *g = rv_numpy_generation(m);
+  if (g) buf_printf(out, ", %s", g);
 }
 
 /* The class meta.json names for a root that is not an object. */

@@ -94,6 +94,10 @@ const char *rv_default(const char *cls, const char *param, size_t *len);
 /* Is key a constructor parameter of cls: 1 yes, 0 no (a fitted or private
 ** attribute), -1 when the class is not in the shipped defaults. */
 int rv_param(const char *cls, const char *key);
+/* Which numpy a file's module names need: "numpy 1.x (numpy.core names)",
+** "numpy >= 2 (numpy._core names)", NULL when it names neither (a pickle does not
+** record numpy's version). */
+const char *rv_numpy_generation(const Model *m);
 /* The sklearn version the defaults were taken from. */
 const char *rv_defaults_version(size_t *len);
 /* 1 when the value differs from the default text, 0 when equal, -1 when unknown. */
