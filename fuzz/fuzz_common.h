@@ -14,6 +14,7 @@
 #include <string.h>
 #include "modelfs/decode.h"
 #include "modelfs/render.h"
+#include "modelfs/review.h"
 #include "modelfs/trust.h"
 
 #define FUZZ_READ_CHUNK 4096
@@ -67,6 +68,19 @@ static void fuzz_read_entry(RTree *t, const RNode *n, uint64_t *budget) {
   }
 }
 
+/* `modelfs diff` of a model with itself walks the whole graph (hostile shapes,
+** cycles, odd dtypes) under the sanitizers. */
+static void fuzz_self_diff(Model *m, const TrustList *trust) {
+  Arena *a = trust ? arena_new() : NULL;
+  Judgement j;
+  ModelDiff d = {0};
+  Err e;
+  err_clear(&e);
+  if (a != NULL && judge_model(m, trust, a, &j) == MFS_OK) (void)model_diff(m, &j, m, &j, &d, &e);
+  model_diff_free(&d);
+  arena_free(a);
+}
+
 /* Decode done; render, look up and read everything, then free all. */
 static void fuzz_exercise_model(Model *m, int thorough) {
   if (m == NULL) return;
@@ -94,6 +108,7 @@ static void fuzz_exercise_model(Model *m, int thorough) {
     (void)render_memory(t);
     render_free(t);
   }
+  fuzz_self_diff(m, trust);
   trust_free(trust);
   model_free(m);
 }
