@@ -93,7 +93,11 @@ def test_meta_and_object_json(mnt, manifest, name):
     assert m["verdict"] == "safe", m
     with open(os.path.join(d, "object.json")) as f:
         obj = json.load(f)
+    with open(os.path.join(d, "summary.txt")) as f:
+        summary = f.read()
     for npy, stored in entry["stored"].items():
+        line = [ln for ln in summary.splitlines() if ln.split() and ln.split()[0] == npy[:-4]]
+        assert line and line[0].endswith("stored as " + stored), (npy, summary)
         node = obj
         for part in npy[:-4].split("/"):
             node = node[part]

@@ -848,7 +848,8 @@ static MfsStatus locate_storages(Torch *t, Reader *r, Value *keys, Source *src) 
     Storage *s = &t->st[i];
     uint8_t b[8];
     t->r = r;
-    if (reader_copy(r, b, 8) != MFS_OK) {
+    if ((src->size != SOURCE_SIZE_UNKNOWN && src->size - reader_pos(r) < 8) ||
+        reader_copy(r, b, 8) != MFS_OK) {
       s->missing = "file ends before the storage";
       fail(t, MFS_ETRUNC, "storage %s: file ends before its element count", key);
       t->r = NULL;

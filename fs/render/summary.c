@@ -915,6 +915,7 @@ static void walk_arrays(Walk *w, const Value *v, Buf *path, int depth) {
       if (w->shown++ < 3 * MFS_SUMMARY_LINES) {
         buf_printf(w->out, "  %-*s  ", (int)w->width, path->p ? path->p : "");
         rv_array_brief(w->out, a);
+        if (a->stored_dtype) buf_printf(w->out, ", stored as %s", a->stored_dtype);
         buf_putc(w->out, '\n');
       }
       return;
