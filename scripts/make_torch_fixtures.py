@@ -10,7 +10,8 @@ Run with the system python (python3-torch 1.13).  Writes into OUT:
   tied.pt / tied_legacy.pt      a tiny language model whose output layer is tied to its
       embedding (one storage, one view: the second name must be a link)
   ckpt.pt / ckpt_legacy.pt      a nested training checkpoint {'model', 'optimizer'
-      (Adam after one step), 'epoch'}
+      (Adam after one step), 'epoch'}; ckpt_next.pt the same after a second step
+      (manifest "diff": the tensors that changed and their max abs difference)
   meta.safetensors              with a __metadata__ dict
   manifest.json                 {"files": {NAME: {"format": ..., "arrays": {ENTRY.npy:
       TRUTH.npy}, "links": [ENTRY.npy, ...], "stored": {ENTRY.npy: "bfloat16"}}}}
@@ -21,6 +22,7 @@ checked against the torch tensors.  This script must never write outside OUT and
 must stay small and fast.
 """
 import collections
+import copy
 import json
 import os
 import sys
@@ -68,14 +70,33 @@ class TiedLM(torch.nn.Module):
 
 
 def checkpoint():
+    """(model, checkpoint after one Adam step, checkpoint after a second step)."""
     torch.manual_seed(1)
     model = TiedLM()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.tensor([[1, 2, 3], [4, 5, 6]])
-    loss = model(x).logsumexp(-1).mean()
-    loss.backward()
-    opt.step()
-    return model, {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}
+    ckpts = []
+    for epoch in (3, 4):
+        opt.zero_grad()
+        loss = model(x).logsumexp(-1).mean()
+        loss.backward()
+        opt.step()
+        ckpts.append(copy.deepcopy({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "epoch": epoch}))
+    return model, ckpts[0], ckpts[1]
+
+
+def changes(a, b):
+    """{entry path: max abs difference} of the tensors that differ between two checkpoints."""
+    ta, tb = [], []
+    walk(a, "", ta)
+    walk(b, "", tb)
+    out = {}
+    for (pa, x), (pb, y) in zip(ta, tb):
+        assert pa == pb
+        if not torch.equal(x, y):
+            out[pa] = float((x.double() - y.double()).abs().max())
+    return out
 
 
 def truth_array(t):
@@ -130,7 +151,9 @@ def main(out_dir):
     record(out_dir, "state_legacy.pt", "pytorch-legacy", sd, manifest)
     record(out_dir, "state.safetensors", "safetensors", sd, manifest)
 
-    model, ckpt = checkpoint()
+    model, ckpt, ckpt2 = checkpoint()
+    torch.save(ckpt2, os.path.join(out_dir, "ckpt_next.pt"))
+    manifest["diff"] = {"a": "ckpt.pt", "b": "ckpt_next.pt", "changed": changes(ckpt, ckpt2)}
     tied = model.state_dict()
     torch.save(tied, os.path.join(out_dir, "tied.pt"))
     torch.save(tied, os.path.join(out_dir, "tied_legacy.pt"), _use_new_zipfile_serialization=False)

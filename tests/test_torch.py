@@ -375,3 +375,21 @@ def test_pickle_after_legacy_storages_is_judged(tdir, tmp_path):
     m = json.loads(cat(str(bad), "meta.json"))
     assert m["format"] == "pytorch-legacy" and m["verdict"] == "dangerous", m
     assert m["trailing_bytes"] == len(gadget)
+
+
+def test_diff_of_two_training_checkpoints(tdir, manifest):
+    """`modelfs diff` names every tensor that changed between two steps, by how much."""
+    d = manifest["diff"]
+    assert d["changed"]
+    p = cli("diff", os.path.join(tdir, d["a"]), os.path.join(tdir, d["b"]))
+    assert p.returncode == 1, p.stderr
+    lines = p.stdout.decode().splitlines()
+    links = manifest["files"][d["a"]]["links"]    # a tied name is the same tensor
+    for path, maxabs in d["changed"].items():
+        if path + ".npy" in links:
+            continue
+        line = [ln for ln in lines if ln.startswith(path + ":")]
+        assert line, (path, lines)
+        got = float(line[0].split("max abs ")[1].split(",")[0])
+        assert abs(got - maxabs) <= 1e-5 * max(1.0, abs(maxabs)), (path, got, maxabs)
+    assert "epoch: 3 → 4" in lines
