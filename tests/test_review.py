@@ -404,3 +404,38 @@ def test_diff_states_the_numpy_generation_of_module_names(models_dir):
     assert changes == [{"kind": "fact", "what": "numpy", "a": "numpy 1.x (numpy.core names)",
                         "b": "numpy >= 2 (numpy._core names)"}]
     assert "numpy >= 2 (numpy._core names)" in cli("summary", b, check=True).stdout.decode()
+
+
+def write_torch_pair(tmp_path):
+    code = """
+import torch
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+torch.save(net.state_dict(), "a.pt")
+with torch.no_grad():
+    net[2].weight[0, 1] += 0.5
+    net[2].bias.mul_(2)
+torch.save(net.state_dict(), "b.pt")
+"""
+    subprocess.run(["/usr/bin/python3", "-c", code], cwd=tmp_path, check=True, timeout=300)
+    import torch
+    return (torch.load(tmp_path / "a.pt", weights_only=True),
+            torch.load(tmp_path / "b.pt", weights_only=True))
+
+
+def test_summary_and_diff_of_a_pytorch_state_dict(tmp_path):
+    a, b = write_torch_pair(tmp_path)
+    text = cli("summary", tmp_path / "a.pt", check=True).stdout.decode()
+    n = sum(t.numel() for t in a.values())
+    nbytes = sum(t.numel() * t.element_size() for t in a.values())
+    assert "arrays    %d, %d elements (parameters), %d bytes" % (len(a), n, nbytes) in text
+    for k, t in a.items():
+        dt = str(t.numpy().dtype)
+        assert re.search(r"^  %s\s+%s %s$" % (re.escape(k), dt, re.escape(str(tuple(t.shape)))),
+                         text, re.M), (k, text)
+    p = cli("diff", "--json", tmp_path / "a.pt", tmp_path / "b.pt")
+    assert p.returncode == 1, p.stderr
+    ch = {c["path"]: c for c in json.loads(p.stdout)["changes"]}
+    assert set(ch) == {k for k in a if not np.array_equal(a[k].numpy(), b[k].numpy())}
+    for k in ch:
+        check_array(ch[k], a[k].numpy(), b[k].numpy())
