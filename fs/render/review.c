@@ -81,20 +81,10 @@ static int repr_scalar(Buf *b, const Value *v) {
   }
 }
 
-int rv_repr(Buf *b, const Value *v) {
+/* A scalar, or a tuple/list of scalars. */
+static int repr_seq(Buf *b, const Value *v) {
   v = rv_unwrap(v);
   if (v == NULL) return 0;
-  if (v->kind == VAL_DICT) {
-    buf_putc(b, '{');
-    for (size_t i = 0; i < v->u.dict.n; i++) {
-      if (i) buf_puts(b, ", ");
-      if (!repr_scalar(b, v->u.dict.keys[i])) return 0;
-      buf_puts(b, ": ");
-      if (!repr_scalar(b, v->u.dict.vals[i])) return 0;
-    }
-    buf_putc(b, '}');
-    return 1;
-  }
   if (v->kind != VAL_TUPLE && v->kind != VAL_LIST) return repr_scalar(b, v);
   int tuple = v->kind == VAL_TUPLE;
   buf_putc(b, tuple ? '(' : '[');
@@ -105,6 +95,23 @@ int rv_repr(Buf *b, const Value *v) {
   if (tuple && v->u.seq.n == 1) buf_putc(b, ',');
   buf_putc(b, tuple ? ')' : ']');
   return 1;
+}
+
+int rv_repr(Buf *b, const Value *v) {
+  v = rv_unwrap(v);
+  if (v == NULL) return 0;
+  if (v->kind == VAL_DICT) {   /* a parameter grid: {'C': [0.1, 1.0]} */
+    buf_putc(b, '{');
+    for (size_t i = 0; i < v->u.dict.n; i++) {
+      if (i) buf_puts(b, ", ");
+      if (!repr_scalar(b, v->u.dict.keys[i])) return 0;
+      buf_puts(b, ": ");
+      if (!repr_seq(b, v->u.dict.vals[i])) return 0;
+    }
+    buf_putc(b, '}');
+    return 1;
+  }
+  return repr_seq(b, v);
 }
 
 void rv_shape(Buf *b, const NdArray *a) {
