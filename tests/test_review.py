@@ -103,6 +103,9 @@ def test_summary_hyperparameters_are_get_params_marked_against_defaults(rv, name
     params = est.get_params(deep=False)
     assert set(got) == set(params), (sorted(got), sorted(params))
     for k, v in params.items():
+        if isinstance(v, dict) and all(plain(x) or isinstance(x, list) and all(map(plain, x))
+                                       for x in v.values()):
+            assert got[k] == (False, repr(v)), (k, got[k])   # a parameter grid, whole
         if not plain(v):
             continue
         default = sig[k].default
