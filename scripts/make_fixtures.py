@@ -227,6 +227,23 @@ def m_numpy_containers():
     }
 
 
+def m_sparse():
+    """Every scipy sparse format, several dtypes, a symmetric and an empty matrix."""
+    import scipy.sparse as sp
+    a = np.array([[1.5, 0, 0, 2], [0, 0, 3.25, 0], [0.1, 0, 0, 1e-300], [0, -4, 0, float("nan")]])
+    out = {fmt: sp.csr_matrix(a).asformat(fmt) for fmt in ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")}
+    out["bsr_blocks"] = sp.bsr_matrix(np.kron(np.eye(2), [[1, 2], [0, 3]]).astype(np.int32), blocksize=(2, 2))
+    out["csr_f32"] = sp.csr_matrix(a.astype(np.float32))
+    out["coo_u8"] = sp.coo_matrix(np.array([[0, 7], [255, 0]], dtype=np.uint8))
+    out["csc_c128"] = sp.csc_matrix(np.array([[1 + 2j, 0], [0, -1j]]))
+    out["symmetric"] = sp.csr_matrix(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    out["empty"] = sp.csr_matrix((3, 5), dtype=np.float64)
+    out["dia_offsets"] = sp.dia_matrix((np.arange(1, 9, dtype=np.int64).reshape(2, 4), [0, -1]), shape=(4, 4))
+    out["bool"] = sp.csr_matrix(np.eye(2, dtype=bool))
+    out["csr_array"] = sp.csr_array(a)
+    return out
+
+
 def m_bare_array():
     return np.arange(12.0).reshape(3, 4)
 
@@ -248,7 +265,8 @@ MODELS = {
     "logreg": m_logreg, "pipeline_df": m_pipeline_df, "forest": m_forest, "hgb": m_hgb,
     "gbr": m_gbr, "svc": m_svc, "kmeans": m_kmeans, "text_nb": m_text_nb, "mlp": m_mlp,
     "pca": m_pca, "coltrans_ridge": m_coltrans_ridge, "gridsearch": m_gridsearch,
-    "package": m_package, "arrays": m_arrays, "numpy_containers": m_numpy_containers, "bare_array": m_bare_array,
+    "package": m_package, "arrays": m_arrays, "numpy_containers": m_numpy_containers,
+    "sparse": m_sparse, "bare_array": m_bare_array,
     "shared_array": m_shared_array, "cycle": m_cycle,
 }
 

@@ -286,6 +286,21 @@ class Object:
             fill = stored[6] if stored is not None else obj._fill_value
             if fill is not None:
                 state["fill_value"] = fill
+        self.view = None
+        fmt = sparse_format(obj)
+        if fmt is not None and isinstance(state, dict):
+            # SPEC 3.2: format, shape, the public arrays in one order, nothing private;
+            # plus matrix.mtx, what scipy.io.mmwrite writes (always "general").
+            func, args = type(obj), ()
+            shape = state.get("_shape", state.get("shape"))
+            canon = {"format": fmt, "shape": shape}
+            for k in SPARSE_KEPT:
+                if k in state:
+                    canon[k] = state[k]
+            state = canon
+            self.view = sparse_mtx(obj)
+            if fmt == "dok":    # a dict subclass: its items, in stored order
+                dictitems = dict(dict.items(obj)) or None
         self.callable = func
         self.args = tuple(args)
         self.state = state
@@ -325,6 +340,8 @@ class Object:
             out.append(("__items__", self.items))
         if self.dictitems is not None:
             out.append(("__dictitems__", self.dictitems))
+        if self.view is not None:
+            out.append(self.view)
         return out
 
     def class_name(self):
@@ -333,6 +350,39 @@ class Object:
 
 class Text(str):
     """A line of text the renderer writes itself (__class__), not a user value."""
+
+
+class Raw(bytes):
+    """A file the renderer writes whole (a view such as matrix.mtx), not a user value."""
+
+
+SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")
+SPARSE_KEPT = ("dtype", "blocksize", "data", "indices", "indptr", "row", "col", "offsets", "rows")
+
+
+def sparse_format(obj):
+    try:
+        import scipy.sparse as sp
+    except ImportError:
+        return None
+    if not sp.issparse(obj) or not type(obj).__module__.startswith("scipy.sparse"):
+        return None
+    name = type(obj).__name__
+    if name[:3] in SPARSE_FORMATS and name[3:] in ("_matrix", "_array"):
+        return name[:3]
+    return None
+
+
+def sparse_mtx(obj):
+    """("matrix.mtx", Raw(bytes)) of what scipy.io.mmwrite writes with every entry
+    ("general"), or None where mmwrite refuses the dtype."""
+    import scipy.io
+    buf = io.BytesIO()
+    try:
+        scipy.io.mmwrite(buf, obj, symmetry="general")
+    except (TypeError, ValueError):
+        return None
+    return ("matrix.mtx", Raw(buf.getvalue()))
 
 
 class Expected:
@@ -357,13 +407,14 @@ class Expected:
         if depth > 900:
             raise RecursionError("graph too deep for the reference")
         self._keep.append(obj)
-        kind = "text" if isinstance(obj, Text) else kind_of(obj)
+        kind = "text" if isinstance(obj, Text) else "raw" if isinstance(obj, Raw) else kind_of(obj)
         sfx = suffixes_of(kind, obj)
         base = claim(taken, name, sfx)
         path = base if not dirpath else dirpath + "/" + base
         for s in sfx:
             self.order[dirpath].append(base + s)
-        linkable = kind not in TEXT_KINDS and kind != "text" and not self.is_empty(kind, obj)
+        linkable = kind not in TEXT_KINDS and kind not in ("text", "raw") and \
+            not self.is_empty(kind, obj)
         if linkable and id(obj) in self._first:
             first = self._first[id(obj)]
             for s in sfx:
@@ -383,6 +434,8 @@ class Expected:
     def render(self, path, kind, sfx, obj, depth):
         if kind == "text":
             self.file(path, str(obj) + NEWLINE, obj)
+        elif kind == "raw":
+            self.entries[path] = ("file", bytes(obj))
         elif kind == "scalar" or kind == "datetime":
             self.file(path, scalar_text(obj) + NEWLINE, obj)
         elif kind == "global":

@@ -339,3 +339,64 @@ joblib.dump(m, "h.joblib")
         assert cat(m, "_loss/closs/__class__").startswith(b"sklearn._loss._loss.Cy")
         assert not [p for p in ent if p.startswith("_loss/closs/") and p != "_loss/closs/__class__"]
     assert_same_tree(models)
+
+
+@pytest.fixture(scope="module")
+def sparse_models(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sparse")
+    write_models(tmp, """
+import pickle, joblib, numpy as np, scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+rng = np.random.RandomState(0)
+a = rng.rand(6, 5); a[a < 0.6] = 0
+obj = {fmt: sp.csr_matrix(a).asformat(fmt) for fmt in ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")}
+obj["int"] = sp.coo_matrix((a * 100).astype(np.int64))
+obj["sym"] = sp.csr_matrix(a @ a.T)
+obj["tfidf"] = TfidfVectorizer().fit(["aa bb cc", "bb cc dd", "cc dd ee"])
+for p in (2, 4, 5):
+    with open("s.p%d.pkl" % p, "wb") as f: pickle.dump(obj, f, protocol=p)
+joblib.dump(obj, "s.joblib"); joblib.dump(obj, "s.lz4.joblib", compress="lz4")
+""")
+    return str(tmp)
+
+
+def test_sparse_formats_matrix_market(sparse_models):
+    import scipy.io
+    models = [os.path.join(sparse_models, f) for f in
+              ("s.p2.pkl", "s.p4.pkl", "s.p5.pkl", "s.joblib", "s.lz4.joblib")]
+    with open(models[1], "rb") as f:
+        want = pickle.load(f)
+    want["idf"] = want.pop("tfidf")._tfidf._idf_diag
+    for m in models:
+        ent = tree_entries(m)
+        private = ("maxprint", "_shape.json", "has_canonical_format", "_has_sorted_indices")
+        assert not [p for p in ent if p.split("/")[-1] in private], m
+        for name, mat in want.items():
+            d = "tfidf/_tfidf/_idf_diag" if name == "idf" else name
+            assert cat(m, d + "/format") == (mat.format + "\n").encode()
+            assert json.loads(cat(m, d + "/shape.json")) == list(mat.shape)
+            text = cat(m, d + "/matrix.mtx")
+            got = scipy.io.mmread(io.BytesIO(text))
+            # mmwrite's '%.15e' keeps 16 digits: mmread gives the matrix to that precision
+            assert got.shape == mat.shape, (m, name)
+            assert np.allclose(got.toarray(), mat.toarray(), rtol=1e-15, atol=0), (m, name)
+            general = io.BytesIO()
+            scipy.io.mmwrite(general, mat, symmetry="general")
+            assert text == general.getvalue(), (m, name)
+            buf = io.BytesIO()
+            scipy.io.mmwrite(buf, mat)
+            # mmwrite writes a symmetric matrix's lower triangle only; others byte for byte
+            if name != "sym" and name != "idf":
+                assert text == buf.getvalue(), (m, name)
+            for arr in ("data", "indices", "indptr", "row", "col", "offsets"):
+                if hasattr(mat, arr) and d + "/" + arr + ".npy" in ent:
+                    assert np.array_equal(npy_of(m, d + "/" + arr + ".npy"), getattr(mat, arr))
+    assert_same_tree(models)
+
+
+def test_sparse_skops_twin_same_tree():
+    """skops stores an .npz (no maxprint): the same tree as its pickle twin."""
+    sk = os.path.join(TESTDATA, "skops", "sparse_csr_matrix.skops")
+    pk = os.path.join(TESTDATA, "skops", "sparse_csr_matrix.p5.pkl")
+    assert_same_tree([sk, pk])
+    assert "matrix.mtx" in tree_entries(sk)

@@ -132,9 +132,6 @@ def test_types_are_trusted_or_reported(path):
 # test_known_differences): these subtrees are left out of the bytewise comparison.
 KNOWN_DIFFERENCES = {
     "method_and_reduce": ["date"],                 # skops 0.11 writes a date as null
-    "sparse_csr_matrix": ["maxprint"],             # not in the .npz
-    "logreg_sparsified_coef": ["coef_/maxprint"],
-    "tfidf_multinomialnb": ["steps/0/1/_tfidf/_idf_diag/maxprint"],  # sparse, as above
 }
 IGNORED_ENTRIES = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
 
@@ -143,9 +140,7 @@ def _differs_by_design(name, path):
     for prefix in KNOWN_DIFFERENCES.get(name, []):
         if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "."):
             return True
-    # every sparse matrix lacks maxprint; object.json mentions it too
-    return path.endswith("/maxprint") or path == "maxprint" or \
-        (path == "object.json" and name in KNOWN_DIFFERENCES)
+    return path == "object.json" and name in KNOWN_DIFFERENCES
 
 
 # The protocol-0 Generator stores 128-bit integers as JSON numbers: skops cannot

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "modelfs/canon.h"
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
 #include "modelfs/recognise.h"
@@ -1222,5 +1223,11 @@ MfsStatus recognise_build(Recog *rc, Value *target, Value *state, int *done) {
       is_multiarray(c->u.global.module))
     return build_ndarray(rc, target, state, done);
   if (value_is_global(c, "numpy.ma.core", "_mareconstruct")) return build_masked(rc, target, state, done);
+  if (canon_sparse_format(c) != NULL && state != NULL && state->kind == VAL_DICT &&
+      target->u.obj->state == NULL) {
+    target->u.obj->state = state;
+    *done = 1;
+    return canon_sparse(&rc->m->vs, target);
+  }
   return MFS_OK;
 }

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <cJSON.h>
 #include <zip.h>
+#include "modelfs/canon.h"
 #include "modelfs/model.h"
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
@@ -1673,8 +1674,8 @@ static Value *build_ndarray(Skops *k, const cJSON *n, const char *module, const 
   return out && memo_put(k, id, out) == MFS_OK ? out : NULL;
 }
 
-/* A scipy sparse matrix: a nested .npz zip of data/indices/indptr/shape/format.
-** The pickled matrix also holds maxprint, which skops does not store. */
+/* A scipy sparse matrix: a nested .npz zip of data/indices/indptr/shape/format,
+** in SPEC 3.2's one form (canon.h), as the pickled matrix is. */
 static Value *build_sparse(Skops *k, const cJSON *n, const char *module, const char *cls, int64_t id) {
   const char *file = jstr(n, "file");
   if (file == NULL) return bad(k, MFS_ECORRUPT, "schema.json: SparseMatrixNode has no 'file'");
@@ -1721,6 +1722,7 @@ static Value *build_sparse(Skops *k, const cJSON *n, const char *module, const c
     if (arr == NULL || put_str(k, state, parts[i], arr) != MFS_OK) r = NULL;
   }
   ziparc_unref(inner);
+  if (r != NULL && canon_sparse(k->vs, r) != MFS_OK) return NULL;
   return r;
 }
 

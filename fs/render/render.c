@@ -22,11 +22,12 @@
 #include "modelfs/render.h"
 #include "modelfs/review.h"
 #include "modelfs/text.h"
+#include "modelfs/views.h"
 
 /* RNode.content: how a file's bytes are produced. */
 enum {
   C_NONE, C_META, C_TYPES, C_UNTRUSTED, C_OBJJSON, C_COMPAT, C_SCALAR, C_BIN, C_NPY,
-  C_TXT, C_JSON, C_CLASS, C_ERROR, C_SUMMARY
+  C_TXT, C_JSON, C_CLASS, C_ERROR, C_SUMMARY, C_VIEW
 };
 
 /* How a value shows in a directory. */
@@ -573,6 +574,13 @@ static int is_slots_state(const Value *s) {
 
 static int nonempty(const Value *v) { return v != NULL && container_len(v); }
 
+/* A text view of a well-known type (views.h): matrix.mtx of a sparse matrix. */
+static void add_view(RTree *t, uint32_t dir, const Value *v) {
+  if (!mtx_applies(v)) return;
+  const char *stem = free_stem(t, dir, "matrix.mtx", "", NULL);
+  if (stem != NULL) new_node(t, dir, stem, RK_FILE, C_VIEW, v);
+}
+
 static void add_object_entries(RTree *t, uint32_t dir, const Value *v) {
   const Object *o = v->u.obj;
   uint32_t c = add_child(t, dir, "__class__", NULL);
@@ -599,6 +607,7 @@ static void add_object_entries(RTree *t, uint32_t dir, const Value *v) {
   }
   if (o->items != NULL) add_child(t, dir, "__items__", o->items);
   if (o->dictitems != NULL) add_child(t, dir, "__dictitems__", o->dictitems);
+  add_view(t, dir, v);
 }
 
 /* Lay out the entries of a directory value; children get consecutive nodes. */
@@ -646,7 +655,7 @@ static void count_array(RTree *t, const Value *v) {
 
 static void visit(RTree *t, uint32_t i, uint32_t depth) {
   const Value *v = t->nodes[i].value;
-  if (t->nodes[i].content == C_CLASS) return;
+  if (t->nodes[i].content == C_CLASS || t->nodes[i].content == C_VIEW) return;
   VInfo *vi = linkable(v) ? info_get(t, v, 1) : NULL;
   if (vi != NULL && vi->placed) {
     int pair = t->nodes[i].content == C_NPY;
@@ -1584,6 +1593,7 @@ static MfsStatus produce(RTree *t, uint32_t i, Buf *out, Err *e) {
       free(h);
       break;
     }
+    case C_VIEW: return mtx_write(out, v, e);
     case C_ERROR:
       return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s", t->x[i].msg ? t->x[i].msg : "no data");
     default:
@@ -1669,7 +1679,7 @@ int render_size_known(RTree *t, const RNode *n, uint64_t *size) {
   if (checked(t, n) == NULL) return 0;
   if (n->kind == RK_FILE) {
     switch (n->content) {
-      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: case C_SUMMARY: {
+      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: case C_SUMMARY: case C_VIEW: {
         pthread_mutex_lock(&t->mu);
         int have = t->x[n->index].have;
         pthread_mutex_unlock(&t->mu);
