@@ -393,3 +393,21 @@ def test_diff_of_two_training_checkpoints(tdir, manifest):
         got = float(line[0].split("max abs ")[1].split(",")[0])
         assert abs(got - maxabs) <= 1e-5 * max(1.0, abs(maxabs)), (path, got, maxabs)
     assert "epoch: 3 → 4" in lines
+
+
+def test_repacked_archive_is_still_pytorch(tdir, manifest, tmp_path):
+    """A checkpoint unzipped and zipped again (members in another order, deflated) is still
+    a PyTorch archive with the same arrays."""
+    import zipfile
+    src = zipfile.ZipFile(os.path.join(tdir, "state.pt"))
+    repacked = tmp_path / "repacked.pt"
+    with zipfile.ZipFile(repacked, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(src.namelist(), reverse=True):
+            z.writestr(name, src.read(name))
+    assert not zipfile.ZipFile(repacked).namelist()[0].endswith("/data.pkl")
+    m = json.loads(cat(str(repacked), "meta.json"))
+    assert m["format"] == "pytorch" and m["status"] == "ok" and m["verdict"] == "safe", m
+    assert m["compression"] == "deflate"
+    for npy, truth in manifest["files"]["state.pt"]["arrays"].items():
+        got = np.load(io.BytesIO(cat(str(repacked), npy)))
+        assert np.array_equal(got, np.load(os.path.join(tdir, truth))), npy

@@ -705,17 +705,55 @@ static int data_pkl_name(const char *name, size_t n) {
          memcmp(slash, "/data.pkl", 9) == 0;
 }
 
+static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t le32(const uint8_t *p) { return le16(p) | le16(p + 2) << 16; }
+
+/* A zip re-packed by another tool (names sorted: byteorder before data.pkl):
+** look for X/data.pkl in the central directory (plain zip; a zip64 directory is
+** left to the first-member rule).  Reads the tail and at most
+** MFS_SNIFF_DIRECTORY_BYTES of the directory. */
+static int sniff_directory(Source *src) {
+  uint64_t size = src->size;
+  uint8_t tail[22 + 1024];
+  if (size == SOURCE_SIZE_UNKNOWN || size < 22) return 0;
+  size_t span = size < sizeof tail ? (size_t)size : sizeof tail;
+  Err e;
+  err_clear(&e);
+  if (source_read(src, size - span, tail, span, &e) != MFS_OK) return 0;
+  size_t at = span - 22 + 1;
+  while (at-- > 0 && memcmp(tail + at, "PK\5\6", 4) != 0) {}
+  if (at == (size_t)-1) return 0;
+  uint64_t cd_size = le32(tail + at + 12), cd_off = le32(tail + at + 16);
+  if (cd_off > size || cd_size > size - cd_off) return 0;
+  if (cd_size > MFS_SNIFF_DIRECTORY_BYTES) cd_size = MFS_SNIFF_DIRECTORY_BYTES;
+  uint8_t *cd = malloc(cd_size ? (size_t)cd_size : 1);
+  int found = 0;
+  if (cd != NULL && source_read(src, cd_off, cd, (size_t)cd_size, &e) == MFS_OK) {
+    for (size_t p = 0; p + 46 <= cd_size && memcmp(cd + p, "PK\1\2", 4) == 0 && !found;) {
+      size_t nlen = le16(cd + p + 28), rest = le16(cd + p + 30) + le16(cd + p + 32);
+      if (p + 46 + nlen > cd_size) break;
+      found = data_pkl_name((const char *)cd + p + 46, nlen);
+      p += 46 + nlen + rest;
+    }
+  }
+  free(cd);
+  return found;
+}
+
 /* src may be NULL (a head alone): then the name must lie within head. */
 static int sniff_zip(Source *src, const uint8_t *head, size_t n) {
   if (n < 30 || memcmp(head, "PK\3\4", 4) != 0) return 0;
   size_t nlen = (size_t)head[26] | (size_t)head[27] << 8;
-  if (nlen < 10 || nlen > 1024) return 0;
   char name[1025];
   Err e;
   err_clear(&e);
-  if (30 + nlen <= n) memcpy(name, head + 30, nlen);
-  else if (src == NULL || source_read(src, 30, name, nlen, &e) != MFS_OK) return 0;
-  return data_pkl_name(name, nlen);
+  int first = 0;
+  if (nlen >= 10 && nlen <= 1024) {
+    if (30 + nlen <= n) memcpy(name, head + 30, nlen);
+    else if (src == NULL || source_read(src, 30, name, nlen, &e) != MFS_OK) nlen = 0;
+    first = nlen && data_pkl_name(name, nlen);
+  }
+  return first || (src != NULL && sniff_directory(src));
 }
 
 /* Globals of the archive's other pickles (TorchScript constants, extra

@@ -61,6 +61,10 @@
 ** model's shard has ~1,000; 200,000 stay under ~30 MiB. */
 #define MFS_MAX_DERIVED_SOURCES  200000
 
+/* Bytes of a zip's central directory the PyTorch sniff reads looking for
+** X/data.pkl when the first member is another (a re-packed checkpoint). */
+#define MFS_SNIFF_DIRECTORY_BYTES (1u << 20)
+
 /* A safetensors JSON header; the safetensors library refuses more than 100 MB. */
 #define MFS_MAX_SAFETENSORS_HEADER (100ULL << 20)
 
