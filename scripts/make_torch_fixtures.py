@@ -4,6 +4,7 @@
 Run with the system python (python3-torch 1.13).  Writes into OUT:
 
   state.pt / state_legacy.pt / state.safetensors   one state_dict in the three layouts
+      (and state_p5.pt, state_legacy_p1.pt, state_legacy_p4.pt: other pickle protocols)
       (float32/float16/bfloat16/int64/bool, 0-d and empty tensors, a transposed and a
       sliced view of one storage next to the storage's own tensor; safetensors holds
       contiguous copies, as that format requires)
@@ -150,6 +151,12 @@ def main(out_dir):
     record(out_dir, "state.pt", "pytorch", sd, manifest)
     record(out_dir, "state_legacy.pt", "pytorch-legacy", sd, manifest)
     record(out_dir, "state.safetensors", "safetensors", sd, manifest)
+    # other pickle protocols (protocol 4+ frames the magic number's pickle)
+    for name, proto, zipped in (("state_p5.pt", 5, True), ("state_legacy_p1.pt", 1, False),
+                                ("state_legacy_p4.pt", 4, False)):
+        torch.save(sd, os.path.join(out_dir, name), pickle_protocol=proto,
+                   _use_new_zipfile_serialization=zipped)
+        record(out_dir, name, "pytorch" if zipped else "pytorch-legacy", sd, manifest)
 
     model, ckpt, ckpt2 = checkpoint()
     torch.save(ckpt2, os.path.join(out_dir, "ckpt_next.pt"))

@@ -46,7 +46,8 @@ def meta(path):
 
 
 NAMES = ["state.pt", "state_legacy.pt", "state.safetensors", "tied.pt", "tied_legacy.pt",
-         "ckpt.pt", "ckpt_legacy.pt", "meta.safetensors"]
+         "ckpt.pt", "ckpt_legacy.pt", "meta.safetensors", "state_p5.pt", "state_legacy_p1.pt",
+         "state_legacy_p4.pt"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -135,6 +136,8 @@ def diff_names(a, b):
 
 
 @pytest.mark.parametrize("pair", [("state.pt", "state_legacy.pt"), ("state.pt", "state.safetensors"),
+                                  ("state.pt", "state_p5.pt"), ("state.pt", "state_legacy_p1.pt"),
+                                  ("state.pt", "state_legacy_p4.pt"),
                                   ("tied.pt", "tied_legacy.pt"), ("ckpt.pt", "ckpt_legacy.pt")])
 def test_layouts_give_one_tree(mnt, pair):
     """SPEC 3.3: diff -r across layouts shows container facts only."""

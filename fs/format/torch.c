@@ -864,6 +864,7 @@ static int sniff_legacy(Source *src, const uint8_t *head, size_t n) {
   (void)src;
   size_t i = 0;
   if (n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) i = 2;
+  if (i && n >= i + 9 && head[i] == 0x95) i += 9;   /* protocol 4+: FRAME */
   if (n >= i + 13 && head[i] == 0x8a && head[i + 1] == 10 && memcmp(head + i + 2, magic_le, 10) == 0 &&
       head[i + 12] == '.')
     return 1;
