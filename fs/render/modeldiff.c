@@ -109,10 +109,7 @@ static void describe(Buf *b, const Value *v) {
   }
   size_t mark = b->len;
   if (rv_repr(b, v)) {
-    if (b->len - mark > 80) {
-      b->len = mark + 77;
-      buf_puts(b, "\xe2\x80\xa6");
-    }
+    rv_cut(b, mark, MFS_DIFF_TEXT);
     return;
   }
   b->len = mark;
@@ -270,7 +267,7 @@ static void flat_fold(DCtx *c, Buf *path, const Value *va, const Value *vb, size
   Buf a, b;
   buf_init(&a);
   buf_init(&b);
-  if (rv_repr(&a, va) && rv_repr(&b, vb) && a.len <= 80 && b.len <= 80) {
+  if (rv_repr(&a, va) && rv_repr(&b, vb) && a.len <= MFS_DIFF_TEXT && b.len <= MFS_DIFF_TEXT) {
     add_item(c, DK_VALUE, path, NULL, &a, &b);   /* short enough to show whole */
     buf_free(&a);
     buf_free(&b);

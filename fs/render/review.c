@@ -345,3 +345,11 @@ const char *rv_numpy_generation(const Model *m) {
   }
   return g2 ? "numpy >= 2 (numpy._core names)" : g1 ? "numpy 1.x (numpy.core names)" : NULL;
 }
+
+void rv_cut(Buf *b, size_t mark, size_t max) {
+  if (b->oom || b->len - mark <= max) return;
+  size_t at = mark + max - 3;
+  while (at > mark && ((unsigned char)b->p[at] & 0xC0) == 0x80) at--;   /* never inside a character */
+  b->len = at;
+  buf_puts(b, "\xe2\x80\xa6");
+}

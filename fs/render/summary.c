@@ -337,10 +337,7 @@ static void brief(Buf *b, const Value *v, int depth) {
   }
   size_t mark = b->len;
   if (rv_repr(b, v)) {
-    if (b->len - mark > 60) {
-      b->len = mark + 57;
-      buf_puts(b, ELLIPSIS);
-    }
+    rv_cut(b, mark, MFS_SUMMARY_TEXT);
     return;
   }
   b->len = mark;
@@ -392,7 +389,7 @@ static void fitted_value(Buf *b, const Value *v) {
     buf_printf(b, "tree of %lld nodes, depth %lld", nodes, depth);
     return;
   }
-  if (v && v->kind == VAL_DICT && v->u.dict.n <= 6 && json_is_flat_container(v)) {
+  if (v && v->kind == VAL_DICT && v->u.dict.n <= MFS_SUMMARY_SMALL && json_is_flat_container(v)) {
     buf_putc(b, '{');
     for (size_t i = 0; i < v->u.dict.n; i++) {
       if (i) buf_puts(b, ", ");
@@ -406,7 +403,7 @@ static void fitted_value(Buf *b, const Value *v) {
   Names nm = {0};
   int numeric = v && v->kind == VAL_NDARRAY && v->u.arr->objects == NULL && v->u.arr->dtype &&
                 v->u.arr->dtype->kind == VAL_DTYPE && strchr("biuf", v->u.arr->dtype->u.dtype->kind);
-  if (numeric && v->u.arr->ndim == 1 && v->u.arr->shape[0] <= 8 && str_list(v, &nm)) {
+  if (numeric && v->u.arr->ndim == 1 && v->u.arr->shape[0] <= MFS_SUMMARY_SMALL && str_list(v, &nm)) {
     buf_putc(b, '[');
     for (size_t i = 0; i < nm.n; i++) buf_printf(b, i ? " %s" : "%s", nm.s[i]);
     buf_putc(b, ']');
@@ -414,11 +411,11 @@ static void fitted_value(Buf *b, const Value *v) {
     return;
   }
   names_free(&nm);
-  if (!numeric && v && v->kind == VAL_NDARRAY && v->u.arr->ndim == 1 && v->u.arr->shape[0] <= 64 &&
+  if (!numeric && v && v->kind == VAL_NDARRAY && v->u.arr->ndim == 1 && v->u.arr->shape[0] <= 64 * MFS_SUMMARY_NAMES &&
       str_list(v, &nm)) {
     buf_printf(b, "%zu: ", nm.n);
-    for (size_t i = 0; i < nm.n && i < 12; i++) buf_printf(b, i ? ", %s" : "%s", nm.s[i]);
-    if (nm.n > 12) buf_puts(b, ", " ELLIPSIS);
+    for (size_t i = 0; i < nm.n && i < MFS_SUMMARY_NAMES; i++) buf_printf(b, i ? ", %s" : "%s", nm.s[i]);
+    if (nm.n > MFS_SUMMARY_NAMES) buf_puts(b, ", " ELLIPSIS);
     names_free(&nm);
     return;
   }
@@ -507,8 +504,8 @@ static void step_text(Buf *b, const Value *est) {
     step_text(b, e);
     if (have) {
       buf_putc(b, '[');
-      for (size_t c = 0; c < cols.n && c < 8; c++) buf_printf(b, c ? ", %s" : "%s", cols.s[c]);
-      if (cols.n > 8) buf_puts(b, ", " ELLIPSIS);
+      for (size_t c = 0; c < cols.n && c < MFS_SUMMARY_SMALL; c++) buf_printf(b, c ? ", %s" : "%s", cols.s[c]);
+      if (cols.n > MFS_SUMMARY_SMALL) buf_puts(b, ", " ELLIPSIS);
       buf_putc(b, ']');
     }
     names_free(&cols);
@@ -531,8 +528,8 @@ static void input_line(const Value *steps, Buf *out) {
   Names nm = {0};
   if (fin != NULL && str_list(fin, &nm) && nm.n > 0) {
     buf_printf(out, "input     %zu features: ", nm.n);
-    for (size_t i = 0; i < nm.n && i < 12; i++) buf_printf(out, i ? ", %s" : "%s", nm.s[i]);
-    buf_puts(out, nm.n > 12 ? ", " ELLIPSIS "\n" : "\n");
+    for (size_t i = 0; i < nm.n && i < MFS_SUMMARY_NAMES; i++) buf_printf(out, i ? ", %s" : "%s", nm.s[i]);
+    buf_puts(out, nm.n > MFS_SUMMARY_NAMES ? ", " ELLIPSIS "\n" : "\n");
   }
   names_free(&nm);
 }
@@ -598,7 +595,7 @@ static void params_section(const Value *est, Buf *out) {
   size_t w = 0;
   for (size_t i = 0; s && i < s->u.dict.n; i++) {
     const Value *k = s->u.dict.keys[i];
-    if (k->kind == VAL_STR && k->u.str.len > w && k->u.str.len < 32) w = k->u.str.len;
+    if (k->kind == VAL_STR && k->u.str.len > w && k->u.str.len < MFS_SUMMARY_WIDTH) w = k->u.str.len;
   }
   int known = rv_param(c, "") >= 0;
   if (known) buf_printf(out, "\nhyperparameters  (* differs from the default of sklearn %.*s)\n", (int)vl, ver ? ver : "?");
@@ -628,7 +625,7 @@ static void fitted_section(const Value *est, const char *title, Buf *out) {
     const Value *k = s->u.dict.keys[i];
     if (k->kind == VAL_STR && is_public_fitted(k->u.str.s)) {
       total++;
-      if (k->u.str.len > w && k->u.str.len < 32) w = k->u.str.len;
+      if (k->u.str.len > w && k->u.str.len < MFS_SUMMARY_WIDTH) w = k->u.str.len;
     }
   }
   if (total == 0) return;
@@ -753,7 +750,7 @@ static int tree_importances(const Value *tree, uint64_t nf, double *imp) {
 ** computes it (it is a property, never stored).  NULL when est has no trees. */
 static double *importances(const Value *est, uint64_t *nf) {
   const Value *nfv = rv_attr(est, "n_features_in_");
-  if (nfv == NULL || nfv->kind != VAL_INT || nfv->u.i <= 0 || nfv->u.i > (1 << 24)) return NULL;
+  if (nfv == NULL || nfv->kind != VAL_INT || nfv->u.i <= 0 || nfv->u.i > MFS_REVIEW_MAX_FEATURES) return NULL;
   *nf = (uint64_t)nfv->u.i;
   double *imp = calloc((size_t)*nf, sizeof *imp);
   if (imp == NULL) return NULL;
@@ -840,7 +837,7 @@ static void top_section(const Value *pipe, size_t step, const char *stepname, co
     size_t w = 0;
     for (uint64_t k = 0; k < cols && k < MFS_SUMMARY_TOP; k++)
       if (strlen(nm.s[r[k].idx]) > w) w = strlen(nm.s[r[k].idx]);
-    if (w > 40) w = 40;
+    if (w > MFS_SUMMARY_WIDTH) w = MFS_SUMMARY_WIDTH;
     buf_printf(out, "\nlargest %s%s%s (by |value|, of %llu%s)\n", stepname ? stepname : "",
                stepname ? " " : "", attr, (unsigned long long)cols, how);
     for (uint64_t k = 0; k < cols && k < MFS_SUMMARY_TOP; k++) {
@@ -944,7 +941,7 @@ static void generic_section(const Value *root, Buf *out) {
   walk_arrays(&w, root, &path, 0);
   u64map_free(&w.seen);
   memset(&w.seen, 0, sizeof w.seen);
-  if (w.width > 48) w.width = 48;
+  if (w.width > MFS_SUMMARY_WIDTH) w.width = MFS_SUMMARY_WIDTH;
   buf_printf(out, "\narrays    %llu, %llu elements (parameters), %llu bytes\n",
              (unsigned long long)w.arrays, (unsigned long long)w.elements,
              (unsigned long long)w.bytes);

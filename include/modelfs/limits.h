@@ -225,6 +225,17 @@
 #define MFS_SUMMARY_LINES        16
 #define MFS_SUMMARY_TOP          10
 #define MFS_DIFF_EXAMPLES        8
+/* One screen stays one screen: a value's text is cut at SUMMARY_TEXT bytes (a
+** diff's at DIFF_TEXT), at most SUMMARY_NAMES names (features, columns) and
+** SUMMARY_SMALL elements of a numeric array are listed, a name column is at most
+** SUMMARY_WIDTH wide.  Importances are computed for at most REVIEW_MAX_FEATURES
+** features (8 bytes each). */
+#define MFS_SUMMARY_TEXT         60
+#define MFS_SUMMARY_NAMES        12
+#define MFS_SUMMARY_SMALL        8
+#define MFS_SUMMARY_WIDTH        40
+#define MFS_DIFF_TEXT            80
+#define MFS_REVIEW_MAX_FEATURES  (1 << 24)
 
 /* limit, or less when the environment variable env (MODELFS_TEST_...) holds a
 ** smaller decimal number: tests make a limit fire on a small file.  It never

@@ -73,6 +73,9 @@ int rv_class(Buf *b, const Value *v);
 const char *rv_short(const char *dotted);
 /* Python's repr of a scalar or of a tuple/list of scalars; 0 when v is not one. */
 int rv_repr(Buf *b, const Value *v);
+/* Cut what was written after mark to at most max bytes, ending in an ellipsis,
+** never inside a UTF-8 character. */
+void rv_cut(Buf *b, size_t mark, size_t max);
 /* "(3, 4)" */
 void rv_shape(Buf *b, const NdArray *a);
 /* "float64 (3, 4)" or "object (3,)". */
