@@ -442,3 +442,14 @@ def test_summary_and_diff_of_a_pytorch_state_dict(tmp_path):
     assert set(ch) == {k for k in a if not np.array_equal(a[k].numpy(), b[k].numpy())}
     for k in ch:
         check_array(ch[k], a[k].numpy(), b[k].numpy())
+
+
+def test_a_long_text_is_cut_between_characters(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    long = "a" + "ü" * 60      # two-byte characters from an odd offset on
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(LogisticRegression(solver=long)))
+    out = cli("summary", tmp_path / "m.pkl", check=True).stdout
+    line = [l for l in out.decode("utf-8").splitlines() if " solver " in l][0]   # valid UTF-8
+    value = line.split("solver", 1)[1].split("   (default")[0].strip()
+    assert value.endswith("\u2026") and repr(long).startswith(value[:-1])
+    assert len(value.encode()) <= 60
