@@ -3,6 +3,7 @@ from one option table, docs that agree with it, bad option values refused before
 mounting, a mistyped command answered with the nearest one, links to models
 outside SOURCE, a file given as SOURCE, `cp -r` copies a user can delete, and
 bash completion.  Real mounts, real files written by scikit-learn and joblib."""
+import json
 import os
 import pickle
 import re
@@ -223,14 +224,33 @@ def test_link_to_a_model_outside_source_is_a_model_directory(logreg, tmp_path):
 
 # ---- 6. a file as SOURCE, a directory for ls/tree --------------------------------------
 
-def test_a_file_as_source_says_what_to_do(logreg, tmp_path):
-    _, model = logreg
-    p = subprocess.run([MODELFS, "-f", model, str(tmp_path)], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=30)
-    assert not os.path.ismount(tmp_path)
-    err = p.stderr.decode()
-    assert p.returncode == 1, err
-    assert "modelfs tree %s" % model in err and "MOUNTPOINT/logreg.pkl/" in err, err
+def test_one_model_file_mounts_as_its_tree(logreg, tmp_path):
+    est, model = logreg
+    path = tmp_path / "one.pkl"
+    shutil.copy(model, path)
+    with mounted(str(path)) as mnt:
+        assert os.stat(mnt).st_ino == 1 and stat.S_ISDIR(os.stat(mnt).st_mode)
+        assert "meta.json" in os.listdir(mnt)
+        assert np.array_equal(np.load(os.path.join(mnt, "coef_.npy")), est.coef_)
+        assert open(os.path.join(mnt, "C")).read() == "1.0\n"
+        # Re-saved (as joblib.dump + os.replace do): the next open reads the new model.
+        other = LogisticRegression(C=0.25).fit(np.arange(40.0).reshape(20, 2),
+                                               np.arange(20) % 2)
+        joblib.dump(other, str(tmp_path / "tmp.pkl"))
+        os.replace(tmp_path / "tmp.pkl", path)
+        assert open(os.path.join(mnt, "C")).read() == "0.25\n"
+        assert np.array_equal(np.load(os.path.join(mnt, "coef_.npy")), other.coef_)
+        assert json.load(open(os.path.join(mnt, "meta.json")))["format"] == "joblib"
+
+
+def test_a_file_that_is_no_model_is_refused_as_source(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    (tmp_path / "mnt").mkdir()
+    p = subprocess.run([MODELFS, "-f", str(notes), str(tmp_path / "mnt")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert not os.path.ismount(tmp_path / "mnt")
+    assert p.returncode == 1 and "nor a model file" in p.stderr.decode(), text(p)
 
 
 @pytest.mark.parametrize("command", ["tree", "ls", "cat"])

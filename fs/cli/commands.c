@@ -223,7 +223,8 @@ void cli_help_command(const CliCmd *cmd, FILE *out) {
 static void mount_help(FILE *out) {
   fputs("Mount (read-only; unmount with fusermount3 -u MOUNTPOINT):\n"
         "  modelfs [-f] [-d] [-s] [-o OPT,...] SOURCE MOUNTPOINT\n"
-        "  every model file under SOURCE appears as a directory of the same name\n\n"
+        "  every model file under SOURCE appears as a directory of the same name;\n"
+        "  SOURCE may also be one model file: its tree is then at MOUNTPOINT\n\n"
         "mount options (-o; several are joined by commas):\n",
         out);
   for (const MountOptSpec *s = mount_options; s->name; s++) {

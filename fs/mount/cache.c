@@ -69,6 +69,7 @@ struct Cache {
   CacheChanged changed;
   void *changed_ctx;
   char *hide;
+  int single;                    /* SOURCE is one model file: slot 0 is that model */
   Slot **slots;
   uint32_t nslots, capslots;
   Slot **hash;
@@ -247,7 +248,7 @@ static uint64_t parent_ino(Cache *c, const Slot *s) {
 ** identity bumps the version, drops the tree and tells the owner. */
 static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
                     CacheModel **dropped) {
-  if (s->id == 0) {               /* the root keeps inode 1 whatever happens */
+  if (s->id == 0 && !c->single) {   /* the root keeps inode 1 whatever happens */
     if (st) s->st = *st;
     return;
   }
@@ -260,6 +261,9 @@ static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
                 (s->st.st_size != st->st_size || s->st.st_mtim.tv_sec != st->st_mtim.tv_sec ||
                  s->st.st_mtim.tv_nsec != st->st_mtim.tv_nsec);
   s->version++;
+  /* A single model at the root: its inode stays 1 and version 0 in an inode
+  ** number means "the root, as it is now", so its trees never use 0. */
+  if (s->id == 0 && (s->version & CACHE_VERSION_MASK) == 0) s->version++;
   if (inplace) {
     s->inplace_version = s->version;
     s->inplace_ino = st->st_ino;
@@ -267,7 +271,8 @@ static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
   s->kind = kind;
   if (st) s->st = *st; else memset(&s->st, 0, sizeof s->st);
   detach(c, s, dropped);
-  if (known && c->changed) c->changed(c->changed_ctx, &old, parent_ino(c, s), s->name);
+  if (known && c->changed && s->id != 0)
+    c->changed(c->changed_ctx, &old, parent_ino(c, s), s->name);
 }
 
 /* A relative link that stays inside SOURCE is served as a link: the kernel
@@ -355,16 +360,42 @@ static void gone(Cache *c, uint32_t parent, const char *name) {
   free_dropped(c, dropped);
 }
 
+/* SOURCE given as one model file: the cache serves its directory, and slot 0
+** is the file itself (relpath its name).  *base is NULL for a directory. */
+static int split_single(char *abs, char **base, Err *e) {
+  struct stat st;
+  *base = NULL;
+  if (stat(abs, &st) != 0 || S_ISDIR(st.st_mode)) return 0;
+  Ident id;
+  identify_path(abs, &id);
+  if (!S_ISREG(st.st_mode) || !ident_is_model(&id)) {
+    err_set(e, MFS_EIO, MFS_NO_OFFSET,
+            "%s: not a directory, nor a model file (SOURCE is a directory of models, or one "
+            "model file)", abs);
+    return -1;
+  }
+  char *slash = strrchr(abs, '/');
+  *base = strdup(slash + 1);
+  if (*base == NULL) return -1;
+  slash[slash == abs ? 1 : 0] = '\0';
+  return 0;
+}
+
 Cache *cache_new(const CacheConfig *cfg, Err *e) {
-  char *abs = realpath(cfg->source, NULL);
+  char *abs = realpath(cfg->source, NULL), *base = NULL;
   if (abs == NULL) {
     err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", cfg->source, strerror(errno));
+    return NULL;
+  }
+  if (split_single(abs, &base, e) != 0) {
+    free(abs);
     return NULL;
   }
   int fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", cfg->source, strerror(errno));
     free(abs);
+    free(base);
     return NULL;
   }
   Cache *c = calloc(1, sizeof *c);
@@ -372,7 +403,8 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
   if (c) c->hash = calloc(1024, sizeof *c->hash);
   if (c) c->slots = calloc(256, sizeof *c->slots);
   if (c == NULL || root == NULL || c->hash == NULL || c->slots == NULL ||
-      (root->name = strdup("")) == NULL || (root->relpath = strdup("")) == NULL) {
+      (root->name = strdup("")) == NULL ||
+      (root->relpath = base ? base : strdup("")) == NULL) {
     if (root) free(root->name);
     free(root);
     if (c) free(c->hash), free(c->slots);
@@ -400,8 +432,11 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
   c->hide = cfg->hide ? strdup(cfg->hide) : NULL;
   c->hcap = 1024;
   c->capslots = 256;
-  root->kind = SLOT_DIR;
-  fstat(fd, &root->st);
+  c->single = base != NULL;
+  root->kind = c->single ? SLOT_MODEL : SLOT_DIR;
+  root->version = c->single ? 1 : 0;
+  if (c->single) stat_rel(c, base, &root->st);
+  else fstat(fd, &root->st);
   c->slots[0] = root;
   c->nslots = 1;
   return c;
@@ -475,6 +510,20 @@ int cache_lookup(Cache *c, uint32_t parent, const char *name, SlotStat *out) {
   return settle(c, parent, name, rel, &st, out);
 }
 
+/* The model at the root of a single-file mount, stat'ed again: a new identity is
+** a new version (its trees get new inode numbers); it stays a model whatever
+** happens (a file that no longer decodes shows meta.json saying why). */
+static int refresh_single(Cache *c, Slot *s, int err, const struct stat *st, SlotStat *out) {
+  if (err) return err;
+  CacheModel *dropped = NULL;
+  pthread_mutex_lock(&c->lock);
+  observe(c, s, SLOT_MODEL, st, &dropped);
+  *out = snap(s);
+  pthread_mutex_unlock(&c->lock);
+  free_dropped(c, dropped);
+  return 0;
+}
+
 int cache_refresh(Cache *c, uint32_t id, SlotStat *out) {
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, id);
@@ -482,6 +531,7 @@ int cache_refresh(Cache *c, uint32_t id, SlotStat *out) {
   if (s == NULL) return ENOENT;
   struct stat st;
   int err = stat_rel(c, s->relpath, &st);
+  if (id == 0 && c->single) return refresh_single(c, s, err, &st, out);
   if (id == 0) {
     pthread_mutex_lock(&c->lock);
     if (!err) s->st = st;
@@ -667,7 +717,7 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   for (;;) {
     int err = 0;
     if (s == NULL || s->kind == SLOT_GONE) err = ENOENT;
-    else if ((s->version & CACHE_VERSION_MASK) != ver8) err = ESTALE;
+    else if ((s->version & CACHE_VERSION_MASK) != ver8 && !(id == 0 && ver8 == 0)) err = ESTALE;
     else if (s->kind != SLOT_MODEL) err = ENOENT;
     if (err) {
       pthread_mutex_unlock(&c->lock);

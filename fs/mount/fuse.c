@@ -852,7 +852,9 @@ static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, DirView *dv) {
     return ENOTDIR;
   }
   const SlotStat *ms = cache_model_stat(dv->model);
-  dv->parent = index == 0 ? parent_of_slot(mt, slot) : cache_ino(slot, ms->version, dv->node->parent);
+  dv->parent = index == 0 || (slot == 0 && dv->node->parent == 0)   /* a single-file root */
+                   ? parent_of_slot(mt, slot)
+                   : cache_ino(slot, ms->version, dv->node->parent);
   dv->ttl = TTL_FOREVER;
   return 0;
 }
@@ -1383,19 +1385,6 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
   return 0;
 }
 
-/* SOURCE is a directory: a single model file is read with the offline commands,
-** or mounted through its directory.  Says so when it is a file. */
-static int source_is_file(const char *source) {
-  struct stat st;
-  if (stat(source, &st) != 0 || S_ISDIR(st.st_mode)) return 0;
-  const char *slash = strrchr(source, '/');
-  fprintf(stderr,
-          "modelfs: %s is a file; SOURCE must be a directory: mount the directory holding it "
-          "(the model is then MOUNTPOINT/%s/), or read it without mounting: modelfs tree %s\n",
-          source, slash ? slash + 1 : source, source);
-  return 1;
-}
-
 /* Loop threads decode; glibc would give each its own malloc arena (up to 8 per
 ** core), and memory freed in one is never reused by another, so RSS after
 ** evictions would grow with the number of threads that ever decoded.  Two
@@ -1415,10 +1404,6 @@ int mount_main(int argc, char **argv) {
   if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) != 0) goto out;
   if (conf.source == NULL) {
     fprintf(stderr, "usage: %s [options] SOURCE MOUNTPOINT (--help for more)\n", argv[0]);
-    goto out;
-  }
-  if (source_is_file(conf.source)) {
-    status = 1;
     goto out;
   }
   if (fuse_parse_cmdline(&args, &opts) != 0) goto out;

@@ -59,8 +59,10 @@ static inline void cache_ino_split(uint64_t ino, uint32_t *slot, uint32_t *ver8,
   *ver8 = (uint32_t)(x >> 32) & CACHE_VERSION_MASK;
   *index = (uint32_t)x;
 }
+/* Version 0 of slot 0 is the root as it is now: inode 1 for ever, also when SOURCE
+** is one model file whose versions come and go. */
 static inline int cache_same_version(const SlotStat *s, uint32_t ver8) {
-  return (s->version & CACHE_VERSION_MASK) == ver8;
+  return (s->version & CACHE_VERSION_MASK) == ver8 || (s->id == 0 && ver8 == 0);
 }
 
 typedef struct Cache Cache;
