@@ -135,15 +135,17 @@ def test_bad_mount_option_values_are_refused(tmp_path, opt, named):
     src, mnt = tmp_path / "src", tmp_path / "mnt"
     src.mkdir()
     mnt.mkdir()
+    p = subprocess.Popen([MODELFS, "-f", "-o", opt, str(src), str(mnt)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        p = subprocess.run([MODELFS, "-f", "-o", opt, str(src), str(mnt)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-    finally:
-        if os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-u", "-z", str(mnt)])
-            pytest.fail("-o %s was mounted" % opt)
-    assert p.returncode == 2, (opt, p.returncode, text(p))
-    assert named in p.stderr.decode(), (opt, text(p))
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:       # it mounted and serves: unmount, then fail
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)])
+        p.communicate(timeout=30)
+        pytest.fail("-o %s was mounted" % opt)
+    assert not os.path.ismount(mnt)
+    assert p.returncode == 2, (opt, p.returncode, out + err)
+    assert named in err.decode(), (opt, err)
 
 
 def test_good_target_reaches_compat_json(logreg, tmp_path):

@@ -361,7 +361,7 @@ static int help_main(int argc, char **argv) {
 
 static int unknown_command(const char *word) {
   const char *near = cli_suggest(word);
-  fprintf(stderr, "modelfs: %s is neither a command nor a SOURCE directory", word);
+  fprintf(stderr, "modelfs: %s is neither a command nor an existing SOURCE", word);
   if (near) fprintf(stderr, "; did you mean: modelfs %s ...?", near);
   fputs("\n(modelfs --help lists the commands)\n", stderr);
   return EXIT_USAGE;
