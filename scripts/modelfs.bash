@@ -11,7 +11,7 @@ _modelfs_table() {
 
 _modelfs() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local table kind a b rest cmd=mount cmds="" opts="" okeys=""
+  local table kind a b rest cmd=mount cmds="" opts="" okeys="" choices=""
   table=$(_modelfs_table "${COMP_WORDS[0]}") || return 0
   while IFS=$'\t' read -r kind a b rest; do
     [[ $kind == command ]] && cmds+=" $a"
@@ -28,8 +28,14 @@ _modelfs() {
       opts+=" -o"
     else
       opts+=" ${b%% *}"
+      # An argument given as alternatives ("--format text|json|sarif"): offer them.
+      [[ ${b%% *} == "$prev" && $b == *" "*"|"* ]] && choices=${b#* }
     fi
   done <<<"$table"
+  if [[ -n $choices ]]; then
+    COMPREPLY=($(compgen -W "${choices//|/ }" -- "$cur"))
+    return 0
+  fi
   if [[ $prev == -o ]]; then
     local done_part="" part=$cur
     if [[ $cur == *,* ]]; then
@@ -47,7 +53,7 @@ _modelfs() {
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$(printf '%s\n' $opts | sort -u)" -- "$cur"))
   elif ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W "$cmds" -- "$cur") $(compgen -d -- "$cur"))
+    COMPREPLY=($(compgen -W "$cmds" -- "$cur") $(compgen -f -- "$cur"))   # or SOURCE
   elif [[ $cmd == help ]]; then
     COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
   else

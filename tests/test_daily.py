@@ -315,6 +315,7 @@ try modelfs check --sk
 try modelfs -o cache
 try modelfs -o nowatch,tr
 try modelfs help ch
+try modelfs scan --format s
 '''
     p = subprocess.run(["bash", "-c", probe, "probe", str(script)], cwd=str(tmp_path),
                        env=dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"])),
@@ -329,3 +330,4 @@ try modelfs help ch
     assert got["modelfs -o cache"].split() == ["cache_mb=", "cache_dir="], got
     assert got["modelfs -o nowatch,tr"].split() == ["nowatch,trust="], got
     assert got["modelfs help ch"].split() == ["check"], got
+    assert got["modelfs scan --format s"].split() == ["sarif"], got
