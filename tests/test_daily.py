@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 
 import joblib
 import numpy as np
@@ -243,6 +244,11 @@ def test_one_model_file_mounts_as_its_tree(logreg, tmp_path):
         assert open(os.path.join(mnt, "C")).read() == "0.25\n"
         assert np.array_equal(np.load(os.path.join(mnt, "coef_.npy")), other.coef_)
         assert json.load(open(os.path.join(mnt, "meta.json")))["format"] == "joblib"
+        # ls -l sees the new sizes too, once the root's names time out (1 s: nothing
+        # watches a single file).
+        time.sleep(1.5)
+        assert os.stat(os.path.join(mnt, "C")).st_size == len("0.25\n")
+        assert os.stat(mnt).st_size == os.stat(path).st_size
 
 
 def test_a_file_that_is_no_model_is_refused_as_source(tmp_path):

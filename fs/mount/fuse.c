@@ -537,6 +537,13 @@ static void lookup_source(fuse_req_t req, Mount *mt, uint32_t dir, const char *n
   fuse_reply_entry(req, &e);
 }
 
+/* Names and attributes inside a model never change (a new version has new inode
+** numbers), except at the root of a single-file mount: nothing watches that file,
+** so its names are looked up again after TTL_UNWATCHED and a re-saved file shows. */
+static double ttl_in_model(uint32_t slot, const RNode *dir) {
+  return slot == 0 && dir->index == 0 ? TTL_UNWATCHED : TTL_FOREVER;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   Mount *mt = mount_of(req);
   uint32_t slot, ver8, index;
@@ -567,7 +574,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   struct stat st;
   struct fuse_entry_param e;
   node_attr(t, ss, n, &st);
-  entry_of(&e, &st, ss->version, TTL_FOREVER);
+  entry_of(&e, &st, ss->version, ttl_in_model(slot, dir));
   cache_release(mt->cache, m);
   fuse_reply_entry(req, &e);
 }
@@ -605,8 +612,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     int err = fresh(mt, ino, &ss);
     if (err) return (void)fuse_reply_err(req, err);
     slot_attr(&ss, &st);
-    return (void)fuse_reply_attr(req, &st, ss.kind == SLOT_DIR ? ttl_for_dir(mt, slot)
-                                                               : TTL_FOREVER);
+    return (void)fuse_reply_attr(req, &st, ss.kind == SLOT_DIR || slot == 0
+                                               ? ttl_for_dir(mt, slot) : TTL_FOREVER);
   }
   CacheModel *m;
   const RNode *n;
@@ -855,7 +862,7 @@ static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, DirView *dv) {
   dv->parent = index == 0 || (slot == 0 && dv->node->parent == 0)   /* a single-file root */
                    ? parent_of_slot(mt, slot)
                    : cache_ino(slot, ms->version, dv->node->parent);
-  dv->ttl = TTL_FOREVER;
+  dv->ttl = ttl_in_model(slot, dv->node);
   return 0;
 }
 
@@ -971,7 +978,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   ** kernel may keep wherever the notifier will tell it about changes.  Without
   ** inotify this open is where a changed source is noticed (ESTALE above), so
   ** it must keep being asked for. */
-  int keep = index != 0 || ss.kind == SLOT_MODEL || ttl_for_dir(mt, slot) == TTL_FOREVER;
+  int keep = index != 0 || (ss.kind == SLOT_MODEL && slot != 0) ||
+             ttl_for_dir(mt, slot) == TTL_FOREVER;
   fi->fh = 0;
   fi->cache_readdir = keep;
   fi->keep_cache = keep;
