@@ -145,12 +145,15 @@ def dump_models(out, files):
         files.append({
             "file": name, "compress": repr(comp), "compression": kind, "protocol": None,
             "arrays": {
-                "steps/1/1/coef_.npy": save_truth(out, stem + "__coef", p.steps[1][1].coef_),
-                "steps/0/1/transformers_/1/1/mean_.npy":
+                # steps by name (SPEC 3.2): steps/NAME/1 is the step's estimator
+                "steps/%s/1/coef_.npy" % p.steps[1][0]:
+                    save_truth(out, stem + "__coef", p.steps[1][1].coef_),
+                "steps/%s/1/transformers_/%s/1/mean_.npy" % (p.steps[0][0], p.steps[0][1].transformers_[1][0]):
                     save_truth(out, stem + "__mean", p.steps[0][1].transformers_[1][1].mean_),
             },
             "swapped": [],
-            "json": {"steps/0/1/feature_names_in_.json": list(p.steps[0][1].feature_names_in_)},
+            "json": {"steps/%s/1/feature_names_in_.json" % p.steps[0][0]:
+                     list(p.steps[0][1].feature_names_in_)},
             "globals": ["joblib.numpy_pickle.NumpyArrayWrapper", "sklearn.pipeline.Pipeline",
                         "sklearn.compose._column_transformer.ColumnTransformer",
                         "sklearn.preprocessing._encoders.OneHotEncoder"],

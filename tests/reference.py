@@ -126,7 +126,23 @@ def container_items(obj):
         return list(obj.items())
     if isinstance(obj, np.ndarray):
         return list(enumerate(object_array_as_list(obj)))
+    if steps_named(obj):
+        return [(step[0], step) for step in obj]
     return list(enumerate(obj))
+
+
+def steps_named(obj):
+    """SPEC 3.2: a list/tuple of (name, estimator[, columns]) tuples with distinct
+    str names, at least one estimator an object, is laid out by step name."""
+    if type(obj) not in (list, tuple) or not 0 < len(obj) <= 1024:
+        return False
+    names = set()
+    for step in obj:
+        if type(step) is not tuple or len(step) not in (2, 3) or type(step[0]) is not str \
+                or not step[0] or step[0] in names:
+            return False
+        names.add(step[0])
+    return any(kind_of(step[1]) == "object" for step in obj)
 
 
 def object_array_as_list(a):

@@ -400,3 +400,38 @@ def test_sparse_skops_twin_same_tree():
     pk = os.path.join(TESTDATA, "skops", "sparse_csr_matrix.p5.pkl")
     assert_same_tree([sk, pk])
     assert "matrix.mtx" in tree_entries(sk)
+
+
+def test_pipeline_steps_by_name(tmp_path):
+    """Inserting a step changes only that step's entries (SPEC 3.2)."""
+    write_models(tmp_path, """
+import pickle, joblib, numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler, FunctionTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import VotingClassifier
+rng = np.random.RandomState(0)
+X = rng.rand(40, 3); y = (X[:, 0] > 0.5).astype(int)
+scale = StandardScaler().fit(X); clf = LogisticRegression().fit(scale.transform(X), y)
+v1 = Pipeline([("scale", scale), ("clf", clf)])
+v2 = Pipeline([("scale", scale), ("extra", FunctionTransformer()), ("clf", clf)])
+vote = VotingClassifier([("lr", LogisticRegression()), ("lr2", LogisticRegression(C=2))]).fit(X, y)
+for name, obj in (("v1", v1), ("v2", v2), ("vote", vote)):
+    with open(name + ".pkl", "wb") as f: pickle.dump(obj, f, protocol=4)
+    joblib.dump(obj, name + ".joblib")
+""")
+    _, a = _comparable(str(tmp_path / "v1.pkl"))
+    e2, b = _comparable(str(tmp_path / "v2.pkl"))
+    a.pop("object.json"), b.pop("object.json")
+    assert a["steps/clf/1/coef_.npy"] == b["steps/clf/1/coef_.npy"]
+    changed = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+    assert changed and all(p.startswith("steps/extra") for p in changed), changed
+    ent = tree_entries(str(tmp_path / "vote.joblib"))
+    for p in ("estimators/lr/1/C", "estimators/lr2/1/C", "estimators_/0/coef_.npy"):
+        assert p in ent, p
+    assert cat(str(tmp_path / "vote.joblib"), "estimators/lr2/1/C") == b"2\n"
+    # compat.json names the same places as the tree
+    compat = json.loads(cat(str(tmp_path / "v2.pkl"), "compat.json"))
+    paths = [e["path"] for e in compat.get("estimators", [])]
+    assert "steps/clf/1" in paths and all(p == "." or p in e2 for p in paths), paths
+    assert_same_tree([str(tmp_path / "v2.pkl"), str(tmp_path / "v2.joblib")])

@@ -219,6 +219,8 @@ def _resolve(obj, parts):
         state = obj.__getstate__() if hasattr(obj, "__getstate__") else None
         if isinstance(obj, dict):
             obj = obj[part] if part in obj else obj[int(part)]
+        elif isinstance(obj, (list, tuple)) and not part.isdigit():
+            obj = next(s for s in obj if isinstance(s, tuple) and s[0] == part)  # a named step
         elif isinstance(obj, (list, tuple)):
             obj = obj[int(part)]
         elif isinstance(state, dict) and part in state:

@@ -23,6 +23,7 @@
 #include "modelfs/compat.h"
 #include "modelfs/data.h"
 #include "modelfs/limits.h"
+#include "modelfs/steps.h"
 
 /* ---------------------------------------------------------------- versions */
 
@@ -694,6 +695,11 @@ static void walk(Walk *w, const Value *v, int depth) {
     if (v->u.scalar->object) walk_child(w, v->u.scalar->object, w->plen, depth);
     break;
   default:
+    if (steps_named(v)) {   /* named by step, as the tree names them */
+      for (size_t i = 0; i < v->u.seq.n; i++)
+        walk_child(w, v->u.seq.items[i], path_push_key(w, v->u.seq.items[i]->u.seq.items[0]), depth);
+      break;
+    }
     for (size_t i = 0; i < v->u.seq.n; i++) walk_child(w, v->u.seq.items[i], path_push_index(w, i), depth);
     break;
   }

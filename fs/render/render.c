@@ -22,6 +22,7 @@
 #include "modelfs/render.h"
 #include "modelfs/review.h"
 #include "modelfs/text.h"
+#include "modelfs/steps.h"
 #include "modelfs/views.h"
 
 /* RNode.content: how a file's bytes are produced. */
@@ -623,8 +624,11 @@ static void expand(RTree *t, uint32_t dir, const Value *v, uint32_t depth) {
       seq = object_view(t, v);
       t->x[dir].view = seq;
     }
-    for (size_t i = 0; seq && i < seq->u.seq.n && !t->failed; i++)
-      add_child(t, dir, index_name(t, i), seq->u.seq.items[i]);
+    int named = seq != NULL && seq == v && steps_named(seq);
+    for (size_t i = 0; seq && i < seq->u.seq.n && !t->failed; i++) {
+      const Value *item = seq->u.seq.items[i];
+      add_child(t, dir, named ? key_name(t, item->u.seq.items[0]) : index_name(t, i), item);
+    }
   }
   if (t->failed) return;
   uint32_t count = t->n - first;

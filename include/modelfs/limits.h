@@ -85,6 +85,9 @@
 
 /* Names generated for one directory before giving up on "~N" suffixes. */
 #define MFS_MAX_COLLISIONS       100000
+/* Longest (name, estimator) sequence laid out by step name (SPEC 3.2); the
+** names are checked pairwise for being distinct. */
+#define MFS_MAX_NAMED_STEPS      1024
 /* Bytes of a key's escaped name kept in an entry name.  The kernel refuses names
 ** over NAME_MAX (255) bytes, so a longer key is cut here, leaving room for the
 ** longest "~100000" and ".json" the name can still get. */

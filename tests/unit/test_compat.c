@@ -156,8 +156,8 @@ static void test_versions_and_paths(void **st) {
   const cJSON *ests = cJSON_GetObjectItemCaseSensitive(doc, "estimators");
   assert_int_equal(cJSON_GetArraySize(ests), 3);
   assert_string_equal(jstr(cJSON_GetArrayItem(ests, 0), "path"), ".");
-  assert_string_equal(jstr(cJSON_GetArrayItem(ests, 1), "path"), "steps/0/1");
-  assert_string_equal(jstr(cJSON_GetArrayItem(ests, 2), "path"), "steps/1/1");
+  assert_string_equal(jstr(cJSON_GetArrayItem(ests, 1), "path"), "steps/scale/1");
+  assert_string_equal(jstr(cJSON_GetArrayItem(ests, 2), "path"), "steps/clf/1");
   assert_string_equal(jstr(cJSON_GetArrayItem(ests, 2), "sklearn_version"), "1.1.3");
   const cJSON *vs = cJSON_GetObjectItemCaseSensitive(doc, "sklearn_versions");
   assert_int_equal(cJSON_GetArraySize(vs), 2);
