@@ -83,6 +83,9 @@ def test_summary_txt_in_every_model_directory_equals_the_command(rv):
             assert "summary.txt" in os.listdir(os.path.join(m, name))
             with open(os.path.join(m, name, "summary.txt")) as f:
                 assert f.read() == summary(rv, name), name
+        # a model directory of the mount as the operand: its summary.txt
+        p = cli("summary", os.path.join(m, "pipe_v2.pkl"), check=True)
+        assert p.stdout.decode() == summary(rv, "pipe_v2.pkl")
 
 
 def plain(v):
@@ -453,3 +456,21 @@ def test_a_long_text_is_cut_between_characters(tmp_path):
     value = line.split("solver", 1)[1].split("   (default")[0].strip()
     assert value.endswith("\u2026") and repr(long).startswith(value[:-1])
     assert len(value.encode()) <= 60
+
+
+def test_an_inserted_step_changes_nothing_else(tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y = load_iris(return_X_y=True)
+    a = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+    b = Pipeline([("scale", StandardScaler()), ("select", VarianceThreshold()),
+                  ("clf", LogisticRegression())]).fit(X, y)
+    assert np.array_equal(a[-1].coef_, b[-1].coef_)   # the step keeps every feature
+    (tmp_path / "a.pkl").write_bytes(pickle.dumps(a))
+    (tmp_path / "b.pkl").write_bytes(pickle.dumps(b))
+    p = cli("diff", tmp_path / "a.pkl", tmp_path / "b.pkl")
+    assert p.returncode == 1
+    assert p.stdout.decode().splitlines()[2:] == ["+ steps/select: VarianceThreshold"]
