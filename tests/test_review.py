@@ -264,18 +264,33 @@ def test_diff_retrained_pipeline_against_numpy(rv):
     # hyperparameters from get_params(): exactly those that changed are reported
     for k, v in c1.get_params(deep=False).items():
         w = c2.get_params(deep=False)[k]
-        key = "steps/clf/" + k
+        key = "steps/clf/1/" + k
         if plain(v) and v != w:
             assert (ch[key]["a"], ch[key]["b"]) == (repr(v), repr(w))
         else:
             assert key not in ch
     for attr in ("coef_", "intercept_"):
-        check_array(ch["steps/clf/" + attr], getattr(c1, attr), getattr(c2, attr))
+        check_array(ch["steps/clf/1/" + attr], getattr(c1, attr), getattr(c2, attr))
     s1 = p1.named_steps["prep"].named_transformers_["num"]
     s2 = p2.named_steps["prep"].named_transformers_["num"]
     for attr in ("mean_", "var_", "scale_"):
-        check_array(ch["steps/prep/transformers_/num/" + attr], getattr(s1, attr), getattr(s2, attr))
-    assert ch["steps/prep/transformers_/num/n_samples_seen_"]["b"] == repr(s2.n_samples_seen_)
+        check_array(ch["steps/prep/1/transformers_/num/1/" + attr], getattr(s1, attr), getattr(s2, attr))
+    assert ch["steps/prep/1/transformers_/num/1/n_samples_seen_"]["b"] == repr(s2.n_samples_seen_)
+
+
+@pytest.mark.parametrize("pair", [("pipe_v1.pkl", "pipe_v2.pkl"), ("text_v1.pkl", "text_v2.pkl"),
+                                  ("grid_v1.pkl", "grid_v2.pkl"), ("forest5.pkl", "forest8.pkl")])
+def test_diff_paths_are_paths_of_the_tree(rv, pair):
+    """Each change names an entry of the model directory (B's for what was added)."""
+    _, _, doc = diff_json(rv, *pair)
+    entries = set()
+    for name in pair:
+        for line in cli("tree", path(rv, name)).stdout.decode().splitlines():
+            entries.add(line.split(None, 2)[2].split(" -> ")[0])
+    paths = [c["path"] for c in doc["changes"] if "path" in c]
+    assert paths
+    for p in paths:
+        assert {p, p + ".npy", p + ".json"} & entries, p
 
 
 def test_diff_text_model_with_changed_vocabulary(rv):
@@ -285,7 +300,7 @@ def test_diff_text_model_with_changed_vocabulary(rv):
     added = len(set(v2) - set(v1))
     removed = len(set(v1) - set(v2))
     changed = sum(1 for k in set(v1) & set(v2) if v1[k] != v2[k])
-    voc = ch["steps/tfidf/vocabulary_"]
+    voc = ch["steps/tfidf/1/vocabulary_"]
     assert voc["a"] == "%d entries" % len(v1)
     want = "%d entries" % len(v2)
     if added:
@@ -295,7 +310,7 @@ def test_diff_text_model_with_changed_vocabulary(rv):
     if changed:
         want += ", %d changed" % changed
     assert voc["b"].startswith(want + " (")
-    coef = ch["steps/svm/coef_"]
+    coef = ch["steps/svm/1/coef_"]
     assert (coef["a"], coef["b"]) == ("float64 %s" % (p1[-1].coef_.shape,),
                                       "float64 %s" % (p2[-1].coef_.shape,))
 

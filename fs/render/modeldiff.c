@@ -16,6 +16,7 @@
 #include "modelfs/json.h"
 #include "modelfs/limits.h"
 #include "modelfs/review.h"
+#include "modelfs/steps.h"
 #include "modelfs/text.h"
 #include "modelfs/u64map.h"
 
@@ -334,45 +335,63 @@ static void diff_dicts(DCtx *c, Buf *path, const Value *a, const Value *b, int d
   free_texts(kb, nb);
 }
 
-static const Value *step_name(const Value *t) { return rv_unwrap(rv_unwrap(t)->u.seq.items[0]); }
+/* The name of step i of a step list (str or Python-2 str), malloc'd. */
+static char *step_name(const Value *list, size_t i) {
+  return key_text(rv_unwrap(list->u.seq.items[i])->u.seq.items[0]);
+}
 
-static long find_step(const Value *list, const Value *name) {
-  for (size_t i = 0; i < list->u.seq.n; i++) {
-    const Value *n = step_name(list->u.seq.items[i]);
-    if (n->u.str.len == name->u.str.len && memcmp(n->u.str.s, name->u.str.s, n->u.str.len) == 0)
-      return (long)i;
+static long find_step(const Value *list, const char *name) {
+  for (size_t i = 0; name && i < list->u.seq.n; i++) {
+    char *n = step_name(list, i);
+    int same = n && strcmp(n, name) == 0;
+    free(n);
+    if (same) return (long)i;
   }
   return -1;
 }
 
-/* Step lists by step name: each step's tuple items (estimator, columns) compared. */
+static void push_name(Buf *path, const char *name, size_t *mark) {
+  Value key = {.kind = VAL_STR};
+  key.u.str.s = name ? name : "";
+  key.u.str.len = name ? strlen(name) : 0;
+  path_push(path, &key, 0, mark);
+}
+
+/* Step lists by step name, as the tree lays them out (steps.h: steps/clf/1/...):
+** an inserted step is one added entry, the others compare with their namesakes. */
 static void diff_steps(DCtx *c, Buf *path, const Value *a, const Value *b, int depth) {
   for (size_t i = 0; i < a->u.seq.n; i++) {
     const Value *ta = rv_unwrap(a->u.seq.items[i]);
-    long j = find_step(b, step_name(ta));
-    const Value *tb = j < 0 ? NULL : rv_unwrap(b->u.seq.items[j]);
+    char *name = step_name(a, i);
+    long j = find_step(b, name);
     size_t mark;
-    path_push(path, step_name(ta), 0, &mark);
-    if (tb == NULL) {
+    push_name(path, name, &mark);
+    if (j < 0) {
       one_side(c, path, DK_REMOVED, ta->u.seq.items[1]);
     } else {
-      diff_value(c, path, ta->u.seq.items[1], tb->u.seq.items[1], depth + 1);
-      if (ta->u.seq.n == 3 && tb->u.seq.n == 3) child(c, path, NULL, 2, ta->u.seq.items[2], tb->u.seq.items[2], depth);
+      const Value *tb = rv_unwrap(b->u.seq.items[j]);
+      size_t n = ta->u.seq.n > tb->u.seq.n ? ta->u.seq.n : tb->u.seq.n;
+      for (size_t k = 1; k < n; k++)
+        child(c, path, NULL, k, k < ta->u.seq.n ? ta->u.seq.items[k] : NULL,
+              k < tb->u.seq.n ? tb->u.seq.items[k] : NULL, depth);
     }
     path_pop(path, mark);
+    free(name);
   }
   for (size_t j = 0; j < b->u.seq.n; j++) {
-    const Value *tb = rv_unwrap(b->u.seq.items[j]);
-    if (find_step(a, step_name(tb)) >= 0) continue;
-    size_t mark;
-    path_push(path, step_name(tb), 0, &mark);
-    one_side(c, path, DK_ADDED, tb->u.seq.items[1]);
-    path_pop(path, mark);
+    char *name = step_name(b, j);
+    if (find_step(a, name) < 0) {
+      size_t mark;
+      push_name(path, name, &mark);
+      one_side(c, path, DK_ADDED, rv_unwrap(b->u.seq.items[j])->u.seq.items[1]);
+      path_pop(path, mark);
+    }
+    free(name);
   }
 }
 
 static void diff_seqs(DCtx *c, Buf *path, const Value *a, const Value *b, int depth) {
-  if (rv_is_step_list(a) && rv_is_step_list(b)) {
+  if (steps_named(a) && steps_named(b)) {
     diff_steps(c, path, a, b, depth);
     return;
   }
