@@ -435,3 +435,50 @@ for name, obj in (("v1", v1), ("v2", v2), ("vote", vote)):
     paths = [e["path"] for e in compat.get("estimators", [])]
     assert "steps/clf/1" in paths and all(p == "." or p in e2 for p in paths), paths
     assert_same_tree([str(tmp_path / "v2.pkl"), str(tmp_path / "v2.joblib")])
+
+
+# ---- real files: model directories, no quoted names, no one-file-per-number vocabularies
+
+def _realworld_models():
+    out = {}
+    for base in (os.path.join(TESTDATA, "realworld"),
+                 os.path.join(ROOT, "..", "shared", "fixtures", "realworld", "files")):
+        if not os.path.isdir(base):
+            continue
+        for f in sorted(os.listdir(base)):
+            if f.endswith(".tsv") or f.endswith(".npy") or f.endswith(".npy.z"):
+                continue                          # joblib < 0.10 companions, not models
+            out.setdefault(f, os.path.join(base, f))
+    return [out[k] for k in sorted(out)]
+
+
+REALWORLD = _realworld_models()
+
+
+def test_realworld_fixtures_present():
+    names = [os.path.basename(p) for p in REALWORLD]
+    for must in ("0xN7y__HttpLogScanner__vectorizer.joblib", "stuppie__data_drops__classifier.pkl",
+                 "sskiswani__HearMe__svm.pkl"):
+        assert must in names
+
+
+@pytest.mark.parametrize("path", REALWORLD, ids=os.path.basename)
+def test_realworld_tree_is_readable(path):
+    p = cli("tree", path)
+    assert b"meta.json" in p.stdout, (path, p.stderr[-300:])
+    ent = {}
+    for line in p.stdout.split(b"\n"):
+        if line:
+            kind, _, rest = line.decode("utf-8", "surrogateescape").partition(" ")
+            ent[rest.strip().split(" ", 1)[1].split(" -> ")[0]] = kind
+    assert not quoted(ent), quoted(ent)[:5]
+    # a vocabulary (many keys, each one plain number) is one .json, never a directory
+    files_in = {}
+    for e, kind in ent.items():
+        d, _, leaf = e.rpartition("/")
+        files_in.setdefault(d, [0, 0])
+        files_in[d][0] += 1
+        if kind == "f" and "." not in leaf:
+            files_in[d][1] += 1
+    dirs = [d for d, (n, scalars) in files_in.items() if d and n >= 50 and scalars == n]
+    assert not dirs, dirs[:3]
