@@ -238,3 +238,111 @@ def test_directory_deeper_than_path_max_says_why(tmp_path):
         finally:
             os.close(mfd)
         assert errors == [errno.ENAMETOOLONG], errors
+
+
+# ---- points 1 and 2: an open file keeps one version, or fails ------------------------------
+
+def _big_model(c, features=20000):
+    """coef_ of 3 x FEATURES float64 (~470 KiB): many reads, read lazily."""
+    return _logreg(c, features)
+
+
+def _read_rest(f):
+    """Read on from an open file after dropping its cached pages, so every byte
+    comes from the daemon; None when the daemon said EIO."""
+    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    out = b""
+    try:
+        while True:
+            chunk = f.read(65536)
+            if not chunk:
+                return out
+            out += chunk
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError as e:
+        assert e.errno == errno.EIO, e
+        return None
+
+
+WATCH = {"inotify": (), "nowatch": ("-o", "nowatch")}
+
+
+@pytest.mark.parametrize("watch", sorted(WATCH))
+@pytest.mark.parametrize("bigger", [False, True], ids=["same-size", "bigger"])
+def test_inplace_rewrite_never_mixes_an_open_file(tmp_path, watch, bigger):
+    """Open coef_.npy, read 64 KiB, rewrite the source in place (the writer keeps
+    it open: no close event for inotify), read on: the old bytes or EIO, never
+    the new version's bytes after the old ones."""
+    path = tmp_path / "m.pkl"
+    old = _big_model(1.0)
+    _dump(old, path)
+    new = _big_model(0.5, features=40000 if bigger else 20000)
+    data = pickle.dumps(new, protocol=4)
+    with mounted(str(tmp_path), *WATCH[watch]) as m:
+        with open(os.path.join(m, "m.pkl", "coef_.npy"), "rb", buffering=0) as f:
+            head = f.read(65536)
+            with open(path, "r+b") as w:
+                w.truncate(0)
+                w.write(data)
+                w.flush()
+                time.sleep(0.2)
+                rest = _read_rest(f)
+        if rest is not None:
+            np.testing.assert_array_equal(np.load(io.BytesIO(head + rest)), old.coef_)
+
+
+def test_inplace_rewrite_of_a_plain_file_never_mixes(tmp_path):
+    path = tmp_path / "data.bin"
+    old = os.urandom(1 << 20)
+    path.write_bytes(old)
+    with mounted(str(tmp_path), "-o", "nowatch") as m:
+        with open(os.path.join(m, "data.bin"), "rb", buffering=0) as f:
+            head = f.read(65536)
+            with open(path, "r+b") as w:
+                w.write(os.urandom(2 << 20))
+                w.flush()
+                rest = _read_rest(f)
+        if rest is not None:
+            assert head + rest == old
+
+
+def _touch(path):
+    os.utime(path)
+
+
+def _append(path):
+    with open(path, "ab") as f:
+        f.write(b"appended after the pickle's STOP\n")
+
+
+def _same_bytes_rewritten(path):
+    data = path.read_bytes()
+    with open(path, "r+b") as f:
+        f.write(data)
+
+
+CHANGES = {"touch": _touch, "append": _append, "rewrite-same-bytes": _same_bytes_rewritten}
+
+
+@pytest.mark.parametrize("watch", sorted(WATCH))
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_touch_or_append_keeps_open_files_reading(tmp_path, watch, change):
+    """The opened version's bytes did not change: readers go on, all old bytes."""
+    path = tmp_path / "m.pkl"
+    old = _big_model(1.0)
+    _dump(old, path)
+    plain = tmp_path / "data.bin"
+    pbytes = os.urandom(1 << 20)
+    plain.write_bytes(pbytes)
+    with mounted(str(tmp_path), *WATCH[watch]) as m:
+        with open(os.path.join(m, "m.pkl", "coef_.npy"), "rb", buffering=0) as f, \
+             open(os.path.join(m, "data.bin"), "rb", buffering=0) as p:
+            head, phead = f.read(65536), p.read(65536)
+            time.sleep(0.02)                      # a new mtime
+            CHANGES[change](path)
+            CHANGES[change](plain)
+            time.sleep(0.2)
+            rest, prest = _read_rest(f), _read_rest(p)
+        assert rest is not None, "EIO although the bytes did not change"
+        np.testing.assert_array_equal(np.load(io.BytesIO(head + rest)), old.coef_)
+        assert prest is not None and phead + prest == pbytes

@@ -41,8 +41,6 @@ typedef struct Slot {
   CacheModel *model;          /* cached tree of the current version, or NULL */
   int decoding;               /* a thread is decoding the current version */
   uint64_t decodes;
-  uint32_t inplace_version;   /* version created by the last in-place rewrite */
-  ino_t inplace_ino;          /* ... of this source inode */
 } Slot;
 
 struct CacheModel {
@@ -256,18 +254,10 @@ static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
   if (known && kind == s->kind && (kind == SLOT_GONE || same_identity(kind, &s->st, st)))
     return;
   SlotStat old = snap(s);
-  int inplace = known && st && s->kind != SLOT_GONE && s->kind != SLOT_DIR &&
-                s->st.st_dev == st->st_dev && s->st.st_ino == st->st_ino &&
-                (s->st.st_size != st->st_size || s->st.st_mtim.tv_sec != st->st_mtim.tv_sec ||
-                 s->st.st_mtim.tv_nsec != st->st_mtim.tv_nsec);
   s->version++;
   /* A single model at the root: its inode stays 1 and version 0 in an inode
   ** number means "the root, as it is now", so its trees never use 0. */
   if (s->id == 0 && (s->version & CACHE_VERSION_MASK) == 0) s->version++;
-  if (inplace) {
-    s->inplace_version = s->version;
-    s->inplace_ino = st->st_ino;
-  }
   s->kind = kind;
   if (st) s->st = *st; else memset(&s->st, 0, sizeof s->st);
   detach(c, s, dropped);
@@ -818,14 +808,6 @@ void cache_release(Cache *c, CacheModel *m) {
 RTree *cache_tree(const CacheModel *m) { return m->tree; }
 
 const SlotStat *cache_model_stat(const CacheModel *m) { return &m->ss; }
-
-int cache_model_torn(Cache *c, const CacheModel *m) {
-  pthread_mutex_lock(&c->lock);
-  Slot *s = slot_get(c, m->ss.id);
-  int torn = s && s->inplace_version > m->ss.version && s->inplace_ino == m->ss.st.st_ino;
-  pthread_mutex_unlock(&c->lock);
-  return torn;
-}
 
 void cache_stats(Cache *c, CacheStats *st) {
   pthread_mutex_lock(&c->lock);

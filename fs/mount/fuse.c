@@ -69,7 +69,8 @@ typedef enum HandleKind { H_PASS, H_MODEL } HandleKind;
 typedef struct Handle {
   struct Handle *prev, *next;   /* every open handle, freed at unmount */
   HandleKind kind;
-  int fd;                       /* H_PASS */
+  Source *src;                  /* H_PASS: reads proven to be of the version opened */
+  struct stat st;               /* H_PASS: the file when opened */
   CacheModel *model;            /* H_MODEL */
   uint32_t index;               /* node of the tree */
 } Handle;
@@ -456,7 +457,6 @@ static Handle *handle_new(Mount *mt, HandleKind kind) {
   Handle *h = calloc(1, sizeof *h);
   if (h == NULL) return NULL;
   h->kind = kind;
-  h->fd = -1;
   pthread_mutex_lock(&mt->lock);
   h->next = mt->handles;
   if (mt->handles) mt->handles->prev = h;
@@ -471,7 +471,7 @@ static void handle_free(Mount *mt, Handle *h) {
   if (h->prev) h->prev->next = h->next; else mt->handles = h->next;
   if (h->next) h->next->prev = h->prev;
   pthread_mutex_unlock(&mt->lock);
-  if (h->fd >= 0) close(h->fd);
+  source_unref(h->src);
   cache_release(mt->cache, h->model);
   free(h);
 }
@@ -581,12 +581,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
 
 static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st) {
   if (h->kind == H_PASS) {
-    struct stat src;
-    if (fstat(h->fd, &src) != 0) return errno;
-    attr_base(st, &src, ino);
-    st->st_mode = S_IFREG | (src.st_mode & 0777);
-    st->st_size = src.st_size;
-    st->st_blocks = src.st_blocks;
+    attr_base(st, &h->st, ino);
+    st->st_mode = S_IFREG | (h->st.st_mode & 0777);
+    st->st_size = h->st.st_size;
+    st->st_blocks = h->st.st_blocks;
     return 0;
   }
   if (h->model) {
@@ -653,16 +651,22 @@ static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info
   int fd = cache_open_source(mt->cache, ss->id, O_RDONLY);
   if (fd < 0) return -fd;
   struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_ino != ss->st.st_ino || st.st_dev != ss->st.st_dev) {
+  if (fstat(fd, &st) != 0 || st.st_ino != ss->st.st_ino || st.st_dev != ss->st.st_dev ||
+      st.st_size != ss->st.st_size || st.st_mtim.tv_sec != ss->st.st_mtim.tv_sec ||
+      st.st_mtim.tv_nsec != ss->st.st_mtim.tv_nsec) {
     close(fd);
-    return ESTALE;               /* replaced between the stat and the open */
+    return ESTALE;               /* changed between the stat and the open */
   }
-  Handle *h = handle_new(mt, H_PASS);
+  Err e;
+  err_clear(&e);
+  Source *src = source_from_fd(fd, cache_relpath(mt->cache, ss->id), &e);
+  Handle *h = src ? handle_new(mt, H_PASS) : NULL;
   if (h == NULL) {
-    close(fd);
-    return ENOMEM;
+    source_unref(src);
+    return src ? ENOMEM : EIO;
   }
-  h->fd = fd;
+  h->src = src;
+  h->st = st;
   fi->fh = (uintptr_t)h;
   fi->keep_cache = 1;
   return 0;
@@ -704,22 +708,31 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   fuse_reply_open(req, fi);
 }
 
+/* A plain file: through its Source, which proves every read is of the version
+** opened (a splice straight from the descriptor could not). */
+static void read_pass(fuse_req_t req, Handle *h, size_t size, off_t off) {
+  char *buf = malloc(size ? size : 1);
+  if (buf == NULL) return (void)fuse_reply_err(req, ENOMEM);
+  size_t got = 0;
+  Err e;
+  err_clear(&e);
+  if (off < 0 || h->src->ops->read(h->src, (uint64_t)off, buf, size, &got, &e) != MFS_OK) {
+    free(buf);
+    return (void)fuse_reply_err(req, EIO);
+  }
+  fuse_reply_buf(req, buf, got);
+  free(buf);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
-  Mount *mt = mount_of(req);
   Handle *h = handle_of(fi);
   (void)ino;
   if (h == NULL) return (void)fuse_reply_err(req, EBADF);
-  if (h->kind == H_PASS) {
-    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    buf.buf[0].fd = h->fd;
-    buf.buf[0].pos = off;
-    return (void)fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-  }
+  if (h->kind == H_PASS) return read_pass(req, h, size, off);
   if (h->kind != H_MODEL) return (void)fuse_reply_err(req, EISDIR);
-  /* Rewritten in place since decoded: lazily read array bytes could be new ones. */
-  if (cache_model_torn(mt->cache, h->model)) return (void)fuse_reply_err(req, EIO);
+  /* Array bytes read lazily from a source rewritten since fail in the source
+  ** (source_file.c proves every read): EIO, never bytes of two versions. */
   RTree *t = cache_tree(h->model);
   const RNode *n = render_node(t, h->index);
   char *buf = malloc(size ? size : 1);

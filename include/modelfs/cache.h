@@ -137,9 +137,6 @@ CacheModel *cache_hold(Cache *c, CacheModel *m);   /* one more reference */
 void cache_release(Cache *c, CacheModel *m);
 RTree *cache_tree(const CacheModel *m);
 const SlotStat *cache_model_stat(const CacheModel *m);  /* the version it was decoded from */
-/* Nonzero when the source was rewritten in place after this tree was decoded:
-** array bytes it reads lazily from the file may now be the new ones. */
-int cache_model_torn(Cache *c, const CacheModel *m);
 
 typedef struct CacheStats {
   uint64_t decodes;          /* model_decode calls since mount */

@@ -131,6 +131,15 @@
 ** need more, 1 MiB is beyond any of them. */
 #define MFS_MAX_NPY_HEADER       (1u << 20)
 
+/* A file read lazily (source_file.c) proves each read is of the version opened
+** (fstat after the read).  Files up to PROVE_MAX are summed per PROVE_BLOCK at
+** open, so a touch or an append (bytes opened unchanged) can be told from a
+** rewrite; a bigger file read after any change fails with EIO.  A read retried
+** PROVE_TRIES times while the file keeps changing fails too. */
+#define MFS_PROVE_BLOCK          (1u << 20)
+#define MFS_PROVE_MAX            (64ULL << 20)
+#define MFS_PROVE_TRIES          3
+
 /* Renderer (render.c, text.c).  A .txt view is produced whole and cached, so the
 ** array behind it is bounded (the .npy of a bigger array is still served by
 ** offset).  Big ints beyond BIGINT_DECIMAL bytes (~40k digits; Python itself

@@ -41,8 +41,12 @@ void source_unref(Source *s);
 /* For implementations: fill the common fields (refs = 1, name copied). */
 void source_init(Source *s, const SourceOps *ops, const char *name, uint64_t size);
 
-/* source_file.c: a plain file read with pread; the fd stays open. */
+/* source_file.c: a plain file read with pread; the fd stays open.  Every read is
+** checked to be of the version opened (EIO otherwise; see source_file.c). */
 Source *source_open_file(const char *path, Err *e);
+/* The same over an open descriptor, which the source owns from now on (closed
+** on failure too). */
+Source *source_from_fd(int fd, const char *name, Err *e);
 /* source_mem.c: bytes in memory (tests, fuzzers, small decoded members); copies them. */
 Source *source_from_memory(const void *data, size_t len, const char *name);
 /* A window [off, off+len) of another source (legacy joblib ZF payloads, zip stored members). */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 #include <zlib.h>
 #include "modelfs/limits.h"
 #include "modelfs/source.h"
@@ -716,6 +717,56 @@ static void test_tiny(void **state) {
   source_unref(raw);
 }
 
+/* A file Source proves every read is of the version opened: a touch, an append
+** or the same bytes written again read on (never past the size opened); other
+** bytes in the opened range make every later read fail. */
+static void write_file(const char *path, const void *data, size_t n, const char *mode) {
+  FILE *f = fopen(path, mode);
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+static void test_file_versions(void **state) {
+  (void)state;
+  char path[] = "/tmp/modelfs-test-versions-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  size_t n = 3 * MFS_PROVE_BLOCK + 123;
+  uint8_t *data = malloc(n), *got = malloc(n);
+  for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 7 + (i >> 12));
+  write_file(path, data, n, "wb");
+  Err e;
+  err_clear(&e);
+  Source *s = source_open_file(path, &e);
+  assert_non_null(s);
+  assert_int_equal(source_read(s, 0, got, 4096, &e), MFS_OK);
+  usleep(20000);
+  assert_int_equal(utime(path, NULL), 0);                         /* touch */
+  assert_int_equal(source_read(s, 4096, got + 4096, n - 4096, &e), MFS_OK);
+  assert_memory_equal(got, data, n);
+  write_file(path, "tail", 4, "ab");                               /* append */
+  size_t k = 0;
+  assert_int_equal(s->ops->read(s, n - 10, got, 100, &k, &e), MFS_OK);
+  assert_int_equal(k, 10);                                         /* not past the size opened */
+  assert_memory_equal(got, data + n - 10, 10);
+  write_file(path, data, n, "r+b");                                /* same bytes again */
+  assert_int_equal(source_read(s, 0, got, n, &e), MFS_OK);
+  assert_memory_equal(got, data, n);
+  data[2 * MFS_PROVE_BLOCK + 5] ^= 1;                              /* one byte differs */
+  write_file(path, data, n, "r+b");
+  assert_int_equal(source_read(s, 0, got, 16, &e), MFS_EIO);
+  assert_non_null(strstr(e.msg, "rewritten"));
+  data[2 * MFS_PROVE_BLOCK + 5] ^= 1;                              /* and back: still broken */
+  write_file(path, data, n, "r+b");
+  assert_int_equal(source_read(s, 0, got, 16, &e), MFS_EIO);
+  source_unref(s);
+  unlink(path);
+  free(data);
+  free(got);
+}
+
 static int setup(void **state) {
   (void)state;
   make_plain();
@@ -743,6 +794,7 @@ int main(void) {
     cmocka_unit_test(test_without_store), cmocka_unit_test(test_threads_sequential),
     cmocka_unit_test(test_zero_runs),
     cmocka_unit_test(test_adler_trailer), cmocka_unit_test(test_reader_skip_stream),
+    cmocka_unit_test(test_file_versions),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
