@@ -24,7 +24,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
 PYTHON   := /usr/bin/python3
 PREFIX   ?= /usr/local
 
-.PHONY: all deps check unit pytest asan demo clean fuzz bench install
+.PHONY: all deps check unit pytest asan demo clean fuzz bench install stress
 all: modelfs
 
 modelfs: build/rel/libmodelfs.a build/rel/cli/main.o
@@ -82,6 +82,11 @@ check: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory pytest
+
+# Readers, walkers and a writer changing SOURCE in every way, for minutes, over a
+# small cache (issue 13): prints the figures the README quotes.  STRESS_SECONDS=N.
+stress: all
+	$(PYTHON) scripts/stress.py $(STRESS_SECONDS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

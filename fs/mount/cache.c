@@ -10,8 +10,9 @@
 ** every MFS_TRIM_BYTES of trees freed the heap is trimmed (malloc_trim).
 **
 ** Must never: hold the lock across a syscall, a decode or a free of a tree;
-** decode one version of one file twice at the same time; let the cache grow
-** past its byte budget except by the one tree in use right now.
+** decode one version of one file twice at the same time, or more than
+** MFS_MAX_PARALLEL_DECODES files at once; let the cache grow past its byte
+** budget except by the trees in use right now.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "modelfs/decode.h"
 #include "modelfs/identify.h"
 #include "modelfs/limits.h"
+#include "modelfs/u64map.h"
 
 typedef struct Slot {
   uint32_t id, parent;        /* immutable */
@@ -41,14 +43,33 @@ typedef struct Slot {
   CacheModel *model;          /* cached tree of the current version, or NULL */
   int decoding;               /* a thread is decoding the current version */
   uint64_t decodes;
+  uint64_t krefs;             /* the kernel's lookups of the current version's inodes */
+  struct OldVersion *old;     /* earlier versions the kernel still holds inodes of */
+  uint32_t busy;              /* calls using relpath/name outside the lock */
+  int was_dir;                /* ever a directory: may have children, watches */
+  int seen;                   /* stat'ed at least once: version is an identity */
+  U64Map *sizes;              /* node index -> size of files costly to size, ... */
+  uint32_t sizes_version;     /* ... of this version */
 } Slot;
+
+/* A version replaced while the kernel still held inodes of it (LOOKUP counts
+** minus FORGETs): its attributes, and its tree when one was decoded, so those
+** inodes keep answering as that version until the kernel lets go. */
+typedef struct OldVersion {
+  struct OldVersion *next;
+  SlotStat ss;
+  CacheModel *model;          /* a reference, or NULL: never decoded, or evicted */
+  uint64_t krefs;
+} OldVersion;
 
 struct CacheModel {
   RTree *tree;
   Model *model;
   SlotStat ss;                /* the version decoded */
   int refs;
-  int attached;               /* held by its slot and on the LRU */
+  int attached;               /* held by its slot (or owner) and on the LRU */
+  struct OldVersion *owner;   /* the earlier version holding it, or NULL: its slot */
+  int pinned;                 /* holds its slot (busy) until freed */
   size_t mem;
   struct timespec measured;   /* when mem was last taken from render_memory */
   CacheModel *prev, *next;    /* LRU, most recent first */
@@ -56,8 +77,9 @@ struct CacheModel {
 
 struct Cache {
   pthread_mutex_t lock;
-  pthread_mutex_t decode_lock;   /* held while decoding: one decode at a time */
-  pthread_cond_t decoded;
+  pthread_cond_t decoded;        /* a slot's decode ended */
+  pthread_cond_t decode_room;    /* a decode ended: room for a waiting one */
+  uint32_t decoding;             /* decodes running now (MFS_MAX_PARALLEL_DECODES) */
   char *source;
   int srcfd;
   const TrustList *trust;
@@ -68,8 +90,14 @@ struct Cache {
   void *changed_ctx;
   char *hide;
   int single;                    /* SOURCE is one model file: slot 0 is that model */
-  Slot **slots;
-  uint32_t nslots, capslots;
+  Slot **slots;               /* by id; NULL for a reclaimed id */
+  uint32_t nslots, capslots;  /* ids in use are below nslots */
+  uint32_t *free_ids;         /* reclaimed ids, reused first, ... */
+  uint32_t *free_vers;        /* ... with their last version, which their next name
+                                 continues: an inode number is never handed out
+                                 again soon after the kernel forgot it */
+  uint32_t nfree, capfree;
+  uint32_t live;              /* slots that exist */
   Slot **hash;
   size_t hcap;
   CacheModel *lru_head, *lru_tail;
@@ -111,6 +139,7 @@ static int hash_grow(Cache *c) {
   if (h == NULL) return ENOMEM;
   for (uint32_t i = 1; i < c->nslots; i++) {
     Slot *s = c->slots[i];
+    if (s == NULL) continue;
     size_t b = hash_of(s->parent, s->name) & (cap - 1);
     s->hnext = h[b];
     h[b] = s;
@@ -132,15 +161,15 @@ static int join(char *out, size_t size, const char *dir, const char *name) {
 
 /* Under the lock.  A new slot for NAME in PARENT, with no identity yet. */
 static int slot_new(Cache *c, uint32_t parent, const char *name, Slot **out) {
-  if (c->nslots >= MFS_MAX_SLOTS) return ENOSPC;
-  if (c->nslots == c->capslots) {
+  if (c->nfree == 0 && c->nslots >= MFS_MAX_SLOTS) return ENOSPC;
+  if (c->nfree == 0 && c->nslots == c->capslots) {
     uint32_t cap = c->capslots ? c->capslots * 2 : 256;
     Slot **v = realloc(c->slots, cap * sizeof *v);
     if (v == NULL) return ENOMEM;
     c->slots = v;
     c->capslots = cap;
   }
-  if ((size_t)c->nslots * 2 >= c->hcap && hash_grow(c) != 0) return ENOMEM;
+  if ((size_t)c->live * 2 >= c->hcap && hash_grow(c) != 0) return ENOMEM;
   char rel[PATH_MAX];
   int err = join(rel, sizeof rel, c->slots[parent]->relpath, name);
   if (err) return err;
@@ -154,15 +183,67 @@ static int slot_new(Cache *c, uint32_t parent, const char *name, Slot **out) {
     free(s);
     return ENOMEM;
   }
-  s->id = c->nslots;
+  if (c->nfree) {
+    c->nfree--;
+    s->id = c->free_ids[c->nfree];
+    s->version = c->free_vers[c->nfree];
+  } else {
+    s->id = c->nslots++;
+  }
   s->parent = parent;
   s->kind = SLOT_GONE;
-  c->slots[c->nslots++] = s;
+  c->slots[s->id] = s;
+  c->live++;
   size_t b = hash_of(parent, name) & (c->hcap - 1);
   s->hnext = c->hash[b];
   c->hash[b] = s;
   *out = s;
   return 0;
+}
+
+/* Under the lock.  A name that is gone and that nobody holds any more (no
+** kernel inode, no tree, no call in progress) gives its slot back, so memory
+** stays flat however many names come and go.  Directories keep theirs: their
+** children and inotify watches are indexed by it. */
+static void slot_reclaim(Cache *c, Slot *s) {
+  if (s->id == 0 || s->kind != SLOT_GONE || s->was_dir || s->krefs || s->old || s->busy ||
+      s->model || s->decoding || !s->seen)
+    return;
+  if (c->nfree == c->capfree) {
+    uint32_t cap = c->capfree ? c->capfree * 2 : 64;
+    uint32_t *v = realloc(c->free_ids, cap * sizeof *v);
+    if (v) c->free_ids = v;
+    uint32_t *w = v ? realloc(c->free_vers, cap * sizeof *w) : NULL;
+    if (w == NULL) return;                 /* kept: a slot, not a failure */
+    c->free_vers = w;
+    c->capfree = cap;
+  }
+  Slot **pp = &c->hash[hash_of(s->parent, s->name) & (c->hcap - 1)];
+  while (*pp != s) pp = &(*pp)->hnext;
+  *pp = s->hnext;
+  c->slots[s->id] = NULL;
+  c->free_ids[c->nfree] = s->id;
+  c->free_vers[c->nfree++] = s->version;
+  c->live--;
+  if (s->sizes) u64map_free(s->sizes);
+  free(s->sizes);
+  free(s->name);
+  free(s->relpath);
+  free(s);
+}
+
+/* Under the lock: a slot used outside the lock (its relpath) stays allocated. */
+static Slot *slot_pin(Cache *c, uint32_t id) {
+  Slot *s = id < c->nslots ? c->slots[id] : NULL;
+  if (s) s->busy++;
+  return s;
+}
+
+static void slot_unpin(Cache *c, Slot *s) {
+  pthread_mutex_lock(&c->lock);
+  s->busy--;
+  slot_reclaim(c, s);
+  pthread_mutex_unlock(&c->lock);
 }
 
 /* Identity: what, when it differs, makes the entry a different version.  A
@@ -194,6 +275,15 @@ static void lru_push(Cache *c, CacheModel *m) {
 /* Unlocked.  Whoever brings the freed bytes past MFS_TRIM_BYTES trims. */
 static void model_destroy(Cache *c, CacheModel *m) {
   size_t mem = m->mem;
+  if (m->pinned) {                /* its slot may go now (a name gone, forgotten) */
+    pthread_mutex_lock(&c->lock);
+    Slot *s = slot_get(c, m->ss.id);
+    if (s) {
+      s->busy--;
+      slot_reclaim(c, s);
+    }
+    pthread_mutex_unlock(&c->lock);
+  }
   render_free(m->tree);
   model_free(m->model);
   free(m);
@@ -229,10 +319,14 @@ static void detach(Cache *c, Slot *s, CacheModel **dropped) {
 
 /* Under the lock.  Evict least recently used trees until within bounds; KEEP (the
 ** tree in use) stays even when it alone is over budget. */
+/* Under the lock.  An earlier version's record lets go of its tree. */
+static void old_detach(Cache *c, struct OldVersion *o, CacheModel **dropped);
+
 static void enforce(Cache *c, CacheModel *keep, CacheModel **dropped) {
   while ((c->lru_bytes > c->budget || c->lru_count > c->max_models) && c->lru_tail &&
          c->lru_tail != keep) {
-    detach(c, c->slots[c->lru_tail->ss.id], dropped);
+    if (c->lru_tail->owner) old_detach(c, c->lru_tail->owner, dropped);
+    else detach(c, c->slots[c->lru_tail->ss.id], dropped);
     c->evictions++;
   }
 }
@@ -244,25 +338,78 @@ static uint64_t parent_ino(Cache *c, const Slot *s) {
 
 /* Under the lock.  Record what a stat found (st NULL: gone).  A change of
 ** identity bumps the version, drops the tree and tells the owner. */
+static OldVersion *old_find(const Slot *s, uint32_t ver8) {
+  for (OldVersion *o = s->old; o; o = o->next)
+    if ((o->ss.version & CACHE_VERSION_MASK) == ver8) return o;
+  return NULL;
+}
+
+/* Under the lock.  The slot's current version is being replaced: when the
+** kernel holds inodes of it, keep what they need (its stat, its tree).  The
+** tree stays on the LRU, evicted like any other (its inodes then answer ESTALE). */
+static void keep_old(Cache *c, Slot *s, CacheModel **dropped) {
+  OldVersion *o = s->krefs ? calloc(1, sizeof *o) : NULL;
+  if (o == NULL) {                         /* nobody holds it (or no memory: ESTALE later) */
+    detach(c, s, dropped);
+    return;
+  }
+  o->ss = snap(s);
+  o->krefs = s->krefs;
+  o->model = s->model;                     /* the slot's reference becomes the record's */
+  if (o->model) o->model->owner = o;
+  s->model = NULL;
+  o->next = s->old;
+  s->old = o;
+  s->krefs = 0;
+}
+
+static void old_detach(Cache *c, OldVersion *o, CacheModel **dropped) {
+  CacheModel *m = o->model;
+  if (m == NULL) return;
+  o->model = NULL;
+  m->owner = NULL;
+  lru_unlink(c, m);
+  c->lru_bytes -= m->mem;
+  c->lru_count--;
+  m->attached = 0;
+  if (--m->refs == 0) {
+    m->next = *dropped;
+    *dropped = m;
+  }
+}
+
+static void old_free(Cache *c, OldVersion *o, CacheModel **dropped) {
+  old_detach(c, o, dropped);
+  free(o);
+}
+
+/* Under the lock.  Record what a stat found (st NULL: gone).  A change of
+** identity bumps the version (never onto the low bits of a version the kernel
+** still holds), keeps or drops the tree and tells the owner. */
 static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
                     CacheModel **dropped) {
   if (s->id == 0 && !c->single) {   /* the root keeps inode 1 whatever happens */
     if (st) s->st = *st;
     return;
   }
-  int known = s->version != 0;
+  int known = s->seen;
+  s->seen = 1;
   if (known && kind == s->kind && (kind == SLOT_GONE || same_identity(kind, &s->st, st)))
     return;
   SlotStat old = snap(s);
-  s->version++;
+  if (known) keep_old(c, s, dropped);
+  else detach(c, s, dropped);
   /* A single model at the root: its inode stays 1 and version 0 in an inode
   ** number means "the root, as it is now", so its trees never use 0. */
-  if (s->id == 0 && (s->version & CACHE_VERSION_MASK) == 0) s->version++;
+  do s->version++;
+  while (old_find(s, s->version & CACHE_VERSION_MASK) ||
+         (s->version & CACHE_VERSION_MASK) == (old.version & CACHE_VERSION_MASK) ||
+         (s->id == 0 && (s->version & CACHE_VERSION_MASK) == 0));
   s->kind = kind;
+  if (kind == SLOT_DIR) s->was_dir = 1;
   if (st) s->st = *st; else memset(&s->st, 0, sizeof s->st);
-  detach(c, s, dropped);
   if (known && c->changed && s->id != 0)
-    c->changed(c->changed_ctx, &old, parent_ino(c, s), s->name);
+    c->changed(c->changed_ctx, &old, kind, parent_ino(c, s), s->name);
 }
 
 /* A relative link that stays inside SOURCE is served as a link: the kernel
@@ -316,11 +463,12 @@ static SlotKind classify(Cache *c, const char *rel, const struct stat *st) {
 /* NAME in PARENT was stat'ed as ST: find or make its slot and bring it up to date.
 ** The kind is worked out (a sniff, maybe) only when the identity is new. */
 static int settle(Cache *c, uint32_t parent, const char *name, const char *rel,
-                  const struct stat *st, SlotStat *out) {
+                  const struct stat *st, SlotStat *out, int pin) {
   pthread_mutex_lock(&c->lock);
   Slot *s = hash_find(c, parent, name);
-  if (s && s->version && s->kind != SLOT_GONE && same_identity(s->kind, &s->st, st)) {
+  if (s && s->seen && s->kind != SLOT_GONE && same_identity(s->kind, &s->st, st)) {
     *out = snap(s);
+    s->busy += pin;
     pthread_mutex_unlock(&c->lock);
     return 0;
   }
@@ -334,6 +482,8 @@ static int settle(Cache *c, uint32_t parent, const char *name, const char *rel,
   if (s && !err) {
     observe(c, s, kind, kind == SLOT_GONE ? NULL : st, &dropped);
     *out = snap(s);
+    if (kind != SLOT_GONE) s->busy += pin;
+    slot_reclaim(c, s);
   }
   pthread_mutex_unlock(&c->lock);
   free_dropped(c, dropped);
@@ -346,6 +496,7 @@ static void gone(Cache *c, uint32_t parent, const char *name) {
   pthread_mutex_lock(&c->lock);
   Slot *s = hash_find(c, parent, name);
   if (s) observe(c, s, SLOT_GONE, NULL, &dropped);
+  if (s) slot_reclaim(c, s);
   pthread_mutex_unlock(&c->lock);
   free_dropped(c, dropped);
 }
@@ -405,8 +556,8 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
     return NULL;
   }
   pthread_mutex_init(&c->lock, NULL);
-  pthread_mutex_init(&c->decode_lock, NULL);
   pthread_cond_init(&c->decoded, NULL);
+  pthread_cond_init(&c->decode_room, NULL);
   c->source = abs;
   c->srcfd = fd;
   c->trust = cfg->trust;
@@ -429,27 +580,42 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
   else fstat(fd, &root->st);
   c->slots[0] = root;
   c->nslots = 1;
+  c->live = 1;
   return c;
 }
 
 void cache_free(Cache *c) {
   if (c == NULL) return;
   CacheModel *dropped = NULL;
-  for (uint32_t i = 0; i < c->nslots; i++) detach(c, c->slots[i], &dropped);
+  for (uint32_t i = 0; i < c->nslots; i++) {
+    Slot *s = c->slots[i];
+    if (s == NULL) continue;
+    detach(c, s, &dropped);
+    while (s->old) {
+      OldVersion *o = s->old;
+      s->old = o->next;
+      old_free(c, o, &dropped);
+    }
+  }
   free_dropped(c, dropped);
   for (uint32_t i = 0; i < c->nslots; i++) {
+    if (c->slots[i] == NULL) continue;
+    if (c->slots[i]->sizes) u64map_free(c->slots[i]->sizes);
+    free(c->slots[i]->sizes);
     free(c->slots[i]->name);
     free(c->slots[i]->relpath);
     free(c->slots[i]);
   }
   free(c->slots);
+  free(c->free_ids);
+  free(c->free_vers);
   free(c->hash);
   close(c->srcfd);
   free(c->source);
   free(c->hide);
   free(c->compat_target);
   pthread_cond_destroy(&c->decoded);
-  pthread_mutex_destroy(&c->decode_lock);
+  pthread_cond_destroy(&c->decode_room);
   pthread_mutex_destroy(&c->lock);
   free(c);
 }
@@ -497,7 +663,7 @@ int cache_lookup(Cache *c, uint32_t parent, const char *name, SlotStat *out) {
     if (err == ENOENT || err == ENOTDIR) gone(c, parent, name);
     return err == ENOTDIR ? ENOENT : err;
   }
-  return settle(c, parent, name, rel, &st, out);
+  return settle(c, parent, name, rel, &st, out, 0);
 }
 
 /* The model at the root of a single-file mount, stat'ed again: a new identity is
@@ -514,15 +680,11 @@ static int refresh_single(Cache *c, Slot *s, int err, const struct stat *st, Slo
   return 0;
 }
 
-int cache_refresh(Cache *c, uint32_t id, SlotStat *out) {
-  pthread_mutex_lock(&c->lock);
-  Slot *s = slot_get(c, id);
-  pthread_mutex_unlock(&c->lock);
-  if (s == NULL) return ENOENT;
+static int refresh_pinned(Cache *c, Slot *s, SlotStat *out) {
   struct stat st;
   int err = stat_rel(c, s->relpath, &st);
-  if (id == 0 && c->single) return refresh_single(c, s, err, &st, out);
-  if (id == 0) {
+  if (s->id == 0 && c->single) return refresh_single(c, s, err, &st, out);
+  if (s->id == 0) {
     pthread_mutex_lock(&c->lock);
     if (!err) s->st = st;
     *out = snap(s);
@@ -531,11 +693,23 @@ int cache_refresh(Cache *c, uint32_t id, SlotStat *out) {
   }
   if (err == ENOENT || err == ENOTDIR) {
     gone(c, s->parent, s->name);
-    cache_get(c, id, out);
+    pthread_mutex_lock(&c->lock);
+    *out = snap(s);
+    pthread_mutex_unlock(&c->lock);
     return ENOENT;
   }
   if (err) return err;
-  return settle(c, s->parent, s->name, s->relpath, &st, out);
+  return settle(c, s->parent, s->name, s->relpath, &st, out, 0);
+}
+
+int cache_refresh(Cache *c, uint32_t id, SlotStat *out) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_pin(c, id);
+  pthread_mutex_unlock(&c->lock);
+  if (s == NULL) return ENOENT;
+  int err = refresh_pinned(c, s, out);
+  slot_unpin(c, s);
+  return err;
 }
 
 void cache_refresh_all(Cache *c) {
@@ -630,12 +804,14 @@ int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *nout) {
       continue;
     }
     follow_to_file(c, dirfd(d), de->d_name, rel, &st);
-    int e2 = settle(c, dir, de->d_name, rel, &st, &ss);
+    int e2 = settle(c, dir, de->d_name, rel, &st, &ss, 1);   /* pinned: listed */
     if (e2 == ENOMEM || e2 == ENOSPC) err = e2;
-    else if (e2 == 0) err = push_entry(&v, &n, &cap, de->d_name, &ss);
+    else if (e2 == 0 && (err = push_entry(&v, &n, &cap, de->d_name, &ss)) != 0)
+      cache_list_unpin(c, &(CacheEntry){NULL, ss}, 1);
   }
   closedir(d);
   if (err) {
+    cache_list_unpin(c, v, n);
     cache_list_free(v, n);
     return err;
   }
@@ -644,24 +820,51 @@ int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *nout) {
   return 0;
 }
 
+void cache_list_unpin(Cache *c, const CacheEntry *v, size_t n) {
+  pthread_mutex_lock(&c->lock);
+  for (size_t i = 0; i < n; i++) {
+    Slot *s = slot_get(c, v[i].ss.id);
+    if (s == NULL) continue;
+    s->busy--;
+    slot_reclaim(c, s);
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
 void cache_list_free(CacheEntry *v, size_t n) {
   for (size_t i = 0; i < n; i++) free(v[i].name);
   free(v);
 }
 
 int cache_open_source(Cache *c, uint32_t id, int flags) {
-  Slot *s = slot_locked(c, id);
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_pin(c, id);
+  pthread_mutex_unlock(&c->lock);
   if (s == NULL) return -ENOENT;
   int fd = *s->relpath ? openat(c->srcfd, s->relpath, flags | O_CLOEXEC)   /* a link: its file */
                        : openat(c->srcfd, ".", flags | O_CLOEXEC);
-  return fd < 0 ? -errno : fd;
+  int err = fd < 0 ? errno : 0;
+  slot_unpin(c, s);
+  return fd < 0 ? -err : fd;
+}
+
+int cache_copy_relpath(Cache *c, uint32_t id, char *buf, size_t cap) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  if (s) snprintf(buf, cap, "%s", s->relpath);
+  pthread_mutex_unlock(&c->lock);
+  return s ? 0 : ENOENT;
 }
 
 long cache_readlink(Cache *c, uint32_t id, char *buf, size_t size) {
-  Slot *s = slot_locked(c, id);
-  if (s == NULL || !*s->relpath) return -ENOENT;
-  ssize_t n = readlinkat(c->srcfd, s->relpath, buf, size);
-  return n < 0 ? -errno : (long)n;
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_pin(c, id);
+  pthread_mutex_unlock(&c->lock);
+  if (s == NULL) return -ENOENT;
+  ssize_t n = *s->relpath ? readlinkat(c->srcfd, s->relpath, buf, size) : -1;
+  int err = n < 0 ? (*s->relpath ? errno : ENOENT) : 0;
+  slot_unpin(c, s);
+  return n < 0 ? -err : (long)n;
 }
 
 /* Decode the file behind S as it was when WANT was taken.  Unlocked.  A file that
@@ -701,13 +904,27 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
   return EIO;
 }
 
+/* Under the lock.  The kept tree of an earlier version (a new reference), or NULL. */
+static CacheModel *old_tree(Cache *c, Slot *s, uint32_t ver8) {
+  OldVersion *o = old_find(s, ver8);
+  if (o == NULL || o->model == NULL) return NULL;
+  o->model->refs++;
+  lru_unlink(c, o->model);
+  lru_push(c, o->model);
+  return o->model;
+}
+
 int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, id);
   for (;;) {
     int err = 0;
+    if (s && (s->version & CACHE_VERSION_MASK) != ver8 && !(id == 0 && ver8 == 0)) {
+      *out = old_tree(c, s, ver8);
+      pthread_mutex_unlock(&c->lock);
+      return *out ? 0 : ESTALE;
+    }
     if (s == NULL || s->kind == SLOT_GONE) err = ENOENT;
-    else if ((s->version & CACHE_VERSION_MASK) != ver8 && !(id == 0 && ver8 == 0)) err = ESTALE;
     else if (s->kind != SLOT_MODEL) err = ENOENT;
     if (err) {
       pthread_mutex_unlock(&c->lock);
@@ -729,6 +946,11 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   s->decodes++;
   c->decodes++;
   SlotStat want = snap(s);
+  /* Decodes run side by side, each within the decoder's limits, so a slow or
+  ** hostile file never holds up another model; their number is bounded, which
+  ** bounds their memory together (and leaves loop threads for everything else). */
+  while (c->decoding >= MFS_MAX_PARALLEL_DECODES) pthread_cond_wait(&c->decode_room, &c->lock);
+  c->decoding++;
   /* Make room first: a tree kept over budget because it was in use must not
   ** stay resident while a second one is decoded beside it. */
   CacheModel *before = NULL;
@@ -736,20 +958,41 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
   pthread_mutex_unlock(&c->lock);
   free_dropped(c, before);
 
-  /* One decode at a time: each may take a graph and a memo up to their limits,
-  ** and two hostile files decoded side by side would double the daemon's peak. */
   CacheModel *m = NULL;
-  pthread_mutex_lock(&c->decode_lock);
   int err = decode_slot(c, s, &want, &m);
-  pthread_mutex_unlock(&c->decode_lock);
 
   CacheModel *dropped = NULL;
   pthread_mutex_lock(&c->lock);
   s->decoding = 0;
+  c->decoding--;
+  pthread_cond_signal(&c->decode_room);
   pthread_cond_broadcast(&c->decoded);
-  if (!err && s->version != want.version) err = ESTALE;
+  if (!err && s->version != want.version) {
+    /* Replaced while decoding: the tree is still that version's, which the
+    ** kernel may hold inodes of. */
+    OldVersion *o = old_find(s, want.version & CACHE_VERSION_MASK);
+    if (o && o->model == NULL && o->ss.version == want.version) {
+      m->refs = 2;
+      m->pinned = 1;
+      s->busy++;
+      m->attached = 1;
+      m->owner = o;
+      o->model = m;
+      lru_push(c, m);
+      c->lru_bytes += m->mem;
+      c->lru_count++;
+      enforce(c, m, &dropped);
+      pthread_mutex_unlock(&c->lock);
+      free_dropped(c, dropped);
+      *out = m;
+      return 0;
+    }
+    err = ESTALE;
+  }
   if (!err) {
     m->refs = 2;
+    m->pinned = 1;
+    s->busy++;
     m->attached = 1;
     s->model = m;
     lru_push(c, m);
@@ -805,6 +1048,84 @@ void cache_release(Cache *c, CacheModel *m) {
   free_dropped(c, dropped);
 }
 
+void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t n) {
+  if (ss->id == 0 || n == 0) return;
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, ss->id);
+  uint32_t ver8 = ss->version & CACHE_VERSION_MASK;
+  if (s && (s->version & CACHE_VERSION_MASK) == ver8) {
+    s->krefs += n;
+  } else if (s) {
+    OldVersion *o = old_find(s, ver8);
+    if (o == NULL && (o = calloc(1, sizeof *o)) != NULL) {   /* replaced just now */
+      o->ss = *ss;
+      o->next = s->old;
+      s->old = o;
+    }
+    if (o) o->krefs += n;
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n) {
+  uint32_t id, ver8, index;
+  cache_ino_split(ino, &id, &ver8, &index);
+  if (id == 0) return 0;
+  CacheModel *dropped = NULL;
+  int recheck = 0;
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  if (s && (s->version & CACHE_VERSION_MASK) == ver8) {
+    s->krefs -= n < s->krefs ? n : s->krefs;
+    recheck = s->krefs == 0 && s->kind != SLOT_GONE && !s->was_dir;
+  } else if (s) {
+    OldVersion **pp = &s->old;
+    while (*pp && ((*pp)->ss.version & CACHE_VERSION_MASK) != ver8) pp = &(*pp)->next;
+    OldVersion *o = *pp;
+    if (o && (o->krefs -= n < o->krefs ? n : o->krefs) == 0) {
+      *pp = o->next;
+      old_free(c, o, &dropped);
+    }
+  }
+  if (s) slot_reclaim(c, s);
+  pthread_mutex_unlock(&c->lock);
+  free_dropped(c, dropped);
+  return recheck;
+}
+
+int cache_old_stat(Cache *c, uint32_t id, uint32_t ver8, SlotStat *out) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  OldVersion *o = s ? old_find(s, ver8) : NULL;
+  if (o) *out = o->ss;
+  pthread_mutex_unlock(&c->lock);
+  return o ? 0 : ESTALE;
+}
+
+int cache_size_get(Cache *c, const SlotStat *ss, uint32_t index, uint64_t *size) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, ss->id);
+  int found = s && s->sizes && s->sizes_version == ss->version && u64map_get(s->sizes, index, size);
+  pthread_mutex_unlock(&c->lock);
+  return found;
+}
+
+void cache_size_put(Cache *c, const SlotStat *ss, uint32_t index, uint64_t size) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, ss->id);
+  if (s && s->version == ss->version) {
+    if (s->sizes && s->sizes_version != ss->version) {
+      u64map_free(s->sizes);
+      free(s->sizes);
+      s->sizes = NULL;
+    }
+    if (s->sizes == NULL && (s->sizes = calloc(1, sizeof *s->sizes)) != NULL)
+      s->sizes_version = ss->version;
+    if (s->sizes && s->sizes->n < MFS_MAX_REMEMBERED_SIZES) (void)u64map_put(s->sizes, index, size);
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
 RTree *cache_tree(const CacheModel *m) { return m->tree; }
 
 const SlotStat *cache_model_stat(const CacheModel *m) { return &m->ss; }
@@ -818,6 +1139,7 @@ void cache_stats(Cache *c, CacheStats *st) {
   st->budget = c->budget;
   st->max_models = c->max_models;
   st->trims = atomic_load(&c->trims);
+  st->slots = c->live;
   pthread_mutex_unlock(&c->lock);
 }
 

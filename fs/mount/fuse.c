@@ -60,6 +60,7 @@
 #define XA_EVICTIONS "user.modelfs.evictions"
 #define XA_MODELS    "user.modelfs.cached_models"
 #define XA_BYTES     "user.modelfs.cached_bytes"
+#define XA_SLOTS     "user.modelfs.slots"
 
 typedef enum HandleKind { H_PASS, H_MODEL } HandleKind;
 
@@ -88,6 +89,7 @@ typedef struct Listing {
 typedef struct Notice {
   struct Notice *next;
   fuse_ino_t parent, old;
+  int unlinked;                 /* old is a file or link whose name went or was replaced */
   char name[];
 } Notice;
 
@@ -113,6 +115,7 @@ typedef struct Mount {
   size_t listings_cap;
   int no_opendir;               /* the kernel opens directories without asking us */
   unsigned max_read;            /* -o max_read=N, echoed in init (libfuse 3.14 needs it) */
+  unsigned max_threads;         /* -o max_threads=N as given, or 0 */
   unsigned conn;                /* /sys/fs/fuse/connections/N of the mount, 0 unknown */
   int abandoned;                /* the notifier could not be stopped: free nothing */
 } Mount;
@@ -172,8 +175,8 @@ static void slot_attr(const SlotStat *ss, struct stat *st) {
 ** shows size 0; opening it then fails with EIO.  With only_known, a file whose
 ** size would mean generating its whole text (a .txt view, object.json) gets no
 ** attributes: returns 0 with st_ino and st_mode set, enough for a dirent. */
-static int node_attr_of(RTree *t, const SlotStat *ss, const RNode *n, struct stat *st,
-                        int only_known) {
+static int node_attr_of(Cache *c, RTree *t, const SlotStat *ss, const RNode *n,
+                        struct stat *st, int only_known) {
   if (n->index == 0) {
     slot_attr(ss, st);
     return 1;
@@ -189,10 +192,16 @@ static int node_attr_of(RTree *t, const SlotStat *ss, const RNode *n, struct sta
     Err e;
     err_clear(&e);
     st->st_mode = S_IFREG | (ss->st.st_mode & 0666);
-    if (only_known) {
-      if (!render_size_known(t, n, &size)) return 0;
+    /* A size that took making the whole text (a .txt view of a big array) is
+    ** remembered for the version, so it is not made again after an eviction. */
+    if (render_size_known(t, n, &size) || cache_size_get(c, ss, n->index, &size)) {
+      /* known */
+    } else if (only_known) {
+      return 0;
     } else if (render_size(t, n, &size, &e) != MFS_OK) {
       size = 0;
+    } else {
+      cache_size_put(c, ss, n->index, size);
     }
     st->st_size = (off_t)size;
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
@@ -200,8 +209,8 @@ static int node_attr_of(RTree *t, const SlotStat *ss, const RNode *n, struct sta
   return 1;
 }
 
-static void node_attr(RTree *t, const SlotStat *ss, const RNode *n, struct stat *st) {
-  (void)node_attr_of(t, ss, n, st, 0);
+static void node_attr(Cache *c, RTree *t, const SlotStat *ss, const RNode *n, struct stat *st) {
+  (void)node_attr_of(c, t, ss, n, st, 0);
 }
 
 static void entry_of(struct fuse_entry_param *e, const struct stat *st, uint32_t gen,
@@ -222,7 +231,8 @@ static void wake(Mount *mt) {
 }
 
 /* Called by the cache (under its lock) when a known entry changed identity. */
-static void on_changed(void *ctx, const SlotStat *old, uint64_t parent_ino, const char *name) {
+static void on_changed(void *ctx, const SlotStat *old, SlotKind now, uint64_t parent_ino,
+                       const char *name) {
   Mount *mt = ctx;
   size_t len = strlen(name);
   Notice *n = malloc(sizeof *n + len + 1);
@@ -230,6 +240,11 @@ static void on_changed(void *ctx, const SlotStat *old, uint64_t parent_ino, cons
   n->next = NULL;
   n->parent = parent_ino;
   n->old = old->kind == SLOT_GONE ? 0 : cache_ino(old->id, old->version, 0);
+  /* Files, and whatever is gone: the kernel drops their inodes once unused.
+  ** Not a directory (a model shows as one) that was replaced: it would stop
+  ** listing for whoever is still in it, and its old version is kept for them. */
+  n->unlinked = old->kind != SLOT_GONE &&
+                (now == SLOT_GONE || old->kind == SLOT_FILE || old->kind == SLOT_LINK);
   memcpy(n->name, name, len + 1);
   pthread_mutex_lock(&mt->qlock);
   if (mt->queue_tail) mt->queue_tail->next = n; else mt->queue = n;
@@ -241,7 +256,7 @@ static void on_changed(void *ctx, const SlotStat *old, uint64_t parent_ino, cons
 static void queue_name(Mount *mt, fuse_ino_t parent, const char *name) {
   SlotStat none;
   memset(&none, 0, sizeof none);
-  on_changed(mt, &none, parent, name);
+  on_changed(mt, &none, SLOT_GONE, parent, name);
 }
 
 /* Room for cell INDEX in the table v of *cap cells of ELEM bytes, new cells
@@ -368,6 +383,10 @@ static void send_notices(Mount *mt) {
     if (n->parent != listing_dropped)
       fuse_lowlevel_notify_inval_inode(mt->se, n->parent, 0, 0);
     listing_dropped = n->parent;
+    /* A file's old inode loses its link count as well: unused, the kernel
+    ** drops it at once and FORGETs it, and its slot or old version goes. */
+    if (n->unlinked && n->name[0])
+      fuse_lowlevel_notify_delete(mt->se, n->parent, n->old, n->name, strlen(n->name));
     if (n->name[0]) fuse_lowlevel_notify_inval_entry(mt->se, n->parent, n->name, strlen(n->name));
     if (n->old) fuse_lowlevel_notify_inval_inode(mt->se, n->old, 0, 0);
     free(n);
@@ -487,6 +506,16 @@ static int model_get(Mount *mt, fuse_ino_t ino, CacheModel **m, const RNode **n)
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
   int err = cache_acquire(mt->cache, slot, ver8, m);
+  SlotStat now;
+  if (err == ESTALE && index == 0 && cache_get(mt->cache, slot, &now) == 0 &&
+      !cache_same_version(&now, ver8)) {
+    /* An earlier version never decoded (or its tree gone) that the kernel
+    ** still holds the directory of: nothing of it was served, so its
+    ** directory shows the model as it is now (entries with their own inodes),
+    ** or nothing when the file is gone, as a removed directory does. */
+    if (now.kind == SLOT_MODEL) err = cache_acquire(mt->cache, slot, now.version & CACHE_VERSION_MASK, m);
+    else err = ENOENT;
+  }
   if (err) return err;
   *n = render_node(cache_tree(*m), index);
   if (*n == NULL) {
@@ -507,6 +536,16 @@ static int fresh(Mount *mt, fuse_ino_t ino, SlotStat *ss) {
   return cache_same_version(ss, ver8) ? 0 : ESTALE;
 }
 
+/* The attributes of node 0 of INO's version: checked afresh when it is the
+** current one, else those of the earlier version the kernel still holds. */
+static int slot_stat_of(Mount *mt, fuse_ino_t ino, SlotStat *ss) {
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  int err = fresh(mt, ino, ss);
+  if (err == ESTALE && cache_old_stat(mt->cache, slot, ver8, ss) == 0) return 0;
+  return err;
+}
+
 static fuse_ino_t parent_of_slot(Mount *mt, uint32_t slot) {
   if (slot == 0) return FUSE_ROOT_ID;
   uint32_t p = cache_parent(mt->cache, slot);
@@ -524,6 +563,14 @@ static void reply_negative(fuse_req_t req, double ttl) {
   fuse_reply_entry(req, &e);
 }
 
+/* Hand the kernel an inode: one more lookup of its version, counted before the
+** reply (a FORGET may follow at once) and taken back if the reply failed. */
+static void reply_entry_counted(fuse_req_t req, Mount *mt, const SlotStat *ss,
+                                const struct fuse_entry_param *e) {
+  cache_kernel_ref(mt->cache, ss, 1);
+  if (fuse_reply_entry(req, e) != 0) cache_kernel_forget(mt->cache, e->ino, 1);
+}
+
 static void lookup_source(fuse_req_t req, Mount *mt, uint32_t dir, const char *name) {
   double ttl = ttl_for_dir(mt, dir);
   SlotStat ss;
@@ -534,7 +581,7 @@ static void lookup_source(fuse_req_t req, Mount *mt, uint32_t dir, const char *n
   struct fuse_entry_param e;
   slot_attr(&ss, &st);
   entry_of(&e, &st, ss.version, ttl);
-  fuse_reply_entry(req, &e);
+  reply_entry_counted(req, mt, &ss, &e);
 }
 
 /* Names and attributes inside a model never change (a new version has new inode
@@ -551,10 +598,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   SlotStat ps;
   if (index == 0) {
     if (cache_get(mt->cache, slot, &ps) != 0) return (void)fuse_reply_err(req, ENOENT);
-    if (!cache_same_version(&ps, ver8)) return (void)fuse_reply_err(req, ESTALE);
-    if (ps.kind == SLOT_GONE) return (void)fuse_reply_err(req, ENOENT);
+    int same = cache_same_version(&ps, ver8);
+    /* An earlier version of a directory of SOURCE finds names as they are now;
+    ** one of a model, in its kept tree (model_get). */
     if (ps.kind == SLOT_DIR) return lookup_source(req, mt, slot, name);
-    if (ps.kind != SLOT_MODEL) return (void)fuse_reply_err(req, ENOTDIR);
+    if (same && ps.kind == SLOT_GONE) return (void)fuse_reply_err(req, ENOENT);
+    if (same && ps.kind != SLOT_MODEL) return (void)fuse_reply_err(req, ENOTDIR);
   }
   CacheModel *m;
   const RNode *dir;
@@ -573,10 +622,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   }
   struct stat st;
   struct fuse_entry_param e;
-  node_attr(t, ss, n, &st);
+  node_attr(mt->cache, t, ss, n, &st);
   entry_of(&e, &st, ss->version, ttl_in_model(slot, dir));
+  SlotStat held = *ss;
   cache_release(mt->cache, m);
-  fuse_reply_entry(req, &e);
+  reply_entry_counted(req, mt, &held, &e);
 }
 
 static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st) {
@@ -591,7 +641,7 @@ static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st)
     RTree *t = cache_tree(h->model);
     const RNode *n = render_node(t, h->index);
     if (n == NULL) return ENOENT;
-    node_attr(t, cache_model_stat(h->model), n, st);
+    node_attr(mt->cache, t, cache_model_stat(h->model), n, st);
     return 0;
   }
   (void)mt;
@@ -607,9 +657,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   cache_ino_split(ino, &slot, &ver8, &index);
   if (index == 0) {
     SlotStat ss;
-    int err = fresh(mt, ino, &ss);
+    int err = slot_stat_of(mt, ino, &ss);
     if (err) return (void)fuse_reply_err(req, err);
     slot_attr(&ss, &st);
+    st.st_ino = ino;
     return (void)fuse_reply_attr(req, &st, ss.kind == SLOT_DIR || slot == 0
                                                ? ttl_for_dir(mt, slot) : TTL_FOREVER);
   }
@@ -617,7 +668,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   const RNode *n;
   int err = model_get(mt, ino, &m, &n);
   if (err) return (void)fuse_reply_err(req, err);
-  node_attr(cache_tree(m), cache_model_stat(m), n, &st);
+  node_attr(mt->cache, cache_tree(m), cache_model_stat(m), n, &st);
   cache_release(mt->cache, m);
   fuse_reply_attr(req, &st, TTL_FOREVER);
 }
@@ -659,7 +710,9 @@ static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info
   }
   Err e;
   err_clear(&e);
-  Source *src = source_from_fd(fd, cache_relpath(mt->cache, ss->id), &e);
+  char name[PATH_MAX];
+  if (cache_copy_relpath(mt->cache, ss->id, name, sizeof name) != 0) snprintf(name, sizeof name, "?");
+  Source *src = source_from_fd(fd, name, &e);
   Handle *h = src ? handle_new(mt, H_PASS) : NULL;
   if (h == NULL) {
     source_unref(src);
@@ -783,6 +836,7 @@ static void listing_unref(Mount *mt, Listing *l) {
   int last = --l->refs == 0;
   pthread_mutex_unlock(&mt->lock);
   if (!last) return;
+  cache_list_unpin(mt->cache, l->v, l->n);
   cache_list_free(l->v, l->n);
   free(l);
 }
@@ -859,6 +913,11 @@ static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, DirView *dv) {
   if (at_start) err = fresh(mt, ino, &ss);
   else if (index == 0 && (err = cache_get(mt->cache, slot, &ss)) == 0 && !cache_same_version(&ss, ver8))
     err = ESTALE;
+  /* An earlier version the kernel still holds (a directory open across a
+  ** change, a walk's working directory): a model lists its kept tree (or as
+  ** it is now, when it had none); a directory of SOURCE lists as it is now. */
+  if (err == ESTALE && index == 0 && cache_old_stat(mt->cache, slot, ver8, &ss) == 0) err = 0;
+  if (err == ESTALE && index != 0) err = 0;       /* model_get: its tree, or ESTALE */
   if (err) return err;
   if (index == 0 && ss.kind == SLOT_DIR) {
     dv->parent = parent_of_slot(mt, slot);
@@ -898,10 +957,10 @@ static size_t dir_first(const DirView *dv, off_t off) {
 ** says whether st holds complete attributes: a file whose size is not known
 ** yet goes without, and the kernel asks (LOOKUP) only if someone stats it, so
 ** `ls -R` or `find` never format every array's .txt. */
-static const char *dir_entry(const DirView *dv, size_t i, struct stat *st, uint32_t *gen,
-                             int plus, int *full, off_t *next) {
+static const char *dir_entry(Mount *mt, const DirView *dv, size_t i, struct stat *st,
+                             const SlotStat **of, int plus, int *full, off_t *next) {
   memset(st, 0, sizeof *st);
-  *gen = 0;
+  *of = NULL;
   *full = 1;
   *next = (off_t)(i + 1);
   if (i < 2) {
@@ -914,7 +973,7 @@ static const char *dir_entry(const DirView *dv, size_t i, struct stat *st, uint3
     if (i >= dv->listing->n) return NULL;
     const CacheEntry *e = &dv->listing->v[i];
     slot_attr(&e->ss, st);
-    *gen = e->ss.version;
+    *of = &e->ss;
     *next = (off_t)e->ss.id + 3;
     return e->name;
   }
@@ -923,9 +982,9 @@ static const char *dir_entry(const DirView *dv, size_t i, struct stat *st, uint3
   const RNode *n = render_node(t, dv->node->children[i]);
   if (n == NULL) return NULL;
   const SlotStat *ss = cache_model_stat(dv->model);
-  *gen = ss->version;
+  *of = ss;
   if (plus) {
-    *full = node_attr_of(t, ss, n, st, 1);
+    *full = node_attr_of(mt->cache, t, ss, n, st, 1);
   } else {
     st->st_ino = cache_ino(ss->id, ss->version, n->index);
     st->st_mode = n->kind == RK_DIR ? S_IFDIR : n->kind == RK_LINK ? S_IFLNK : S_IFREG;
@@ -934,28 +993,31 @@ static const char *dir_entry(const DirView *dv, size_t i, struct stat *st, uint3
 }
 
 /* Fill BUF (SIZE bytes) with the entries from position I on; the bytes used. */
-static size_t dir_fill(fuse_req_t req, const DirView *dv, size_t i, char *buf, size_t size,
-                       int plus) {
+static size_t dir_fill(fuse_req_t req, Mount *mt, const DirView *dv, size_t i, char *buf,
+                       size_t size, int plus) {
   size_t used = 0;
   for (;; i++) {
     struct stat st;
-    uint32_t gen;
+    const SlotStat *of;
     int full;
     off_t next;
-    const char *name = dir_entry(dv, i, &st, &gen, plus, &full, &next);
+    const char *name = dir_entry(mt, dv, i, &st, &of, plus, &full, &next);
     if (name == NULL) break;
     size_t len;
+    int counted = 0;
     if (plus) {
       struct fuse_entry_param e;
-      entry_of(&e, &st, gen, dv->ttl);
+      entry_of(&e, &st, of ? of->version : 0, dv->ttl);
       /* "." and "..", and files of unknown size: a plain dirent, no attributes,
       ** no lookup count (the kernel reads ino and type from e.attr). */
       if (i < 2 || !full) e.ino = 0;
       len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+      counted = e.ino != 0;
     } else {
       len = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
     }
     if (len > size - used) break;
+    if (counted) cache_kernel_ref(mt->cache, of, 1);   /* the kernel takes a lookup */
     used += len;
   }
   return used;
@@ -971,7 +1033,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
     dirview_close(mt, &dv);
     return (void)fuse_reply_err(req, ENOMEM);
   }
-  size_t used = dir_fill(req, &dv, dir_first(&dv, off), buf, size, plus);
+  size_t used = dir_fill(req, mt, &dv, dir_first(&dv, off), buf, size, plus);
   if (used == 0 && dv.listing) listing_done(mt, dv.slot, dv.listing);
   dirview_close(mt, &dv);
   fuse_reply_buf(req, buf, used);
@@ -1011,6 +1073,26 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
   do_readdir(req, ino, size, off, 1);
 }
 
+/* ---- the kernel lets go of inodes ------------------------------------------ */
+
+static void forget_one(Mount *mt, fuse_ino_t ino, uint64_t n) {
+  uint32_t slot, ver8, index;
+  cache_ino_split(ino, &slot, &ver8, &index);
+  SlotStat ss;
+  if (cache_kernel_forget(mt->cache, ino, n)) cache_refresh(mt->cache, slot, &ss);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  forget_one(mount_of(req), ino, nlookup);
+  fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+  Mount *mt = mount_of(req);
+  for (size_t i = 0; i < count; i++) forget_one(mt, forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
 /* ---- statfs, xattrs --------------------------------------------------------- */
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
@@ -1040,6 +1122,7 @@ static int xattr_value(Mount *mt, fuse_ino_t ino, const char *name, char *out, s
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_EVICTIONS) == 0) v = cs.evictions;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_MODELS) == 0) v = cs.models;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_BYTES) == 0) v = cs.bytes;
+  else if (ino == FUSE_ROOT_ID && strcmp(name, XA_SLOTS) == 0) v = cs.slots;
   else if (ino != FUSE_ROOT_ID && index == 0 && strcmp(name, XA_DECODES) == 0) {
     SlotStat ss;
     if (cache_get(mt->cache, slot, &ss) != 0 || ss.kind != SLOT_MODEL) return -ENODATA;
@@ -1066,7 +1149,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  static const char root_names[] = XA_DECODES "\0" XA_EVICTIONS "\0" XA_MODELS "\0" XA_BYTES;
+  static const char root_names[] = XA_DECODES "\0" XA_EVICTIONS "\0" XA_MODELS "\0" XA_BYTES
+                                   "\0" XA_SLOTS;
   static const char model_names[] = XA_DECODES;
   char tmp[8];
   const char *names = "";
@@ -1165,6 +1249,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
 static const struct fuse_lowlevel_ops mount_ops = {
   .init = op_init,
   .lookup = op_lookup,
+  .forget = op_forget,
+  .forget_multi = op_forget_multi,
   .getattr = op_getattr,
   .readlink = op_readlink,
   .open = op_open,
@@ -1278,8 +1364,10 @@ static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *op
     /* Unset values are UINT_MAX, which 3.14.0 warns about; the defaults stand then. */
     if (opts->max_idle_threads < MAX_LOOP_THREADS)
       fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads);
-    if (opts->max_threads > 0 && opts->max_threads < MAX_LOOP_THREADS)
-      fuse_loop_cfg_set_max_threads(cfg, opts->max_threads);
+    /* Decodes may hold MFS_MAX_PARALLEL_DECODES threads; more than libfuse's
+    ** default of 10 keep the rest of the mount answering meanwhile. */
+    unsigned threads = mt->max_threads ? opts->max_threads : MFS_LOOP_THREADS;
+    if (threads > 0 && threads < MAX_LOOP_THREADS) fuse_loop_cfg_set_max_threads(cfg, threads);
     r = fuse_session_loop_mt(mt->se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
@@ -1303,12 +1391,12 @@ static void mount_cleanup(Mount *mt) {
     mt->queue = n->next;
     free(n);
   }
+  for (size_t i = 0; i < mt->listings_cap; i++) listing_unref(mt, mt->listings[i]);
+  free(mt->listings);
   cache_free(mt->cache);
   trust_free(mt->trust);
   if (mt->inotify_fd >= 0) close(mt->inotify_fd);
   if (mt->wake_fd >= 0) close(mt->wake_fd);
-  for (size_t i = 0; i < mt->listings_cap; i++) listing_unref(mt, mt->listings[i]);
-  free(mt->listings);
   free(mt->wd_slot);
   free(mt->watch_state);
   pthread_mutex_destroy(&mt->lock);
@@ -1437,6 +1525,7 @@ int mount_main(int argc, char **argv) {
   set_up = 1;
   if ((status = mount_setup(&mt, &conf, opts.mountpoint)) != 0) goto out;
   mt.max_read = conf.o.max_read;
+  mt.max_threads = conf.o.max_threads;
   if (add_mount_opts(&args, cache_source(mt.cache)) != 0) {
     status = 1;
     goto out;

@@ -133,6 +133,11 @@ int mountopt_take(MountOpts *o, const char *item, char *msg, size_t n) {
     snprintf(msg, n, "-o %s: want max_read=N, N a whole number of bytes", item);
     return -1;
   }
+  if (strncmp(item, "max_threads=", 12) == 0) {
+    if (parse_uint(item + 12, ~0u, &o->max_threads) == 0) return 2;
+    snprintf(msg, n, "-o %s: want max_threads=N, N a whole number", item);
+    return -1;
+  }
   if (is_target_part(item)) return target_add(o, item, item, msg, n);
   const char *eq = strchr(item, '=');
   size_t len = eq ? (size_t)(eq - item) : strlen(item);

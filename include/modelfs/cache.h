@@ -69,9 +69,9 @@ typedef struct Cache Cache;
 typedef struct CacheModel CacheModel;
 
 /* Called (under the cache lock: only queue work, never call back into the cache)
-** when a known slot changes identity; old is how it was, parent_ino the inode of
-** the directory holding NAME. */
-typedef void (*CacheChanged)(void *ctx, const SlotStat *old, uint64_t parent_ino,
+** when a known slot changes identity; old is how it was, now its kind since,
+** parent_ino the inode of the directory holding NAME. */
+typedef void (*CacheChanged)(void *ctx, const SlotStat *old, SlotKind now, uint64_t parent_ino,
                              const char *name);
 
 typedef struct CacheConfig {
@@ -109,10 +109,12 @@ int cache_refresh(Cache *c, uint32_t slot, SlotStat *out);
 void cache_refresh_all(Cache *c);
 /* What is known, without a syscall; 0 or ENOENT for an unknown slot. */
 int cache_get(Cache *c, uint32_t slot, SlotStat *out);
-/* Immutable facts of a slot (valid until cache_free); NULL for an unknown slot. */
+/* Immutable facts of a slot; NULL for an unknown slot.  The strings stay valid
+** for directories (never reclaimed); copy any other slot's path instead. */
 const char *cache_name(Cache *c, uint32_t slot);
 const char *cache_relpath(Cache *c, uint32_t slot);   /* "" for the root */
 uint32_t cache_parent(Cache *c, uint32_t slot);
+int cache_copy_relpath(Cache *c, uint32_t slot, char *buf, size_t cap);   /* 0 or ENOENT */
 /* Slot of NAME in PARENT if already known, without a syscall; 0 ok or ENOENT. */
 int cache_find(Cache *c, uint32_t parent, const char *name, uint32_t *slot);
 
@@ -121,7 +123,10 @@ typedef struct CacheEntry {
   char *name;
   SlotStat ss;
 } CacheEntry;
+/* The slots listed stay (pinned) until cache_list_unpin: a reply made from the
+** listing later still names them, even when they went meanwhile. */
 int cache_list(Cache *c, uint32_t dir, CacheEntry **out, size_t *n);
+void cache_list_unpin(Cache *c, const CacheEntry *v, size_t n);
 void cache_list_free(CacheEntry *v, size_t n);
 
 /* Open a source entry read-only (plain files); returns fd or -errno. */
@@ -130,12 +135,29 @@ int cache_open_source(Cache *c, uint32_t slot, int flags);
 long cache_readlink(Cache *c, uint32_t slot, char *buf, size_t size);
 
 /* The decoded tree of model slot SLOT at version VER8, decoding it on first use
-** (once, whatever the number of concurrent callers).  0 or errno: ESTALE when the
-** slot is at another version now, ENOENT when it is not a model, ENOMEM. */
+** (once, whatever the number of concurrent callers).  An earlier version answers
+** with its kept tree.  0 or errno: ESTALE when that version's tree is gone,
+** ENOENT when it is not a model, ENOMEM. */
 int cache_acquire(Cache *c, uint32_t slot, uint32_t ver8, CacheModel **out);
 CacheModel *cache_hold(Cache *c, CacheModel *m);   /* one more reference */
+
+/* The kernel's references.  Each reply that hands the kernel an inode of
+** version SS (LOOKUP, READDIRPLUS) counts N lookups; each FORGET of INO takes
+** them back.  A version replaced while the kernel holds inodes of it stays
+** answerable -- its attributes (cache_old_stat), its tree when it had one
+** (cache_acquire with its VER8) -- until the kernel forgets the last of them; a
+** name gone and forgotten gives its slot back.  cache_kernel_forget returns 1
+** when the slot, still there, is no longer referenced: stat it again
+** (cache_refresh), so a name removed unseen (-o nowatch) is reclaimed. */
+void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t n);
+int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n);
+int cache_old_stat(Cache *c, uint32_t slot, uint32_t ver8, SlotStat *out);
 void cache_release(Cache *c, CacheModel *m);
 RTree *cache_tree(const CacheModel *m);
+/* Sizes of files that cost their whole content to know (.txt views), kept per
+** slot for its current version SS, across evictions of its tree. */
+int cache_size_get(Cache *c, const SlotStat *ss, uint32_t index, uint64_t *size);
+void cache_size_put(Cache *c, const SlotStat *ss, uint32_t index, uint64_t size);
 const SlotStat *cache_model_stat(const CacheModel *m);  /* the version it was decoded from */
 
 typedef struct CacheStats {
@@ -146,6 +168,7 @@ typedef struct CacheStats {
   uint64_t budget;
   uint64_t max_models;
   uint64_t trims;            /* malloc_trim calls after evictions */
+  uint64_t slots;            /* paths of SOURCE with a slot now (names gone are reclaimed) */
 } CacheStats;
 void cache_stats(Cache *c, CacheStats *s);
 /* Decodes of one slot since mount. */

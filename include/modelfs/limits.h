@@ -131,6 +131,16 @@
 ** need more, 1 MiB is beyond any of them. */
 #define MFS_MAX_NPY_HEADER       (1u << 20)
 
+/* Decodes the mount runs at once (cache.c), each within the limits above: a
+** slow or hostile file decodes beside the others instead of before them, and
+** together they hold at most this many decoders' memory.  The mount's loop has
+** MFS_LOOP_THREADS threads (unless -o max_threads= says otherwise), so requests
+** that need no decode always find one free. */
+#define MFS_MAX_PARALLEL_DECODES 16
+/* Costly sizes (.txt views) the mount remembers per model version. */
+#define MFS_MAX_REMEMBERED_SIZES 4096
+#define MFS_LOOP_THREADS         32
+
 /* A file read lazily (source_file.c) proves each read is of the version opened
 ** (fstat after the read).  Files up to PROVE_MAX are summed per PROVE_BLOCK at
 ** open, so a touch or an append (bytes opened unchanged) can be told from a

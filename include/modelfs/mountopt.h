@@ -40,6 +40,7 @@ typedef struct MountOpts {
   char *cache_dir;
   char *target;        /* "sklearn=1.5,numpy=2.1": checked when taken */
   unsigned max_read;
+  unsigned max_threads; /* 0: the mount's own default (MFS_LOOP_THREADS) */
   int nowatch;
 } MountOpts;
 
@@ -47,7 +48,7 @@ void mountopt_init(MountOpts *o);
 void mountopt_free(MountOpts *o);
 
 /* One -o item (libfuse splits -o at commas).  Returns 1 when taken, 2 when
-** noted but also meant for libfuse (max_read), 0 when not modelfs's, -1 when
+** noted but also meant for libfuse (max_read, max_threads), 0 when not modelfs's, -1 when
 ** its value is bad: then MSG (N bytes) names the option and the accepted form. */
 int mountopt_take(MountOpts *o, const char *item, char *msg, size_t n);
 #endif

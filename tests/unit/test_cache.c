@@ -30,7 +30,9 @@ typedef struct Fixture {
   char last_name[64];
 } Fixture;
 
-static void on_changed(void *ctx, const SlotStat *old, uint64_t parent_ino, const char *name) {
+static void on_changed(void *ctx, const SlotStat *old, SlotKind now, uint64_t parent_ino,
+                       const char *name) {
+  (void)now;
   Fixture *f = ctx;
   (void)old;
   f->changes++;
@@ -124,6 +126,7 @@ static void test_classify_and_lookup(void **state) {
   size_t n;
   assert_int_equal(cache_list(f->cache, 0, &v, &n), 0);
   assert_int_equal(n, 5);
+  cache_list_unpin(f->cache, v, n);
   cache_list_free(v, n);
   CacheStats st;
   cache_stats(f->cache, &st);
