@@ -48,6 +48,9 @@ typedef struct Slot {
   uint32_t busy;              /* calls using relpath/name outside the lock */
   int was_dir;                /* ever a directory: may have children, watches */
   int seen;                   /* stat'ed at least once: version is an identity */
+  int queued;                 /* on the gone queue, since gone_at */
+  double gone_at;
+  struct Slot *gnext;
   U64Map *sizes;              /* node index -> size of files costly to size, ... */
   uint32_t sizes_version;     /* ... of this version */
 } Slot;
@@ -98,6 +101,7 @@ struct Cache {
                                  again soon after the kernel forgot it */
   uint32_t nfree, capfree;
   uint32_t live;              /* slots that exist */
+  Slot *gone_head, *gone_tail; /* reclaimable slots, oldest first (sweep) */
   Slot **hash;
   size_t hcap;
   CacheModel *lru_head, *lru_tail;
@@ -201,14 +205,13 @@ static int slot_new(Cache *c, uint32_t parent, const char *name, Slot **out) {
   return 0;
 }
 
-/* Under the lock.  A name that is gone and that nobody holds any more (no
-** kernel inode, no tree, no call in progress) gives its slot back, so memory
-** stays flat however many names come and go.  Directories keep theirs: their
-** children and inotify watches are indexed by it. */
-static void slot_reclaim(Cache *c, Slot *s) {
-  if (s->id == 0 || s->kind != SLOT_GONE || s->was_dir || s->krefs || s->old || s->busy ||
-      s->model || s->decoding || !s->seen)
-    return;
+static int reclaimable(const Slot *s) {
+  return s->id != 0 && s->kind == SLOT_GONE && !s->was_dir && !s->krefs && !s->old &&
+         !s->busy && !s->model && !s->decoding && s->seen;
+}
+
+/* Under the lock.  Free a reclaimable slot now. */
+static void slot_free(Cache *c, Slot *s) {
   if (c->nfree == c->capfree) {
     uint32_t cap = c->capfree ? c->capfree * 2 : 64;
     uint32_t *v = realloc(c->free_ids, cap * sizeof *v);
@@ -230,6 +233,47 @@ static void slot_reclaim(Cache *c, Slot *s) {
   free(s->name);
   free(s->relpath);
   free(s);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Under the lock.  Free the slots that have been reclaimable for
+** MFS_SLOT_GRACE_S: a name that comes back within it keeps its slot, so a
+** listing continued meanwhile (offsets are slot ids) never shows it twice. */
+static void sweep(Cache *c) {
+  double now = now_s();
+  while (c->gone_head && now - c->gone_head->gone_at >= MFS_SLOT_GRACE_S) {
+    Slot *s = c->gone_head;
+    c->gone_head = s->gnext;
+    if (c->gone_head == NULL) c->gone_tail = NULL;
+    s->queued = 0;
+    if (reclaimable(s)) slot_free(c, s);
+  }
+}
+
+void cache_sweep(Cache *c) {
+  pthread_mutex_lock(&c->lock);
+  sweep(c);
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Under the lock.  A name that is gone and that nobody holds any more (no
+** kernel inode, no tree, no call in progress) gives its slot back after the
+** grace period, so memory stays flat however many names come and go.
+** Directories keep theirs: their children and inotify watches are indexed by it. */
+static void slot_reclaim(Cache *c, Slot *s) {
+  if (reclaimable(s) && !s->queued) {
+    s->queued = 1;
+    s->gone_at = now_s();
+    s->gnext = NULL;
+    if (c->gone_tail) c->gone_tail->gnext = s; else c->gone_head = s;
+    c->gone_tail = s;
+  }
+  sweep(c);
 }
 
 /* Under the lock: a slot used outside the lock (its relpath) stays allocated. */
@@ -469,6 +513,7 @@ static int settle(Cache *c, uint32_t parent, const char *name, const char *rel,
   if (s && s->seen && s->kind != SLOT_GONE && same_identity(s->kind, &s->st, st)) {
     *out = snap(s);
     s->busy += pin;
+    sweep(c);
     pthread_mutex_unlock(&c->lock);
     return 0;
   }

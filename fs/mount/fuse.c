@@ -398,7 +398,11 @@ static void *notifier_main(void *arg) {
   Mount *mt = arg;
   for (;;) {
     struct pollfd p[2] = {{mt->wake_fd, POLLIN, 0}, {mt->inotify_fd, POLLIN, 0}};
-    if (poll(p, mt->inotify_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR) break;
+    /* Woken at least every grace period: slots of names gone are reclaimed
+    ** also when nothing else happens. */
+    if (poll(p, mt->inotify_fd >= 0 ? 2 : 1, (int)(MFS_SLOT_GRACE_S * 1000)) < 0 && errno != EINTR)
+      break;
+    cache_sweep(mt->cache);
     if (p[1].revents & POLLIN) read_inotify(mt);
     if (p[0].revents & POLLIN) {
       uint64_t v;
@@ -513,8 +517,11 @@ static int model_get(Mount *mt, fuse_ino_t ino, CacheModel **m, const RNode **n)
     ** still holds the directory of: nothing of it was served, so its
     ** directory shows the model as it is now (entries with their own inodes),
     ** or nothing when the file is gone, as a removed directory does. */
-    if (now.kind == SLOT_MODEL) err = cache_acquire(mt->cache, slot, now.version & CACHE_VERSION_MASK, m);
-    else err = ENOENT;
+    for (int tries = 0; err == ESTALE && tries < MFS_DECODE_TRIES; tries++) {
+      if (now.kind != SLOT_MODEL) err = ENOENT;
+      else err = cache_acquire(mt->cache, slot, now.version & CACHE_VERSION_MASK, m);
+      if (err == ESTALE && cache_get(mt->cache, slot, &now) != 0) err = ENOENT;
+    }   /* ESTALE again: replaced while decoding; the newer one is tried */
   }
   if (err) return err;
   *n = render_node(cache_tree(*m), index);
@@ -755,7 +762,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
   SlotStat ss;
-  int err = fresh(mt, ino, &ss);
+  /* A file of a model replaced before this open (inotify or another request
+  ** saw it; the kernel came with the inode all the same: an open directory, or
+  ** a path walked again while the writer went on) opens the version it names,
+  ** while its tree is kept.  A change this open finds itself answers ESTALE,
+  ** so the kernel walks the path again and opens the current version. */
+  int stale = index != 0 && cache_get(mt->cache, slot, &ss) == 0 && !cache_same_version(&ss, ver8);
+  int err = stale ? 0 : fresh(mt, ino, &ss);
   if (!err) err = index == 0 ? open_source_file(mt, &ss, fi) : open_model_file(mt, ino, fi);
   if (err) return (void)fuse_reply_err(req, err);
   fuse_reply_open(req, fi);

@@ -150,6 +150,8 @@ CacheModel *cache_hold(Cache *c, CacheModel *m);   /* one more reference */
 ** when the slot, still there, is no longer referenced: stat it again
 ** (cache_refresh), so a name removed unseen (-o nowatch) is reclaimed. */
 void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t n);
+/* Reclaim the slots gone long enough (MFS_SLOT_GRACE_S); call now and then. */
+void cache_sweep(Cache *c);
 int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n);
 int cache_old_stat(Cache *c, uint32_t slot, uint32_t ver8, SlotStat *out);
 void cache_release(Cache *c, CacheModel *m);

@@ -161,6 +161,9 @@
 ** slot number is 24 bits of every inode number (the rest: 8 bits of version, 32
 ** of node index). */
 #define MFS_MAX_SLOTS            (1u << 24)
+/* Seconds a name gone and forgotten keeps its slot before it is reclaimed: one
+** that comes back meanwhile keeps its slot number, which is a listing's offset. */
+#define MFS_SLOT_GRACE_S         2.0
 /* Decoded trees kept by default (-o cache_mb=N), and at most this many at once
 ** whatever their size: each holds its source file open.  The mount raises its
 ** open-file limit and keeps up to (limit - MFS_FD_RESERVE) / 2 trees, between
