@@ -60,7 +60,7 @@ def test_scan_reports_every_file_of_a_hostile_folder(hostile):
         assert got[name]["format"] is None
     for name in HOSTILE:
         assert got[name]["verdict"] != "not-model", got[name]
-    for name in ("malicious1.zip", "weights.bin"):
+    for name in ("malicious1.zip", "weights.bin", "x.npz"):
         assert got[name]["verdict"] == "dangerous", got[name]
     assert rc == 2
 
@@ -174,3 +174,125 @@ def test_offline_commands_use_the_same_identification(tmp_path):
     p = cli("check", str(tmp_path / "README"), "--sklearn", "1.5")
     assert p.returncode == 0
     assert b"saved by" not in p.stdout and b"not a model" in p.stdout
+
+
+# ---- .npy and .npz: object arrays hold pickles ----------------------------------------
+
+
+def test_object_npy_is_a_model_and_numeric_npy_is_a_file(tmp_path):
+    numpy.save(tmp_path / "obj.npy", numpy.array([{"a": 1}, "x"], dtype=object),
+               allow_pickle=True)
+    with open(tmp_path / "evil.bin", "wb") as f:          # numpy.save would add ".npy"
+        numpy.save(f, numpy.array([os.system], dtype=object), allow_pickle=True)
+    numpy.save(tmp_path / "nums.npy", numpy.arange(6.0).reshape(2, 3))
+    rc, got = scan_json(str(tmp_path))
+    assert got["obj.npy"]["format"] == "npy" and got["obj.npy"]["verdict"] == "safe", got
+    assert got["evil.bin"]["verdict"] == "dangerous"
+    assert got["nums.npy"]["verdict"] == "not-model"
+    with mounted(str(tmp_path)) as mnt:
+        assert model_dirs(mnt) == {"obj.npy", "evil.bin"}
+        with open(os.path.join(mnt, "nums.npy"), "rb") as f:
+            assert f.read() == (tmp_path / "nums.npy").read_bytes()
+        assert open(os.path.join(mnt, "obj.npy", "1")).read() == "x\n"
+
+
+def test_npz_object_member_is_judged_numeric_member_is_its_bytes(tmp_path):
+    numpy.savez(tmp_path / "w.npz", a=numpy.array([os.system], dtype=object),
+                b=numpy.arange(4, dtype=numpy.int32))
+    rc, got = scan_json(str(tmp_path))
+    assert got["w.npz"]["verdict"] == "dangerous" and rc == 2
+    with mounted(str(tmp_path)) as mnt:
+        b = numpy.load(os.path.join(mnt, "w.npz", "b.npy"))
+        assert b.dtype == numpy.int32 and b.tolist() == [0, 1, 2, 3]
+        with numpy.load(tmp_path / "w.npz") as z, open(os.path.join(mnt, "w.npz", "b.npy"), "rb") as f:
+            assert numpy.array_equal(numpy.load(f), z["b"])
+
+
+# ---- zips: bundles, nesting, the encrypted flag -----------------------------------------
+
+
+def write_zip(path, members):
+    import zipfile
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+def test_zip_bundle_members_are_identified_like_files(tmp_path):
+    """Issue 16 point 5: text members are served as they are, names kept, folders are
+    folders, and a non-model member does not make the bundle an error."""
+    write_zip(tmp_path / "bundle.zip", {
+        "model.pkl": pickle.dumps({"C": 1.0, "coef": [0.5, 0.25]}, protocol=4),
+        "notes.txt": b"hi",
+        "metadata.json": b'{"trained": "2024-01-01"}',
+        "inner/model.pkl": pickle.dumps({"k": 3}, protocol=2),
+        "inner/readme.md": b"# readme\n"})
+    with mounted(str(tmp_path)) as mnt:
+        b = os.path.join(mnt, "bundle.zip")
+        meta = json.load(open(os.path.join(b, "meta.json")))
+        assert meta["status"] == "ok" and meta["verdict"] == "safe", meta
+        assert open(os.path.join(b, "notes.txt"), "rb").read() == b"hi"
+        assert json.load(open(os.path.join(b, "metadata.json"))) == {"trained": "2024-01-01"}
+        assert os.path.isdir(os.path.join(b, "inner"))
+        assert open(os.path.join(b, "inner", "readme.md"), "rb").read() == b"# readme\n"
+        assert os.path.isdir(os.path.join(b, "model.pkl"))
+        assert open(os.path.join(b, "model.pkl", "C")).read() == "1.0\n"
+        assert set(os.listdir(os.path.join(b, "inner"))) >= {"readme.md"}
+        assert any(n.startswith("model.pkl") for n in os.listdir(os.path.join(b, "inner")))
+
+
+def test_nested_zips_are_judged_and_bounded(tmp_path):
+    evil = b"cposix\nsystem\n(S'true'\ntR."
+    inner = tmp_path / "inner.zip"
+    write_zip(inner, {"w.bin": evil})
+    write_zip(tmp_path / "outer.zip", {"a/inner.zip": inner.read_bytes()})
+    inner.unlink()
+    data = pickle.dumps([1], protocol=2)
+    for level in range(8):                       # deeper than any archive is opened
+        write_zip(tmp_path / "deep.tmp", {"m%d.zip" % level if level else "m.pkl": data})
+        data = (tmp_path / "deep.tmp").read_bytes()
+    (tmp_path / "deep.tmp").rename(tmp_path / "deep.zip")
+    rc, got = scan_json(str(tmp_path))
+    assert got["outer.zip"]["verdict"] == "dangerous"
+    assert got["deep.zip"]["verdict"] == "incomplete"      # never "safe": not read to the end
+    assert "nested" in got["deep.zip"]["error"]
+
+
+def test_encrypted_flag_on_a_member_in_the_clear(tmp_path):
+    """picklescan's malicious1_0x1.zip: the flag says encrypted, the bytes are a plain
+    pickle (libzip reads them raw).  A really encrypted member stays unjudged: never safe."""
+    copy(os.path.join(IDENT, "malicious1_0x1.zip"), tmp_path / "flag.zip")
+    copy(os.path.join(IDENT, "benign_password_protected.zip"), tmp_path / "locked.zip")
+    rc, got = scan_json(str(tmp_path))
+    assert got["flag.zip"]["verdict"] == "dangerous", got["flag.zip"]
+    assert got["locked.zip"]["verdict"] == "incomplete"
+    assert "encrypted" in got["locked.zip"]["error"]
+
+
+# ---- 7z: libarchive reads it, as picklescan does -----------------------------------------
+
+
+def test_pickle_inside_7z_is_judged(tmp_path):
+    import subprocess
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "weights.bin").write_bytes(b"cposix\nsystem\n(S'true'\ntR.")
+    (src / "README").write_bytes(b"hi\n")
+    (src / "ok.pkl").write_bytes(pickle.dumps({"a": 1.5}, protocol=4))
+    # libarchive's own writer (scripts/deps.sh: libarchive-tools)
+    subprocess.run(["bsdtar", "--format", "7zip", "-cf", str(tmp_path / "bundle.data"),
+                    "-C", str(src), "sub", "README", "ok.pkl"], check=True)
+    copy(os.path.join(IDENT, "malicious1.7z"), tmp_path / "picklescan.7z")
+    shutil.rmtree(src)
+    rc, got = scan_json(str(tmp_path))
+    assert got["bundle.data"]["verdict"] == "dangerous", got["bundle.data"]
+    assert got["bundle.data"]["format"] is not None
+    assert got["picklescan.7z"]["verdict"] == "dangerous"
+    with mounted(str(tmp_path)) as mnt:
+        b = os.path.join(mnt, "bundle.data")
+        assert model_dirs(mnt) == {"bundle.data", "picklescan.7z"}
+        assert open(os.path.join(b, "README"), "rb").read() == b"hi\n"
+        assert os.path.isdir(os.path.join(b, "sub", "weights.bin"))
+        assert open(os.path.join(b, "ok.pkl", "a")).read() == "1.5\n"
+        meta = json.load(open(os.path.join(b, "meta.json")))
+        assert meta["container"] == "7z" and meta["verdict"] == "dangerous"

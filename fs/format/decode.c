@@ -16,12 +16,15 @@ extern const Format format_safetensors;
 extern const Format format_skops;
 extern const Format format_ziparchive;
 extern const Format format_pickle;
+extern const Format format_npy;
+extern const Format format_sevenzip;
 
 /* Order matters: a zip is a PyTorch archive when it holds X/data.pkl, a skops file
 ** when it holds schema.json, else an archive; a pickle that is PyTorch's magic
 ** number starts a legacy checkpoint. */
 static const Format *const formats[] = {&format_pytorch, &format_skops, &format_ziparchive,
                                         &format_pytorch_legacy, &format_safetensors,
+                                        &format_npy, &format_sevenzip,
                                         &format_pickle};
 
 #define HEAD_BYTES MFS_IDENT_BYTES

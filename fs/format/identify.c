@@ -52,6 +52,8 @@ static int looks_like_text(const uint8_t *p, size_t n) {
 static void describe(Ident *out, const uint8_t *head, size_t n, const char *compression) {
   if (n == 0) {
     snprintf(out->what, sizeof out->what, "empty %s", compression ? "stream" : "file");
+  } else if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) {
+    snprintf(out->what, sizeof out->what, "numpy array without objects (no pickle)");
   } else if (looks_like_text(head, n)) {
     snprintf(out->what, sizeof out->what, "text%s%s", compression ? " under " : "",
              compression ? compression : "");

@@ -1,20 +1,16 @@
 /*
-** ziparchive.c -- the "zip" Format: a zip archive that is not a skops file (people
-** zip large pickles to publish them) shown as a dict of its members, each model
-** member decoded as a model of its own.
+** ziparchive.c -- the "zip" Format: a zip archive that is not a skops or PyTorch file
+** (zipped pickles, .npz, bundles of a model with its notes) shown as a tree of its
+** members; archive.c identifies each member by its bytes like a file.
 **
 ** libzip reads the directory (through a zip_source over our Source, so a zip inside
 ** a compressed stream works too); member bytes are then served by offset: a stored
 ** member is a slice of the archive, a deflated one a streaming inflate over that
 ** slice with restart points.  Other methods (bzip2, lzma, ...) are read into memory
-** when small.  It must never extract anything to a host path: member names are
-** attacker data and only ever become dict keys.  A member that is itself a zip
-** (also behind compression) is shown as bytes, never recursed into, and the
-** members' graphs together stay under MFS_MAX_GRAPH_BYTES.
-**
-** A member's Model is decoded by model_decode_source and kept alive by the parent's
-** arena (a holder Source); its values are renumbered into the parent's id space so
-** ids stay unique within the archive's graph.
+** when small.  A member whose encryption flag is set but whose bytes are a model in
+** the clear is read as such (peers' scanners are bypassed that way); a really
+** encrypted one is reported, never judged.  It must never extract anything to a host
+** path: member names are attacker data and only ever become dict keys.
 */
 #include <errno.h>
 #include <stdio.h>
@@ -22,12 +18,13 @@
 #include <string.h>
 #include <zip.h>
 #include "modelfs/limits.h"
-#include "modelfs/decode.h"
+#include "modelfs/archive.h"
 #include "modelfs/identify.h"
 
 /* ---- libzip over a Source ------------------------------------------------------ */
 
 typedef struct ZipIo {
+  Model *m;                /* for meta.json notes */
   Source *src;
   uint64_t pos;
   uint64_t last_read;      /* offset of the last read libzip asked for */
@@ -77,144 +74,13 @@ static zip_int64_t zipio_cb(void *ud, void *data, zip_uint64_t len, zip_source_c
   }
 }
 
-/* ---- keeping a member's Model alive ------------------------------------------------ */
-
-typedef struct Holder {
-  Source base;
-  Model *sub;
-} Holder;
-
-static MfsStatus holder_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
-  (void)s; (void)off; (void)buf; (void)len; (void)e;
-  *got = 0;
-  return MFS_OK;
-}
-
-static void holder_destroy(Source *s) {
-  model_free(((Holder *)s)->sub);
-  free(s);
-}
-
-static const SourceOps holder_ops = {holder_read, holder_destroy};
-
-static int keep_model(Model *m, Model *sub) {
-  Holder *h = calloc(1, sizeof *h);
-  if (h == NULL) return 0;
-  h->sub = sub;
-  source_init(&h->base, &holder_ops, "zip member", 0);
-  arena_keep_source(m->vs.arena, &h->base);
-  source_unref(&h->base);
-  return 1;
-}
-
-/* ---- renumbering a member's graph into the parent's ids ----------------------------- */
-
-typedef struct PtrSet {
-  const void **slots;
-  size_t n, cap;
-} PtrSet;
-
-static int ptrset_add(PtrSet *s, const void *p) {   /* 1 added, 0 present, -1 OOM */
-  if ((s->n + 1) * 2 > s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 256;
-    const void **ns = calloc(cap, sizeof *ns);
-    if (ns == NULL) return -1;
-    for (size_t i = 0; i < s->cap; i++) {
-      if (s->slots[i] == NULL) continue;
-      size_t k = ((uintptr_t)s->slots[i] >> 4) & (cap - 1);
-      while (ns[k]) k = (k + 1) & (cap - 1);
-      ns[k] = s->slots[i];
-    }
-    free(s->slots);
-    s->slots = ns;
-    s->cap = cap;
-  }
-  size_t k = ((uintptr_t)p >> 4) & (s->cap - 1);
-  while (s->slots[k]) {
-    if (s->slots[k] == p) return 0;
-    k = (k + 1) & (s->cap - 1);
-  }
-  s->slots[k] = p;
-  s->n++;
-  return 1;
-}
-
-typedef struct Stack {
-  Value **v;
-  size_t n, cap;
-} Stack;
-
-static int push(Stack *s, Value *v) {
-  if (v == NULL) return 1;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 256;
-    Value **nv = realloc(s->v, cap * sizeof *nv);
-    if (nv == NULL) return 0;
-    s->v = nv;
-    s->cap = cap;
-  }
-  s->v[s->n++] = v;
-  return 1;
-}
-
-static int push_children(Stack *s, Value *v) {
-  int ok = 1;
-  switch (v->kind) {
-    case VAL_LIST: case VAL_TUPLE: case VAL_SET: case VAL_FROZENSET:
-      for (size_t i = 0; i < v->u.seq.n; i++) ok &= push(s, v->u.seq.items[i]);
-      break;
-    case VAL_DICT:
-      for (size_t i = 0; i < v->u.dict.n; i++)
-        ok &= push(s, v->u.dict.keys[i]) & push(s, v->u.dict.vals[i]);
-      break;
-    case VAL_OBJECT: {
-      Object *o = v->u.obj;
-      ok = push(s, o->callable) & push(s, o->args) & push(s, o->kwargs) & push(s, o->state) &
-           push(s, o->items) & push(s, o->dictitems);
-      break;
-    }
-    case VAL_NDARRAY:
-      ok = push(s, v->u.arr->dtype) & push(s, v->u.arr->cls) & push(s, v->u.arr->objects);
-      break;
-    case VAL_DTYPE:
-      for (size_t i = 0; i < v->u.dtype->nfields; i++) ok &= push(s, v->u.dtype->fields[i].dtype);
-      ok &= push(s, v->u.dtype->sub_base);
-      break;
-    case VAL_SCALAR:
-      ok = push(s, v->u.scalar->dtype) & push(s, v->u.scalar->object);
-      break;
-    default: break;
-  }
-  return ok;
-}
-
-/* Give every value reachable from roots a fresh id of the parent's set. */
-static MfsStatus renumber(Model *m, Value **roots, size_t nroots) {
-  PtrSet seen = {NULL, 0, 0};
-  Stack st = {NULL, 0, 0};
-  MfsStatus rc = MFS_OK;
-  for (size_t i = 0; i < nroots; i++) push(&st, roots[i]);
-  while (st.n > 0 && rc == MFS_OK) {
-    Value *v = st.v[--st.n];
-    int added = ptrset_add(&seen, v);
-    if (added < 0) rc = err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
-    if (added <= 0) continue;
-    if (m->vs.next_id >= MFS_MAX_VALUES)
-      rc = err_set(&m->err, MFS_ELIMIT, MFS_NO_OFFSET, "more than %u values", MFS_MAX_VALUES);
-    v->id = ++m->vs.next_id;
-    if (!push_children(&st, v)) rc = err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
-  }
-  free(seen.slots);
-  free(st.v);
-  return rc;
-}
-
 /* ---- members ------------------------------------------------------------------------- */
 
 /* Where libzip found the member's data: the offset of its first read, checked
 ** against the bytes libzip returned. */
-static int member_data_offset(zip_t *za, ZipIo *io, zip_uint64_t i, uint64_t comp, uint64_t *off) {
-  zip_file_t *zf = zip_fopen_index(za, i, ZIP_FL_COMPRESSED);
+static int member_data_offset(zip_t *za, ZipIo *io, zip_uint64_t i, uint64_t comp, int flagged,
+                              uint64_t *off) {
+  zip_file_t *zf = zip_fopen_index(za, i, flagged ? ZIP_FL_ENCRYPTED : ZIP_FL_COMPRESSED);
   if (zf == NULL) return 0;
   uint8_t a[256], b[256];
   size_t want = comp < sizeof a ? (size_t)comp : sizeof a;
@@ -231,20 +97,17 @@ static int member_data_offset(zip_t *za, ZipIo *io, zip_uint64_t i, uint64_t com
 }
 
 /* A Source over member i, or NULL with a reason. */
-static Source *member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_stat_t *st,
-                             const char *label, char *why, size_t cap) {
-  if (st->encryption_method != ZIP_EM_NONE) {
-    snprintf(why, cap, "member is encrypted");
-    return NULL;
-  }
+static Source *plain_member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_stat_t *st,
+                                   const char *label, char *why, size_t cap) {
   if (st->size > MFS_MAX_ZIP_MEMBER_SIZE) {
     snprintf(why, cap, "member of %llu bytes is over the limit", (unsigned long long)st->size);
     return NULL;
   }
   if (st->size == 0) return source_from_memory("", 0, label);
   uint64_t off;
+  int flagged = st->encryption_method != ZIP_EM_NONE;
   int found = (st->comp_method == ZIP_CM_STORE || st->comp_method == ZIP_CM_DEFLATE) &&
-              member_data_offset(za, io, i, st->comp_size, &off);
+              member_data_offset(za, io, i, st->comp_size, flagged, &off);
   if (found && st->comp_method == ZIP_CM_STORE) {
     if (st->comp_size != st->size) {
       snprintf(why, cap, "stored member sizes disagree");
@@ -288,85 +151,45 @@ static Source *member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_sta
   return s;
 }
 
-/* Decode a model member; returns its root (possibly partial) or NULL.  Each
-** member's decoder bounds only its own graph, so an archive of many members
-** would hold many times MFS_MAX_GRAPH_BYTES: a kept member's arena size is
-** charged to the archive's arena (reserved, never touched: address space, not
-** memory), so the bound -- and the mount's cache, which reads the arena's size
-** -- see the whole archive.  The member that would cross the bound is dropped
-** (the ones before stay browsable) and the walk stops with MFS_ELIMIT. */
-static Value *member_model(Model *m, Source *ms, const char *label, const char *name,
-                           int *first, const zip_stat_t *st) {
-  Model *sub = model_decode_member(ms, label, m->depth + 1);
-  if (sub == NULL) {
-    err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
-    return NULL;
+/* A member whose "encrypted" flag is set may not be encrypted at all (a trick to
+** make scanners skip it while an unzip that ignores the flag loads it): its bytes
+** are read as if in the clear and kept when they identify as a model; really
+** encrypted bytes do not, and the member stays "encrypted" (never judged safe). */
+static Source *member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_stat_t *st,
+                             const char *label, char *why, size_t cap) {
+  if (st->encryption_method == ZIP_EM_NONE)
+    return plain_member_source(za, io, i, st, label, why, cap);
+  Source *s = NULL;
+  if (st->encryption_method == ZIP_EM_TRAD_PKWARE &&
+      (st->comp_method == ZIP_CM_STORE || st->comp_method == ZIP_CM_DEFLATE))
+    s = plain_member_source(za, io, i, st, label, why, cap);
+  if (s != NULL) {
+    Ident id;
+    identify_source(s, NULL, &id);
+    if (ident_is_model(&id)) {
+      model_set_meta_str(io->m, "zip_encryption_flag", "set, member not encrypted");
+      return s;
+    }
+    source_unref(s);
   }
-  size_t bytes = arena_bytes(sub->vs.arena);
-  if (arena_bytes(m->vs.arena) + bytes > MFS_MAX_GRAPH_BYTES) {
-    model_free(sub);
-    err_set(&m->err, MFS_ELIMIT, MFS_NO_OFFSET,
-            "member %s: the archive's members decode to more than %llu MiB", name,
-            (unsigned long long)(MFS_MAX_GRAPH_BYTES >> 20));
-    return NULL;
-  }
-  if (arena_alloc(m->vs.arena, bytes) == NULL || !keep_model(m, sub)) {
-    model_free(sub);
-    err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
-    return NULL;
-  }
-  Value *roots[2] = {sub->root, sub->globals};
-  if (renumber(m, roots, 2) != MFS_OK) return NULL;
-  for (size_t k = 0; k < sub->globals->u.seq.n; k++)
-    seq_push(&m->vs, m->globals, sub->globals->u.seq.items[k]);
-  if (*first) {
-    *first = 0;
-    m->format = sub->format;
-    m->protocol = sub->protocol;
-    m->compression = st->comp_method == ZIP_CM_STORE ? "store" : "deflate";
-    if (strcmp(sub->compression, "none") != 0) model_set_meta_str(m, "member_compression", sub->compression);
-  }
-  if (!sub->ok)
-    err_set(&m->err, sub->err.code, sub->err.offset, "member %s: %s", name, sub->err.msg);
-  if (sub->root != NULL) return sub->root;
-  return value_none(&m->vs);
+  snprintf(why, cap, "member is encrypted");
+  return NULL;
 }
 
-/* A compressed member whose content is itself a zip: shown as bytes, never
-** decoded (libzip needs the archive's size, which a stream does not know). */
-static int compressed_zip(Source *ms, const Ident *id) {
-  (void)ms;
-  return strcmp(id->compression, "none") != 0 && id->format != NULL &&
-         strcmp(id->format->name, "zip") == 0;
-}
-
-static MfsStatus add_member(Model *m, zip_t *za, ZipIo *io, zip_uint64_t i, int *first) {
+static MfsStatus add_member(ArchiveBuild *ab, zip_t *za, ZipIo *io, zip_uint64_t i) {
+  Model *m = ab->m;
   zip_stat_t st;
   if (zip_stat_index(za, i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME))
     return err_set(&m->err, MFS_ECORRUPT, MFS_NO_OFFSET, "zip member %llu: %s",
                    (unsigned long long)i, zip_strerror(za));
   size_t nlen = strlen(st.name);
   if (nlen > 0 && st.name[nlen - 1] == '/') return MFS_OK;   /* directory entry */
-  Value *key = value_str(&m->vs, st.name, nlen);
-  if (key == NULL) return m->err.code;
   char label[1024], why[600] = "";
   snprintf(label, sizeof label, "%s:%s", m->path, st.name);
   Source *ms = member_source(za, io, i, &st, label, why, sizeof why);
-  Value *val = NULL;
-  if (ms == NULL) {
-    err_set(&m->err, MFS_EUNSUPPORTED, MFS_NO_OFFSET, "member %s: %s", st.name, why);
-    val = value_none(&m->vs);
-  } else {
-    Ident id;
-    identify_source(ms, st.name, &id);
-    if (ident_is_model(&id) && !compressed_zip(ms, &id))
-      val = member_model(m, ms, label, st.name, first, &st);
-    else
-      val = value_bytes_src(&m->vs, VAL_BYTES, ms, 0, st.size);
-    source_unref(ms);
-  }
-  if (val == NULL) return m->err.code ? m->err.code : MFS_ENOMEM;
-  return dict_put(&m->vs, m->root, key, val);
+  MfsStatus rc = archive_add(ab, st.name, ms, why, st.comp_method == ZIP_CM_STORE ? "store" : "deflate");
+  source_unref(ms);
+  return rc;
 }
 
 static int sniff(Source *src, const uint8_t *head, size_t n) {
@@ -375,15 +198,13 @@ static int sniff(Source *src, const uint8_t *head, size_t n) {
 }
 
 static MfsStatus decode(Model *m, Source *src) {
-  m->root = value_new(&m->vs, VAL_DICT);
-  if (m->root == NULL) return m->err.code;
-  model_set_meta_str(m, "container", "zip");
-  if (m->depth >= MFS_MAX_ARCHIVE_DEPTH)
-    return err_set(&m->err, MFS_ELIMIT, MFS_NO_OFFSET,
-                   "archives nested more than %d deep are not opened", MFS_MAX_ARCHIVE_DEPTH);
+  ArchiveBuild ab;
+  MfsStatus begun = archive_begin(&ab, m, "zip");
+  if (begun != MFS_OK) return begun;
   ZipIo io;
   memset(&io, 0, sizeof io);
   io.src = src;
+  io.m = m;
   zip_error_init(&io.error);
   zip_error_t zerr;
   zip_error_init(&zerr);
@@ -402,9 +223,8 @@ static MfsStatus decode(Model *m, Source *src) {
   if (n < 0 || n > MFS_MAX_ZIP_MEMBERS)
     st = err_set(&m->err, MFS_ELIMIT, MFS_NO_OFFSET, "zip archive has %lld members",
                  (long long)n);
-  int first = 1;
   for (zip_int64_t i = 0; i < n && st == MFS_OK; i++) {
-    st = add_member(m, za, &io, (zip_uint64_t)i, &first);
+    st = add_member(&ab, za, &io, (zip_uint64_t)i);
     /* A broken member is reported but the others are still shown. */
     if (st != MFS_OK && st != MFS_ENOMEM && st != MFS_ELIMIT) st = MFS_OK;
   }

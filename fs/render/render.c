@@ -405,6 +405,8 @@ static const Value *object_view(RTree *t, const Value *v) {
 /* How v shows (after unwrap); object arrays answer for their view. */
 static int pkind_of(RTree *t, const Value *v) {
   if (v == NULL) return P_ERROR;
+  if ((v->flags & VF_MEMBER) && v->kind >= VAL_LIST && v->kind <= VAL_DICT)
+    return P_DIR;   /* an archive's folder, or the root of a model member */
   switch (v->kind) {
     case VAL_BYTES: return (v->flags & VF_PY2STR) ? P_FILE : P_BIN;
     case VAL_BYTEARRAY: return P_BIN;
@@ -526,7 +528,7 @@ static uint32_t add_child(RTree *t, uint32_t dir, const char *base, const Value 
   int content = C_SCALAR;
   RKind kind = RK_FILE;
   switch (pk) {
-    case P_BIN: suf1 = ".bin"; content = C_BIN; break;
+    case P_BIN: suf1 = v->flags & VF_MEMBER ? "" : ".bin"; content = C_BIN; break;
     case P_ARRAY: suf1 = ".npy"; suf2 = ".txt"; content = C_NPY; break;
     case P_JSON: suf1 = ".json"; content = C_JSON; break;
     case P_DIR: kind = RK_DIR; content = C_NONE; break;

@@ -70,6 +70,9 @@ typedef enum ValueKind {
 #define VF_PY2STR     0x01   /* VAL_BYTES from STRING/BINSTRING: render as latin-1 text */
 #define VF_ORDERED    0x02   /* VAL_DICT that was a collections.OrderedDict */
 #define VF_PARTIAL    0x04   /* a container/object whose decoding was cut by an error */
+#define VF_MEMBER     0x08   /* an archive's file that is not a model (VAL_BYTES: served as
+                                the file it is, under its own name) or folder (VAL_DICT:
+                                always a directory) */
 
 typedef struct Seq {
   Value **items;
