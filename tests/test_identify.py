@@ -296,3 +296,53 @@ def test_pickle_inside_7z_is_judged(tmp_path):
         assert open(os.path.join(b, "ok.pkl", "a")).read() == "1.5\n"
         meta = json.load(open(os.path.join(b, "meta.json")))
         assert meta["container"] == "7z" and meta["verdict"] == "dangerous"
+
+
+# ---- pre-0.10 joblib companions, check DIR, unreadable files (issue 16 point 7) -----------
+
+COMPAT = os.path.join(TESTDATA, "compat")
+ZF_MAIN = "joblib__joblib__joblib__test__data__joblib_0.9.4.dev0_compressed_cache_size_pickle_py35_np19.gz"
+
+
+def test_joblib_companions_are_judged_with_their_main_file(tmp_path):
+    main = "christine2623__Mao__model.pkl"
+    for n in os.listdir(COMPAT):
+        if n.startswith(main):
+            copy(os.path.join(COMPAT, n), tmp_path / n)
+    for n in os.listdir(IDENT):
+        if n.startswith(ZF_MAIN):
+            copy(os.path.join(IDENT, n), tmp_path / n)
+    rc, got = scan_json(str(tmp_path))
+    companions = [n for n in got if n not in (main, ZF_MAIN)]
+    assert len(companions) == 7, sorted(got)             # 4 *.npy and 3 *.npy.z
+    for n in companions:
+        assert got[n]["verdict"] == "not-model", got[n]
+        assert got[n]["note"].startswith("joblib companion of "), got[n]
+    for n in (main, ZF_MAIN):
+        assert got[n]["verdict"] in ("safe", "untrusted"), got[n]
+        assert got[n]["status"] == "ok"
+    assert rc in (0, 1)
+    with mounted(str(tmp_path)) as mnt:
+        assert model_dirs(mnt) == {main, ZF_MAIN}
+
+
+def test_check_dir_works_like_scan_dir(tmp_path):
+    for n in os.listdir(COMPAT):
+        if n.startswith("christine2623__Mao__model.pkl"):
+            copy(os.path.join(COMPAT, n), tmp_path / n)
+    (tmp_path / "README").write_bytes(b"Model of the Mao project\n")
+    p = cli("check", str(tmp_path), "--sklearn", "1.5")
+    out = p.stdout.decode()
+    assert p.returncode != 3 and "README: not a model" in out, out
+    assert "christine2623__Mao__model.pkl: " in out
+    assert out.count("not a model") == 5                  # README and the 4 companions
+
+
+def test_check_of_an_unreadable_file_prints_no_facts(tmp_path):
+    (tmp_path / "empty.pkl").write_bytes(b"")
+    os.symlink(str(tmp_path / "gone"), str(tmp_path / "dangling.pkl"))
+    for name in ("empty.pkl", "dangling.pkl"):
+        p = cli("check", str(tmp_path / name), "--sklearn", "1.5")
+        out = p.stdout.decode()
+        assert p.returncode == 3, (name, out)
+        assert "unreadable" in out and "saved by" not in out, out

@@ -16,6 +16,7 @@
 #include "modelfs/compat.h"
 #include "modelfs/decode.h"
 #include "modelfs/identify.h"
+#include "modelfs/walk.h"
 
 #define CHECK_USAGE 64
 #define TARGET_MAX 256
@@ -105,18 +106,51 @@ static void print_report(const char *file, const cJSON *doc) {
   }
 }
 
+/* A file check cannot look at: its reason, no facts (there are none to print). */
+static int unreadable(const char *file, const char *why, int as_json) {
+  if (as_json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "file", file);
+    cJSON_AddStringToObject(o, "verdict", "unreadable");
+    cJSON_AddStringToObject(o, "error", why);
+    char *t = cJSON_Print(o);
+    if (t) puts(t);
+    free(t);
+    cJSON_Delete(o);
+  } else {
+    printf("%s: unreadable\n  error: %s\n", file, why);
+  }
+  return COMPAT_UNREADABLE;
+}
+
 static int check_one(const char *file, const char *target, int as_json) {
   Ident id;
   identify_path(file, &id);
+  if (id.kind == IDENT_UNREADABLE) return unreadable(file, id.what, as_json);
   if (!ident_is_model(&id)) {   /* listed, as scan lists it, and not a failure */
-    if (as_json) printf("{\"file\": \"%s\", \"verdict\": \"not-model\"}\n", file);
-    else printf("%s: not a model (%s)\n", file, id.what);
+    if (as_json) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "file", file);
+      cJSON_AddStringToObject(o, "verdict", "not-model");
+      cJSON_AddStringToObject(o, "note", id.what);
+      char *t = cJSON_Print(o);
+      if (t) puts(t);
+      free(t);
+      cJSON_Delete(o);
+    } else {
+      printf("%s: not a model (%s)\n", file, id.what);
+    }
     return COMPAT_LOADS;
   }
   Model *m = model_decode(file);
   if (m == NULL) {
     fprintf(stderr, "modelfs check: %s: out of memory\n", file);
     return COMPAT_UNREADABLE;
+  }
+  if (!m->ok && m->root == NULL) {   /* nothing decoded: nothing to say it needs */
+    int v = unreadable(file, m->err.msg[0] ? m->err.msg : err_code_name(m->err.code), as_json);
+    model_free(m);
+    return v;
   }
   char *json = NULL;
   CompatVerdict v = compat_check(m, target[0] ? target : NULL, &json);
@@ -148,6 +182,17 @@ static int take_version(const CliCmd *cmd, char *target, int id, const char *ver
   return cli_usage_error(cmd, "--%s %s: too long", check_libs[id], ver);
 }
 
+typedef struct CheckRun {
+  const char *target;
+  int as_json, worst;
+} CheckRun;
+
+static void check_walked(void *ctx, const char *path, const char *error) {
+  CheckRun *run = ctx;
+  int v = error ? unreadable(path, error, run->as_json) : check_one(path, run->target, run->as_json);
+  if (v > run->worst) run->worst = v;
+}
+
 int compat_cli_check(int argc, char **argv) {
   const CliCmd *cmd = cli_command("check");
   char target[TARGET_MAX] = "";
@@ -167,8 +212,9 @@ int compat_cli_check(int argc, char **argv) {
   }
   if (status == 0 && nfiles == 0) status = cli_usage_error(cmd, "no FILE given");
   for (int i = 0; status == 0 && i < nfiles; i++) {
-    int v = check_one(files[i], target, as_json);
-    if (v > worst) worst = v;
+    CheckRun run = {target, as_json, worst};
+    walk_path(files[i], check_walked, &run);   /* a directory: every file in it, as scan does */
+    worst = run.worst;
   }
   free(files);
   fflush(stdout);

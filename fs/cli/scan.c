@@ -7,7 +7,6 @@
 ** recursing (loops), and never call a model that failed to decode fully "safe"
 ** (anchor 15: picklescan answers "clean" for files it could not parse).
 */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "modelfs/render.h"
 #include "modelfs/scan.h"
 #include "modelfs/trust.h"
+#include "modelfs/walk.h"
 
 /* SC_NOT_MODEL: listed (every regular file is), never a failure. */
 typedef enum ScanClass { SC_NOT_MODEL, SC_SAFE, SC_UNTRUSTED, SC_INCOMPLETE, SC_UNREADABLE,
@@ -38,8 +38,6 @@ typedef struct Scan {
   size_t nmodels;          /* files reported so far, models or not */
   int seen[SC_DANGEROUS + 1];
   size_t nresults;         /* SARIF results written so far */
-  struct { dev_t dev; ino_t ino; } dirs[MFS_MAX_DEPTH];   /* directories on the walk path */
-  int ndirs;
 } Scan;
 
 /* What one model gave: the names are strings in the model's arena (or static). */
@@ -357,79 +355,17 @@ static void scan_file(Scan *sc, const char *path) {
   Ident id;
   identify_path(path, &id);
   if (ident_is_model(&id)) scan_source(sc, path, src);
+  else if (id.kind == IDENT_UNREADABLE) report_unreadable(sc, path, id.what);
   else report_not_model(sc, path, id.what);
   source_unref(src);
 }
 
-/* ---- walking directories ------------------------------------------------------ */
+/* ---- the files (walk.c) ------------------------------------------------------- */
 
-static int cmp_name(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void scan_path(Scan *sc, const char *path, int explicit);
-
-/* Entries in bytewise order, so two runs print the same lines. */
-static void scan_dir(Scan *sc, const char *path, const struct stat *st) {
-  for (int i = 0; i < sc->ndirs; i++)
-    if (sc->dirs[i].dev == st->st_dev && sc->dirs[i].ino == st->st_ino) return;
-  if (sc->ndirs >= MFS_MAX_DEPTH) {
-    fprintf(stderr, "modelfs scan: %s: directories nested too deep, not entered\n", path);
-    return;
-  }
-  DIR *d = opendir(path);
-  if (d == NULL) return report_unreadable(sc, path, strerror(errno));
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 64;
-      char **nn = realloc(names, nc * sizeof *nn);
-      if (nn == NULL) break;
-      names = nn, cap = nc;
-    }
-    if ((names[n] = strdup(de->d_name)) != NULL) n++;
-  }
-  closedir(d);
-  if (n > 1) qsort(names, n, sizeof *names, cmp_name);
-  sc->dirs[sc->ndirs].dev = st->st_dev;
-  sc->dirs[sc->ndirs].ino = st->st_ino;
-  sc->ndirs++;
-  size_t plen = strlen(path);
-  int slash = plen > 0 && path[plen - 1] == '/';
-  for (size_t i = 0; i < n; i++) {
-    char *child = malloc(plen + strlen(names[i]) + 2);
-    if (child != NULL) {
-      sprintf(child, "%s%s%s", path, slash ? "" : "/", names[i]);
-      scan_path(sc, child, 0);
-      free(child);
-    }
-    free(names[i]);
-  }
-  free(names);
-  sc->ndirs--;
-}
-
-/* explicit: named on the command line (symlinks followed, anything not a regular
-** file reported); otherwise found while recursing (symlinked directories skipped).
-** Every regular file is reported, models and not-models alike. */
-static void scan_path(Scan *sc, const char *path, int explicit) {
-  struct stat st;
-  if (explicit ? stat(path, &st) != 0 : lstat(path, &st) != 0) {
-    if (explicit) report_unreadable(sc, path, strerror(errno));
-    return;
-  }
-  if (!explicit && S_ISLNK(st.st_mode)) {
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
-  }
-  if (S_ISDIR(st.st_mode)) return scan_dir(sc, path, &st);
-  if (!S_ISREG(st.st_mode)) {
-    if (explicit) report_unreadable(sc, path, "not a regular file");
-    return;
-  }
-  scan_file(sc, path);
+static void scan_one(void *ctx, const char *path, const char *error) {
+  Scan *sc = ctx;
+  if (error) report_unreadable(sc, path, error);
+  else scan_file(sc, path);
 }
 
 /* ---- command line --------------------------------------------------------------- */
@@ -549,7 +485,7 @@ int scan_cli_main(int argc, char **argv) {
     status = cli_usage_error(cmd, "no FILE or DIR given");
   } else {
     if (sc.format == SF_SARIF) sarif_begin(stdout);
-    for (int i = 0; i < npaths; i++) scan_path(&sc, paths[i], 1);
+    for (int i = 0; i < npaths; i++) walk_path(paths[i], scan_one, &sc);
     if (sc.format == SF_SARIF) sarif_end(stdout);
     else if (sc.json) fputs(sc.nmodels ? "\n]\n" : "[]\n", stdout);
     if (sc.format == SF_TEXT && sc.nmodels == (size_t)sc.seen[SC_NOT_MODEL])

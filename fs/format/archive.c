@@ -259,7 +259,10 @@ MfsStatus archive_add(ArchiveBuild *ab, const char *path, Source *ms, const char
     Ident id;
     const char *base = strrchr(path, '/');
     identify_source(ms, base ? base + 1 : path, &id);
-    if (ident_is_model(&id)) {
+    if (id.kind == IDENT_UNREADABLE) {
+      err_set(&m->err, MFS_EIO, MFS_NO_OFFSET, "member %s: %s", path, id.what);
+      val = value_none(&m->vs);
+    } else if (ident_is_model(&id)) {
       val = member_model(m, ms, label, path, ab->models == 0, method);
       ab->models++;
       /* a model member is a directory, as a model file is in the mount */

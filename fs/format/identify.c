@@ -109,6 +109,7 @@ void identify_source(Source *src, const char *name, Ident *out) {
   }
   if (found > 0) out->kind = IDENT_MODEL;
   else if (name != NULL && identify_name_is_model(name)) out->kind = IDENT_BY_NAME;
+  else if (found < 0) out->kind = IDENT_UNREADABLE;
 }
 
 /* "model.pkl_01.npy" or "model.pkl_01.npy.z" beside "model.pkl": the companion of a
@@ -138,8 +139,8 @@ void identify_path(const char *path, Ident *out) {
   if (src == NULL) {
     memset(out, 0, sizeof *out);
     out->compression = "none";
-    out->kind = identify_name_is_model(base) ? IDENT_BY_NAME : IDENT_NOT_MODEL;
-    snprintf(out->what, sizeof out->what, "unreadable: %.180s", e.msg);
+    out->kind = identify_name_is_model(base) ? IDENT_BY_NAME : IDENT_UNREADABLE;
+    snprintf(out->what, sizeof out->what, "%.190s", e.msg);
     return;
   }
   identify_source(src, base, out);

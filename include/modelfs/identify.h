@@ -17,8 +17,10 @@
 typedef enum IdentKind {
   IDENT_NOT_MODEL = 0,  /* shown as itself; `scan` lists it as "not-model" */
   IDENT_MODEL,          /* a Format claimed the (decompressed) bytes */
-  IDENT_BY_NAME         /* no Format claimed them, but the name is a model's (.pkl,
+  IDENT_BY_NAME,        /* no Format claimed them, but the name is a model's (.pkl,
                            .joblib, ...): a directory whose meta.json says why */
+  IDENT_UNREADABLE      /* the file cannot be opened or read (what says why) and its
+                           name is not a model's: not a model, not a file to list as one */
 } IdentKind;
 
 typedef struct Ident {
@@ -29,7 +31,9 @@ typedef struct Ident {
                                "joblib companion of model.pkl", "first bytes 7f 45 4c 46" */
 } Ident;
 
-static inline int ident_is_model(const Ident *id) { return id->kind != IDENT_NOT_MODEL; }
+static inline int ident_is_model(const Ident *id) {
+  return id->kind == IDENT_MODEL || id->kind == IDENT_BY_NAME;
+}
 
 /* Identify src.  name (a file or member name, may be NULL) counts only when no
 ** Format claims the bytes.  A read error makes the bytes unknown: the name decides. */
