@@ -246,6 +246,17 @@ static MfsStatus place(Model *m, const char *path, Value *val) {
   return dict_put(&m->vs, dir, key, val);
 }
 
+/* A compressed member that is itself an archive is served as bytes, never opened:
+** an archive is read by offset and a stream has none (and zip(gzip(zip(...)))
+** would nest without bound). */
+static int compressed_archive(const Ident *id) {
+  static const char *const archives[] = {"zip", "skops", "pytorch", "7z", NULL};
+  if (strcmp(id->compression, "none") == 0 || id->format == NULL) return 0;
+  for (int i = 0; archives[i]; i++)
+    if (strcmp(id->format->name, archives[i]) == 0) return 1;
+  return 0;
+}
+
 MfsStatus archive_add(ArchiveBuild *ab, const char *path, Source *ms, const char *why,
                       const char *method) {
   Model *m = ab->m;
@@ -262,7 +273,7 @@ MfsStatus archive_add(ArchiveBuild *ab, const char *path, Source *ms, const char
     if (id.kind == IDENT_UNREADABLE) {
       err_set(&m->err, MFS_EIO, MFS_NO_OFFSET, "member %s: %s", path, id.what);
       val = value_none(&m->vs);
-    } else if (ident_is_model(&id)) {
+    } else if (ident_is_model(&id) && !compressed_archive(&id)) {
       val = member_model(m, ms, label, path, ab->models == 0, method);
       ab->models++;
       /* a model member is a directory, as a model file is in the mount */
