@@ -346,3 +346,22 @@ def test_check_of_an_unreadable_file_prints_no_facts(tmp_path):
         out = p.stdout.decode()
         assert p.returncode == 3, (name, out)
         assert "unreadable" in out and "saved by" not in out, out
+
+
+def test_zip_member_with_a_bad_crc_is_judged_on_its_bytes(tmp_path):
+    """Members are read by offset, not through the CRC check: what a loader that ignores
+    the CRC would run is judged (dangerous), not skipped."""
+    import zipfile
+    evil = b"cposix\nsystem\n(S'true'\ntR."
+    p = tmp_path / "crc.zip"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("w.pkl", evil)
+    data = bytearray(p.read_bytes())
+    crc = zipfile.ZipFile(p).getinfo("w.pkl").CRC.to_bytes(4, "little")
+    assert data.count(crc) == 2                          # local header and central directory
+    data = data.replace(crc, bytes(b ^ 0xFF for b in crc))
+    p.write_bytes(bytes(data))
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(p).read("w.pkl")
+    rc, got = scan_json(str(p))
+    assert got["crc.zip"]["verdict"] == "dangerous", got
