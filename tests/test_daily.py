@@ -195,6 +195,15 @@ def test_an_existing_directory_named_like_a_typo_is_still_a_source(tmp_path, log
         os.chdir(old)
 
 
+@pytest.mark.parametrize("args,meant", [(("scan", "--jsno"), "--json"),
+                                        (("check", "--skearn", "1.5"), "--sklearn"),
+                                        (("ls", "--turst", "x"), "--trust")])
+def test_mistyped_option_suggests_the_nearest(logreg, args, meant):
+    _, model = logreg
+    p = cli(args[0], model, *args[1:])
+    assert p.returncode in (2, 64) and "did you mean %s" % meant in p.stderr.decode(), text(p)
+
+
 # ---- 4. links to models outside SOURCE -------------------------------------------------
 
 def test_link_to_a_model_outside_source_is_a_model_directory(logreg, tmp_path):

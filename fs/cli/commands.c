@@ -23,6 +23,7 @@
 #define SUGGEST_MAX_DISTANCE 2  /* edits from a command name still worth suggesting */
 
 static int help_main(int argc, char **argv);
+static int distance(const char *a, const char *b);
 
 static const CliOpt help_options[] = {{0, NULL, NULL, NULL, NULL}};
 
@@ -131,7 +132,13 @@ int cli_next(CliArgs *a, const char **val) {
   size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
   for (const CliOpt *o = a->cmd->opts; o->name; o++)
     if (spelled(o, arg, len)) return take_option(a, o, arg, eq, val);
-  cli_usage_error(a->cmd, "unknown option %s", arg);
+  const char *near = NULL;
+  char word[64];
+  snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), arg);
+  for (const CliOpt *o = a->cmd->opts; o->name && !near; o++)
+    if (strlen(o->name) > 2 && distance(word, o->name) <= SUGGEST_MAX_DISTANCE) near = o->name;
+  if (near) cli_usage_error(a->cmd, "unknown option %s; did you mean %s?", arg, near);
+  else cli_usage_error(a->cmd, "unknown option %s", arg);
   return CLI_BAD;
 }
 
