@@ -181,9 +181,19 @@ def test_well_formed_frames_stay_safe(tmp_path):
     assert rc == 0 and doc["verdict"] == "safe", doc
 
 
+def extension_registry():
+    """SETITEM on copyreg's extension registry: code 4242 -> ('os', 'system'),
+    then EXT2 4242 imports it.  No global in the file names os.system."""
+    return (P4 + sg("copyreg", "_inverted_registry") + b"M" + struct.pack("<H", 4242)
+            + u("os") + u("system") + b"\x86s0" + b"\x83" + struct.pack("<H", 4242)
+            + u(TOUCH) + b"\x85R" + STOP)
+
+
 HAZARDS = {
     "computed STACK_GLOBAL": (computed_global(), "STACK_GLOBAL imports a name computed"),
     "BUILD on a module": (module_override(), "BUILD changes the global json.decoder"),
+    "SETITEM on the extension registry": (extension_registry(),
+                                          "SETITEM changes the global copyreg._inverted_registry"),
 }
 
 
@@ -248,3 +258,32 @@ def test_nested_pickles_are_bounded(tmp_path):
         inner = pickle.dumps(_Loads(inner), protocol=4)
     rc, doc = judge(tmp_path, inner)
     assert rc == 2 and doc["verdict"] == "dangerous"   # _pickle.loads itself
+
+
+def test_object_array_companion_of_old_joblib(tmp_path):
+    """joblib < 0.10 kept arrays in companion .npy files and loaded them with
+    numpy.load(allow_pickle=True): an object-dtype companion's pickle runs.  It
+    is decoded and judged with the main file."""
+    d = tmp_path / "old"
+    d.mkdir()
+    def x(s):
+        return b"X" + struct.pack("<I", len(s)) + s.encode()
+    main = (b"\x80\x02cjoblib.numpy_pickle\nNDArrayWrapper\n)\x81}("
+            + x("filename") + x("model.pkl_01.npy") + x("subclass") + b"cnumpy\nndarray\n"
+            + x("allow_mmap") + b"\x88ub.")
+    (d / "model.pkl").write_bytes(main)
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header = header + " " * (64 - 10 - len(header) - 1) + "\n"
+    companion = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+    companion += os_system_pickle()
+    (d / "model.pkl_01.npy").write_bytes(companion)
+    p = cli("scan", "--json", str(d / "model.pkl"))
+    doc = json.loads(p.stdout.decode())[0]
+    assert p.returncode == 2 and doc["dangerous"] == ["os.system"], doc
+    types = cli("cat", str(d / "model.pkl"), "types.txt").stdout.decode().split()
+    assert "os.system" in types
+    # what old joblib did with it, in a throwaway subprocess
+    subprocess.run([PY, "-c", "import numpy, sys; numpy.load(sys.argv[1], allow_pickle=True)",
+                    str(d / "model.pkl_01.npy")], cwd=str(d), timeout=120,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert (d / MARKER).exists(), "the payload did not run: the trick is not real"

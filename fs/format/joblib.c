@@ -277,14 +277,40 @@ static Value *array_missing(Job *j, Reader *r, Value *dtype, const Value *shape,
 }
 
 /* Call npy_read without letting its errors become the model's error. */
+/* An object array companion: old joblib loads it with numpy.load(allow_pickle=True),
+** which unpickles its payload, so that pickle is decoded and judged with the file. */
+static Value *companion_objects(Job *j, Source *s, uint64_t off, char *why, size_t cap) {
+  Model *m = j->m;
+  Reader r;
+  Value *res = NULL;
+  Err saved = m->err;
+  err_clear(&m->err);
+  if (reader_init(&r, s, off, &m->err) == MFS_OK) {
+    j->depth++;
+    MfsStatus st = j->depth > MFS_MAX_NESTED_PICKLES ? MFS_ELIMIT
+                 : pickle_run(m, &r, NULL, j->depth, &res, NULL);
+    j->depth--;
+    reader_done(&r);
+    if (st != MFS_OK) {
+      snprintf(why, cap, "companion file %s: its object pickle: %s", s->name,
+               m->err.msg[0] ? m->err.msg : err_code_name(st));
+      res = NULL;
+    }
+  }
+  m->err = saved;   /* a broken companion is a missing array, as any other */
+  return res;
+}
+
 static Value *companion_npy(Job *j, Source *s, char *why, size_t cap) {
   Model *m = j->m;
   Err local;
   err_clear(&local);
   Err *saved = m->vs.err;
   m->vs.err = &local;
-  Value *v = npy_read(&m->vs, s, &local);
+  uint64_t payload = 0;
+  Value *v = npy_read_objects(&m->vs, s, &payload, &local);
   m->vs.err = saved;
+  if (v == NULL && payload != 0) return companion_objects(j, s, payload, why, cap);
   if (v == NULL || v->kind != VAL_NDARRAY) {
     snprintf(why, cap, "companion file %s: %s", s->name, local.msg[0] ? local.msg : "not an array");
     return NULL;
@@ -313,7 +339,7 @@ static MfsStatus nd_wrapper(Job *j, Reader *r, Value **obj) {
     }
   }
   if (v != NULL) {
-    if (cls && cls->kind == VAL_GLOBAL) v->u.arr->cls = cls;
+    if (cls && cls->kind == VAL_GLOBAL && v->kind == VAL_NDARRAY) v->u.arr->cls = cls;
   } else {
     v = array_missing(j, r, NULL, NULL, cls, why);
     if (v == NULL) return j->m->err.code ? j->m->err.code : MFS_ENOMEM;

@@ -465,7 +465,7 @@ static MfsStatus take_shape(DescrCtx *c, NdArray *a, const Lit *shape, uint64_t 
 }
 
 static Value *npy_build(ValueSet *vs, Source *src, LitParser *lp, const Lit *hdr,
-                        uint64_t data_off) {
+                        uint64_t data_off, uint64_t *payload) {
   Err *e = lp->err;
   DescrCtx c = {vs, lp, 0};
   if (hdr->kind != LIT_DICT) {
@@ -487,6 +487,10 @@ static Value *npy_build(ValueSet *vs, Source *src, LitParser *lp, const Lit *hdr
   }
   Value *dt = descr_to_dtype(&c, descr, 0);
   if (dt == NULL) return NULL;
+  if (dtype_has_object(dt->u.dtype) && payload != NULL) {
+    *payload = data_off;   /* the caller decodes the pickle there */
+    return NULL;
+  }
   if (dtype_has_object(dt->u.dtype)) {
     err_set(e, MFS_EUNSUPPORTED, lp->base,
             "offset %llu: .npy holds an object dtype: its payload is a pickle, not decoded",
@@ -524,7 +528,16 @@ static Value *npy_build(ValueSet *vs, Source *src, LitParser *lp, const Lit *hdr
   return v;
 }
 
-Value *npy_read(ValueSet *vs, Source *src, Err *e) {
+static Value *read_npy(ValueSet *vs, Source *src, uint64_t *payload, Err *e);
+
+Value *npy_read(ValueSet *vs, Source *src, Err *e) { return read_npy(vs, src, NULL, e); }
+
+Value *npy_read_objects(ValueSet *vs, Source *src, uint64_t *payload, Err *e) {
+  *payload = 0;
+  return read_npy(vs, src, payload, e);
+}
+
+static Value *read_npy(ValueSet *vs, Source *src, uint64_t *payload, Err *e) {
   uint64_t hoff = 0, hlen = 0;
   int utf8 = 0;
   if (read_prefix(src, &hoff, &hlen, &utf8, e) != MFS_OK) return NULL;
@@ -540,7 +553,7 @@ Value *npy_read(ValueSet *vs, Source *src, Err *e) {
     if (hdr != NULL) {
       lp_space(&lp);
       if (lp.p != lp.end) lp_fail(&lp, "junk after the header dict");
-      else v = npy_build(vs, src, &lp, hdr, hoff + hlen);
+      else v = npy_build(vs, src, &lp, hdr, hoff + hlen, payload);
     }
     lp_free(&lp);
   }

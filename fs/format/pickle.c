@@ -1373,7 +1373,8 @@ static MfsStatus op_dict(Vm *vm) {
   size_t at = 0;
   if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
   if ((vm->sp - at) % 2) return vm_fail(vm, MFS_ECORRUPT, "odd number of items for DICT");
-  if (vm->sp > at && check_hashable(vm, vm->stack + at, vm->sp - at, 2) != MFS_OK) return vm->m->err.code;
+  if (vm->sp > at && check_hashable(vm, vm->stack + at, vm->sp - at, 2) != MFS_OK)
+    return vm->m->err.code;
   Value *d = value_new(vm->vs, VAL_DICT);
   if (d == NULL) return vm->m->err.code;
   for (size_t i = at; i < vm->sp; i += 2)
@@ -1385,7 +1386,8 @@ static MfsStatus op_dict(Vm *vm) {
 static MfsStatus op_marked_seq(Vm *vm, ValueKind kind) {
   size_t at = 0;
   if (pop_mark(vm, &at) != MFS_OK) return vm->m->err.code;
-  if (kind == VAL_FROZENSET && vm->sp > at && check_hashable(vm, vm->stack + at, vm->sp - at, 1) != MFS_OK)
+  if (kind == VAL_FROZENSET && vm->sp > at &&
+      check_hashable(vm, vm->stack + at, vm->sp - at, 1) != MFS_OK)
     return vm->m->err.code;
   return push(vm, seq_from(vm, kind, at));
 }

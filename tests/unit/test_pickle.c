@@ -369,6 +369,12 @@ static void test_stack_errors(void **state) {
   EXPECT_ERR("\x80\x02K\x01K\x02" "a.", MFS_ECORRUPT, "cannot append items to a int");
   EXPECT("\x80\x02(K\x01\x30\x30N.", "N");        /* POP of the value, then of the MARK */
   EXPECT("\x80\x02K\x05\x32\x86.", "(i5,i5)");    /* DUP */
+  /* DICT and FROZENSET of nothing on a stack never used: no pointer into it */
+  EXPECT("(d.", "d{}");
+  EXPECT("\x80\x04(\x91.", "z{}");
+  /* keys and members CPython refuses */
+  EXPECT_ERR("\x80\x02(]K\x01" "d.", MFS_ECORRUPT, "unhashable type: 'list'");
+  EXPECT_ERR("\x80\x04\x8f(}\x90.", MFS_ECORRUPT, "unhashable type: 'dict'");
 }
 
 static void test_messages_name_opcode(void **state) {
