@@ -3,8 +3,8 @@
 fs/ has one folder per layer, lowest first: graph, source, format, judge, render,
 mount, cli.  A file may include the headers of its own layer and of layers below
 it, never above: the decoder knows nothing of the renderer, the renderer nothing
-of FUSE.  A header belongs to the layer of the .c file of the same name; the few
-headers without one are listed here.
+of FUSE.  A header belongs to the layer that defines what it declares; the few
+headers of types alone are listed here.
 """
 import glob
 import os
@@ -21,7 +21,19 @@ HEADERS_WITHOUT_C = {
 
 
 def header_layers():
+    """A header belongs to the layer of the .c files that define what it declares
+    (of the .c file of its own name, when it declares no function)."""
+    defined = {}
+    for c in glob.glob(os.path.join(ROOT, "fs", "*", "*.c")):
+        for fn in re.findall(r"^[A-Za-z][\w \*]*?\b(\w+)\(", open(c).read(), re.M):
+            defined.setdefault(fn, c.split(os.sep)[-2])
     owner = dict(HEADERS_WITHOUT_C)
+    for h in glob.glob(os.path.join(ROOT, "include", "modelfs", "*.h")):
+        name = os.path.basename(h)[:-2]
+        text = re.sub(r"/\*.*?\*/", "", open(h).read(), flags=re.S)
+        layers = {defined[f] for f in re.findall(r"\b(\w+)\(", text) if f in defined}
+        if layers:
+            owner[name] = min(layers, key=LAYERS.index)
     for c in glob.glob(os.path.join(ROOT, "fs", "*", "*.c")):
         owner.setdefault(os.path.basename(c)[:-2], c.split(os.sep)[-2])
     return owner

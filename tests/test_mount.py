@@ -126,6 +126,8 @@ def _child(obj, name):
                 return obj[k]
         raise KeyError(name)
     if isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
+        if not name.lstrip("-").isdigit():   # a pipeline-like sequence by step name (SPEC 3.2)
+            return next(t for t in obj if isinstance(t, tuple) and t and t[0] == name)
         return obj[int(name)]
     rv = obj.__reduce_ex__(4)
     func, args = rv[0], rv[1]
