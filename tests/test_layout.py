@@ -16,7 +16,7 @@ LAYERS = ["graph", "source", "format", "judge", "render", "mount", "cli"]
 HEADERS_WITHOUT_C = {
     "value": "graph", "limits": "graph", "err": "graph", "data": "graph",
     "source": "source", "model": "format", "decode": "format", "recognise": "format",
-    "mount": "mount", "cli": "cli", "canon": "format", "views": "render",
+    "mount": "mount", "cli": "cli",
 }
 
 

@@ -125,8 +125,6 @@ def _child(obj, name):
             if str(k) == name or repr(k) == name:
                 return obj[k]
         raise KeyError(name)
-    if isinstance(obj, (list, tuple)) and not name.isdigit():   # steps by name (SPEC 3.2)
-        return next(s for s in obj if isinstance(s, tuple) and s[0] == name)
     if isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
         if not name.lstrip("-").isdigit():   # a pipeline-like sequence by step name (SPEC 3.2)
             return next(t for t in obj if isinstance(t, tuple) and t and t[0] == name)
