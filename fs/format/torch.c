@@ -32,6 +32,7 @@
 #include "modelfs/limits.h"
 #include "modelfs/pickle.h"
 #include "modelfs/u64map.h"
+#include "modelfs/zipio.h"
 
 /* ---- torch dtypes ------------------------------------------------------------------ */
 
@@ -571,75 +572,6 @@ static MfsStatus run_data_pickle(Torch *t, Reader *r, Value **root) {
 
 /* ---- zip layout ------------------------------------------------------------------------ */
 
-typedef struct ZipIo {
-  Source *src;
-  uint64_t pos;
-  uint64_t last_read;
-  zip_error_t error;
-} ZipIo;
-
-static zip_int64_t zipio_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd) {
-  ZipIo *io = ud;
-  switch (cmd) {
-    case ZIP_SOURCE_OPEN: io->pos = 0; return 0;
-    case ZIP_SOURCE_READ: {
-      size_t got = 0;
-      Err e;
-      err_clear(&e);
-      if (io->src->ops->read(io->src, io->pos, data, (size_t)len, &got, &e) != MFS_OK) {
-        zip_error_set(&io->error, ZIP_ER_READ, EIO);
-        return -1;
-      }
-      io->last_read = io->pos;
-      io->pos += got;
-      return (zip_int64_t)got;
-    }
-    case ZIP_SOURCE_CLOSE: return 0;
-    case ZIP_SOURCE_STAT: {
-      zip_stat_t *st = data;
-      zip_stat_init(st);
-      st->size = io->src->size;
-      st->valid |= ZIP_STAT_SIZE;
-      return sizeof *st;
-    }
-    case ZIP_SOURCE_ERROR: return zip_error_to_data(&io->error, data, len);
-    case ZIP_SOURCE_SEEK: {
-      zip_int64_t np = zip_source_seek_compute_offset(io->pos, io->src->size, data, len, &io->error);
-      if (np < 0) return -1;
-      io->pos = (uint64_t)np;
-      return 0;
-    }
-    case ZIP_SOURCE_TELL: return (zip_int64_t)io->pos;
-    case ZIP_SOURCE_FREE: return 0;
-    case ZIP_SOURCE_SUPPORTS:
-      return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
-                                            ZIP_SOURCE_SEEK, ZIP_SOURCE_TELL, ZIP_SOURCE_SUPPORTS, -1);
-    default:
-      zip_error_set(&io->error, ZIP_ER_OPNOTSUPP, 0);
-      return -1;
-  }
-}
-
-/* Where member i's data start: the offset of libzip's first read of it, checked
-** against the bytes libzip returned. */
-static int member_offset(zip_t *za, ZipIo *io, zip_uint64_t i, uint64_t comp, uint64_t *off) {
-  zip_file_t *zf = zip_fopen_index(za, i, ZIP_FL_COMPRESSED);
-  if (zf == NULL) return 0;
-  uint8_t a[64], b[64];
-  size_t want = comp < sizeof a ? (size_t)comp : sizeof a;
-  zip_int64_t n = zip_fread(zf, a, want);
-  uint64_t guess = io->last_read;
-  zip_fclose(zf);
-  Err e;
-  err_clear(&e);
-  if (n != (zip_int64_t)want || guess > io->src->size || comp > io->src->size - guess) return 0;
-  if (want && (source_read(io->src, guess, b, want, &e) != MFS_OK || memcmp(a, b, want) != 0))
-    return 0;
-  *off = guess;
-  return 1;
-}
-
 /* A Source over the named member (stored: a slice; deflated: a streaming
 ** inflate), or NULL with the reason. */
 static Source *zip_member(Torch *t, const char *name, uint64_t *size, char *why, size_t cap) {
@@ -659,7 +591,7 @@ static Source *zip_member(Torch *t, const char *name, uint64_t *size, char *why,
     return NULL;
   }
   if (st.size == 0) return source_from_memory("", 0, label);
-  if (!member_offset(t->za, t->io, (zip_uint64_t)i, st.comp_size, &off)) {
+  if (!zipio_member_offset(t->za, t->io, (zip_uint64_t)i, st.comp_size, ZIP_FL_COMPRESSED, &off)) {
     snprintf(why, cap, "member %s: data not found", name);
     return NULL;
   }

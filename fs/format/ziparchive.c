@@ -19,82 +19,12 @@
 #include <zip.h>
 #include "modelfs/limits.h"
 #include "modelfs/archive.h"
+#include "modelfs/zipio.h"
 #include "modelfs/identify.h"
 
 /* ---- libzip over a Source ------------------------------------------------------ */
 
-typedef struct ZipIo {
-  Model *m;                /* for meta.json notes */
-  Source *src;
-  uint64_t pos;
-  uint64_t last_read;      /* offset of the last read libzip asked for */
-  zip_error_t error;
-} ZipIo;
-
-static zip_int64_t zipio_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd) {
-  ZipIo *io = ud;
-  switch (cmd) {
-    case ZIP_SOURCE_OPEN: io->pos = 0; return 0;
-    case ZIP_SOURCE_READ: {
-      size_t got = 0;
-      Err e;
-      err_clear(&e);
-      if (io->src->ops->read(io->src, io->pos, data, (size_t)len, &got, &e) != MFS_OK) {
-        zip_error_set(&io->error, ZIP_ER_READ, EIO);
-        return -1;
-      }
-      io->last_read = io->pos;
-      io->pos += got;
-      return (zip_int64_t)got;
-    }
-    case ZIP_SOURCE_CLOSE: return 0;
-    case ZIP_SOURCE_STAT: {
-      zip_stat_t *st = data;
-      zip_stat_init(st);
-      st->size = io->src->size;
-      st->valid |= ZIP_STAT_SIZE;
-      return sizeof *st;
-    }
-    case ZIP_SOURCE_ERROR: return zip_error_to_data(&io->error, data, len);
-    case ZIP_SOURCE_SEEK: {
-      zip_int64_t np = zip_source_seek_compute_offset(io->pos, io->src->size, data, len, &io->error);
-      if (np < 0) return -1;
-      io->pos = (uint64_t)np;
-      return 0;
-    }
-    case ZIP_SOURCE_TELL: return (zip_int64_t)io->pos;
-    case ZIP_SOURCE_FREE: return 0;
-    case ZIP_SOURCE_SUPPORTS:
-      return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
-                                            ZIP_SOURCE_SEEK, ZIP_SOURCE_TELL, ZIP_SOURCE_SUPPORTS, -1);
-    default:
-      zip_error_set(&io->error, ZIP_ER_OPNOTSUPP, 0);
-      return -1;
-  }
-}
-
 /* ---- members ------------------------------------------------------------------------- */
-
-/* Where libzip found the member's data: the offset of its first read, checked
-** against the bytes libzip returned. */
-static int member_data_offset(zip_t *za, ZipIo *io, zip_uint64_t i, uint64_t comp, int flagged,
-                              uint64_t *off) {
-  zip_file_t *zf = zip_fopen_index(za, i, flagged ? ZIP_FL_ENCRYPTED : ZIP_FL_COMPRESSED);
-  if (zf == NULL) return 0;
-  uint8_t a[256], b[256];
-  size_t want = comp < sizeof a ? (size_t)comp : sizeof a;
-  zip_int64_t n = zip_fread(zf, a, want);
-  uint64_t guess = io->last_read;
-  zip_fclose(zf);
-  if (n != (zip_int64_t)want) return 0;
-  Err e;
-  err_clear(&e);
-  if (guess > io->src->size || comp > io->src->size - guess) return 0;
-  if (source_read(io->src, guess, b, want, &e) != MFS_OK || memcmp(a, b, want) != 0) return 0;
-  *off = guess;
-  return 1;
-}
 
 /* A Source over member i, or NULL with a reason. */
 static Source *plain_member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const zip_stat_t *st,
@@ -107,7 +37,8 @@ static Source *plain_member_source(zip_t *za, ZipIo *io, zip_uint64_t i, const z
   uint64_t off;
   int flagged = st->encryption_method != ZIP_EM_NONE;
   int found = (st->comp_method == ZIP_CM_STORE || st->comp_method == ZIP_CM_DEFLATE) &&
-              member_data_offset(za, io, i, st->comp_size, flagged, &off);
+              zipio_member_offset(za, io, i, st->comp_size,
+                                  flagged ? ZIP_FL_ENCRYPTED : ZIP_FL_COMPRESSED, &off);
   if (found && st->comp_method == ZIP_CM_STORE) {
     if (st->comp_size != st->size) {
       snprintf(why, cap, "stored member sizes disagree");
