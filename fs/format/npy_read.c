@@ -17,6 +17,7 @@
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
 #include "modelfs/npy_read.h"
+#include "modelfs/utf8.h"
 
 /* ---- the literal language -------------------------------------------------- */
 
@@ -94,22 +95,6 @@ static int hexval(char c) {
   return -1;
 }
 
-static size_t put_utf8(char *out, uint32_t cp) {
-  if (cp < 0x80) { out[0] = (char)cp; return 1; }
-  if (cp < 0x800) { out[0] = (char)(0xc0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xe0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  out[0] = (char)(0xf0 | (cp >> 18));
-  out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  out[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
 /* A Python str literal: '...' or "..." with repr()'s escapes.  Bytes >= 0x80 are
 ** latin-1 in v1/v2 headers and UTF-8 in v3 (latin1 != 0 converts them). */
 static Lit *lp_string(LitParser *lp, int latin1) {
@@ -127,7 +112,7 @@ static Lit *lp_string(LitParser *lp, int latin1) {
   for (size_t k = 0; k < n; k++) {
     unsigned char c = (unsigned char)s[k];
     if (c != '\\') {
-      if (latin1 && c >= 0x80) o += put_utf8(l->s + o, c);
+      if (latin1 && c >= 0x80) o += utf8_encode((uint8_t *)l->s + o, c);
       else l->s[o++] = (char)c;
       continue;
     }
@@ -143,7 +128,7 @@ static Lit *lp_string(LitParser *lp, int latin1) {
       }
       if (cp > 0x10ffff) return lp_fail(lp, "bad escape");
       k += (size_t)digits;
-      o += put_utf8(l->s + o, cp);
+      o += utf8_encode((uint8_t *)l->s + o, cp);
       continue;
     }
     switch (e) {

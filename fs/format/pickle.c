@@ -810,25 +810,6 @@ static MfsStatus op_string(Vm *vm) {
   return push(vm, v);
 }
 
-static uint8_t *put_utf8(uint8_t *q, uint32_t c) {
-  if (c < 0x80) {
-    *q++ = (uint8_t)c;
-  } else if (c < 0x800) {
-    *q++ = (uint8_t)(0xc0 | c >> 6);
-    *q++ = (uint8_t)(0x80 | (c & 0x3f));
-  } else if (c < 0x10000) {   /* lone surrogates too, as surrogatepass writes them */
-    *q++ = (uint8_t)(0xe0 | c >> 12);
-    *q++ = (uint8_t)(0x80 | (c >> 6 & 0x3f));
-    *q++ = (uint8_t)(0x80 | (c & 0x3f));
-  } else {
-    *q++ = (uint8_t)(0xf0 | c >> 18);
-    *q++ = (uint8_t)(0x80 | (c >> 12 & 0x3f));
-    *q++ = (uint8_t)(0x80 | (c >> 6 & 0x3f));
-    *q++ = (uint8_t)(0x80 | (c & 0x3f));
-  }
-  return q;
-}
-
 /* raw-unicode-escape: bytes are Latin-1 code points; a backslash starts \uXXXX or
 ** \UXXXXXXXX only when it is not itself escaped (pairs are literal). */
 static MfsStatus op_unicode(Vm *vm) {
@@ -842,14 +823,14 @@ static MfsStatus op_unicode(Vm *vm) {
   while (p < end) {
     uint8_t c = *p++;
     if (c != '\\' || p >= end) {
-      q = put_utf8(q, c);
+      q += utf8_encode(q, c);
       continue;
     }
     c = *p++;
     int count = c == 'u' ? 4 : c == 'U' ? 8 : 0;
     if (count == 0) {
       *q++ = '\\';
-      q = put_utf8(q, c);
+      q += utf8_encode(q, c);
       continue;
     }
     uint32_t ch = 0;
@@ -859,7 +840,7 @@ static MfsStatus op_unicode(Vm *vm) {
       ch = ch << 4 | (uint32_t)digit_value(*p);
     }
     if (ch > 0x10ffff) return vm_fail(vm, MFS_ECORRUPT, "\\Uxxxxxxxx out of range");
-    q = put_utf8(q, ch);
+    q += utf8_encode(q, ch);
   }
   Value *v = value_new(vm->vs, VAL_STR);
   if (v == NULL) return vm->m->err.code;

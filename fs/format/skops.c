@@ -32,6 +32,7 @@
 #include "modelfs/dtype.h"
 #include "modelfs/limits.h"
 #include "modelfs/npy_read.h"
+#include "modelfs/utf8.h"
 
 /* ==== the zip archive over a Source ========================================= */
 
@@ -1076,22 +1077,6 @@ static Value *lit_number(Skops *k, Lit *l) {
   return big_from_decimal(k, digits, nd, neg);
 }
 
-static size_t utf8_put(char *out, uint32_t cp) {
-  if (cp < 0x80) { out[0] = (char)cp; return 1; }
-  if (cp < 0x800) { out[0] = (char)(0xc0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xe0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  out[0] = (char)(0xf0 | (cp >> 18));
-  out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  out[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
 static int hex4(const char *p, uint32_t *out) {
   uint32_t v = 0;
   for (int i = 0; i < 4; i++) {
@@ -1142,7 +1127,7 @@ static Value *lit_string(Skops *k, Lit *l) {
           cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
           i += 6;
         }
-        o += utf8_put(out + o, cp);
+        o += utf8_encode((uint8_t *)out + o, cp);
         break;
       }
       default: broken = 1;

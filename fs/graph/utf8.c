@@ -224,3 +224,28 @@ long utf8_to_latin1(const uint8_t *u, size_t n, uint8_t *out) {
 #endif
   return utf8_to_latin1_portable(u, n, out);
 }
+
+int utf8_decode(const uint8_t *s, size_t n, size_t *i, uint32_t *cp) {
+  uint8_t c = s[*i];
+  if (c < 0x80) {
+    (*i)++;
+    *cp = c;
+    return 1;
+  }
+  int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+  if (len == 0 || c > 0xf4 || *i + (size_t)len > n) goto bad;
+  uint32_t v = c & (0x7f >> len);
+  for (int k = 1; k < len; k++) {
+    if ((s[*i + k] & 0xc0) != 0x80) goto bad;
+    v = v << 6 | (s[*i + k] & 0x3f);
+  }
+  if ((len == 2 && v < 0x80) || (len == 3 && v < 0x800) || (len == 4 && v < 0x10000) ||
+      v > 0x10ffff)
+    goto bad;
+  *i += (size_t)len;
+  *cp = v;
+  return 1;
+bad:
+  (*i)++;
+  return 0;
+}

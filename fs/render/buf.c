@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/buf.h"
+#include "modelfs/utf8.h"
 
 /* ---- Buf ---------------------------------------------------------------- */
 
@@ -82,51 +83,9 @@ char *buf_detach(Buf *b, size_t *len) {
 
 /* ---- strings --------------------------------------------------------------- */
 
-/* Decode one code point (UTF-8 with surrogatepass); invalid bytes come back as
-** 0xDC80+byte, as Python's surrogateescape would show them. */
-static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *i) {
-  uint8_t c = s[*i];
-  if (c < 0x80) {
-    (*i)++;
-    return c;
-  }
-  int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-  if (len == 0 || c > 0xf4 || *i + (size_t)len > n) goto bad;
-  uint32_t cp = c & (0x7f >> len);
-  for (int k = 1; k < len; k++) {
-    if ((s[*i + k] & 0xc0) != 0x80) goto bad;
-    cp = cp << 6 | (s[*i + k] & 0x3f);
-  }
-  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-      cp > 0x10ffff)
-    goto bad;
-  *i += (size_t)len;
-  return cp;
-bad:
-  (*i)++;
-  return 0xdc00 + c;
-}
-
 void buf_put_utf8(Buf *b, uint32_t cp) {
-  char o[4];
-  if (cp < 0x80) {
-    buf_putc(b, (char)cp);
-  } else if (cp < 0x800) {
-    o[0] = (char)(0xc0 | cp >> 6);
-    o[1] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, o, 2);
-  } else if (cp < 0x10000) {
-    o[0] = (char)(0xe0 | cp >> 12);
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, o, 3);
-  } else {
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, o, 4);
-  }
+  uint8_t o[4];
+  buf_add(b, o, utf8_encode(o, cp));
 }
 
 /* Python's str.isprintable, for the categories real data meets (C*, Z* but
@@ -161,7 +120,9 @@ void text_repr_str(Buf *b, const char *str, size_t n) {
   char q = quote_for(s, n);
   buf_putc(b, q);
   for (size_t i = 0; i < n;) {
-    uint32_t c = utf8_next(s, n, &i);
+    uint8_t first = s[i];
+    uint32_t c;
+    if (!utf8_decode(s, n, &i, &c)) c = 0xdc00 + first;   /* as surrogateescape shows it */
     if (c == (uint32_t)q || c == '\\') {
       buf_putc(b, '\\');
       buf_putc(b, (char)c);

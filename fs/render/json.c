@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/json.h"
+#include "modelfs/utf8.h"
 #include "modelfs/limits.h"
 
 void jw_init(JsonW *w, Buf *b) {
@@ -82,30 +83,6 @@ void jw_string(JsonW *w, const char *s, size_t n) {
 
 void jw_cstring(JsonW *w, const char *s) { jw_string(w, s, strlen(s)); }
 
-/* Decode UTF-8 (surrogatepass); an invalid byte becomes U+FFFD. */
-static uint32_t next_cp(const unsigned char *s, size_t n, size_t *i) {
-  unsigned char c = s[*i];
-  int len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-  if (len == 1) {
-    (*i)++;
-    return c;
-  }
-  if (len == 0 || c > 0xf4 || *i + (size_t)len > n) goto bad;
-  uint32_t cp = c & (0x7f >> len);
-  for (int k = 1; k < len; k++) {
-    if ((s[*i + k] & 0xc0) != 0x80) goto bad;
-    cp = cp << 6 | (s[*i + k] & 0x3f);
-  }
-  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-      cp > 0x10ffff)
-    goto bad;
-  *i += (size_t)len;
-  return cp;
-bad:
-  (*i)++;
-  return 0xfffd;
-}
-
 void json_escape(Buf *b, const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str;
   buf_putc(b, '"');
@@ -117,7 +94,8 @@ void json_escape(Buf *b, const char *str, size_t n) {
       continue;
     }
     buf_add(b, s + run, i - run);
-    uint32_t cp = next_cp(s, n, &i);
+    uint32_t cp;
+    if (!utf8_decode(s, n, &i, &cp)) cp = 0xfffd;
     switch (cp) {
       case '"': buf_puts(b, "\\\""); break;
       case '\\': buf_puts(b, "\\\\"); break;

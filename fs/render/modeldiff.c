@@ -108,18 +108,8 @@ static void describe(Buf *b, const Value *v) {
     buf_puts(b, "(missing)");
     return;
   }
-  size_t mark = b->len;
-  if (rv_repr(b, v)) {
-    rv_cut(b, mark, MFS_DIFF_TEXT);
-    return;
-  }
-  b->len = mark;
+  if (rv_brief_plain(b, v, MFS_DIFF_TEXT)) return;
   switch (v->kind) {
-    case VAL_NDARRAY: rv_array_brief(b, v->u.arr); return;
-    case VAL_LIST: case VAL_TUPLE: case VAL_SET: case VAL_FROZENSET:
-      buf_printf(b, "%s of %zu", value_kind_name(v->kind), v->u.seq.n);
-      return;
-    case VAL_DICT: buf_printf(b, "dict of %zu", v->u.dict.n); return;
     case VAL_OBJECT: {
       Buf cls;
       buf_init(&cls);

@@ -130,6 +130,23 @@ void rv_array_brief(Buf *b, const NdArray *a) {
   rv_shape(b, a);
 }
 
+int rv_brief_plain(Buf *b, const Value *v, size_t max) {
+  size_t mark = b->len;
+  if (rv_repr(b, v)) {
+    rv_cut(b, mark, max);
+    return 1;
+  }
+  b->len = mark;
+  switch (v->kind) {
+    case VAL_NDARRAY: rv_array_brief(b, v->u.arr); return 1;
+    case VAL_LIST: case VAL_TUPLE: case VAL_SET: case VAL_FROZENSET:
+      buf_printf(b, "%s of %zu", value_kind_name(v->kind), v->u.seq.n);
+      return 1;
+    case VAL_DICT: buf_printf(b, "dict of %zu", v->u.dict.n); return 1;
+    default: return 0;
+  }
+}
+
 static const Dtype *plain_dtype(const NdArray *a) {
   if (a->dtype == NULL || a->dtype->kind != VAL_DTYPE || a->objects != NULL) return NULL;
   const Dtype *d = a->dtype->u.dtype;

@@ -335,25 +335,19 @@ static void brief(Buf *b, const Value *v, int depth) {
     buf_puts(b, "?");
     return;
   }
-  size_t mark = b->len;
-  if (rv_repr(b, v)) {
-    rv_cut(b, mark, MFS_SUMMARY_TEXT);
+  if (rv_brief_plain(b, v, MFS_SUMMARY_TEXT)) {
+    int seq = v->kind == VAL_LIST || v->kind == VAL_TUPLE || v->kind == VAL_SET ||
+              v->kind == VAL_FROZENSET;
+    if (seq && v->u.seq.n && is_estimator(v->u.seq.items[0])) {   /* "list of 3 LogisticRegression" */
+      Buf c;
+      buf_init(&c);
+      rv_class(&c, v->u.seq.items[0]);
+      buf_printf(b, " %s", rv_short(c.p ? c.p : ""));
+      buf_free(&c);
+    }
     return;
   }
-  b->len = mark;
   switch (v->kind) {
-    case VAL_NDARRAY: rv_array_brief(b, v->u.arr); return;
-    case VAL_LIST: case VAL_TUPLE: case VAL_SET: case VAL_FROZENSET:
-      buf_printf(b, "%s of %zu", value_kind_name(v->kind), v->u.seq.n);
-      if (v->u.seq.n && is_estimator(v->u.seq.items[0])) {
-        Buf c;
-        buf_init(&c);
-        rv_class(&c, v->u.seq.items[0]);
-        buf_printf(b, " %s", rv_short(c.p ? c.p : ""));
-        buf_free(&c);
-      }
-      return;
-    case VAL_DICT: buf_printf(b, "dict of %zu", v->u.dict.n); return;
     case VAL_OBJECT:
       if (is_estimator(v) && depth < 3) est_call(b, v, depth);
       else {

@@ -80,6 +80,10 @@ void rv_cut(Buf *b, size_t mark, size_t max);
 void rv_shape(Buf *b, const NdArray *a);
 /* "float64 (3, 4)" or "object (3,)". */
 void rv_array_brief(Buf *b, const NdArray *a);
+/* The short text summary and diff both start from: a scalar's repr (cut at max
+** bytes), an array's dtype and shape, "list of N", "dict of N".  0, with nothing
+** written, for other values (objects, globals, ...): each view says those its way. */
+int rv_brief_plain(Buf *b, const Value *v, size_t max);
 /* The elements of a bool/int/uint/float array as doubles, in C order (malloc'd);
 ** MFS_EUNSUPPORTED for other dtypes. */
 MfsStatus rv_doubles(const NdArray *a, double **out, uint64_t *n, Err *e);

@@ -30,4 +30,36 @@ long utf8_to_latin1(const uint8_t *u, size_t n, uint8_t *out);
 /* The same without SIMD: what other CPUs run, and what tests compare with. */
 long utf8_to_latin1_portable(const uint8_t *u, size_t n, uint8_t *out);
 
+/* One code point as UTF-8 into out (room for 4 bytes): its length.  Lone
+** surrogates are written as Python's surrogatepass writes them.  Inline: the
+** pickle VM calls it per character of protocol-0 text. */
+static inline size_t utf8_encode(uint8_t *out, uint32_t cp) {
+  if (cp < 0x80) {
+    out[0] = (uint8_t)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = (uint8_t)(0xc0 | cp >> 6);
+    out[1] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = (uint8_t)(0xe0 | cp >> 12);
+    out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+    out[2] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 3;
+  }
+  out[0] = (uint8_t)(0xf0 | cp >> 18);
+  out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+  out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+  out[3] = (uint8_t)(0x80 | (cp & 0x3f));
+  return 4;
+}
+
+/* The code point at s[*i] of s[0..n) (surrogates allowed, as surrogatepass
+** reads them; no overlong forms, nothing above U+10FFFF): 1 with *cp and *i past
+** it, or 0 with *i past the first byte when the bytes there are not UTF-8 (the
+** caller chooses what such a byte shows as). */
+int utf8_decode(const uint8_t *s, size_t n, size_t *i, uint32_t *cp);
+
 #endif
