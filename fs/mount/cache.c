@@ -345,12 +345,10 @@ static void free_dropped(Cache *c, CacheModel *list) {
   }
 }
 
-/* Under the lock.  The slot lets go of its tree; the tree is freed (after the
-** unlock, through *dropped) once its last user lets go. */
-static void detach(Cache *c, Slot *s, CacheModel **dropped) {
-  CacheModel *m = s->model;
-  if (m == NULL) return;
-  s->model = NULL;
+/* Under the lock.  Whoever held m (a slot, or an old version) lets go of it;
+** the tree is freed (after the unlock, through *dropped) once its last user lets go. */
+static void let_go(Cache *c, CacheModel *m, CacheModel **dropped) {
+  m->owner = NULL;
   lru_unlink(c, m);
   c->lru_bytes -= m->mem;
   c->lru_count--;
@@ -359,6 +357,13 @@ static void detach(Cache *c, Slot *s, CacheModel **dropped) {
     m->next = *dropped;
     *dropped = m;
   }
+}
+
+static void detach(Cache *c, Slot *s, CacheModel **dropped) {
+  CacheModel *m = s->model;
+  if (m == NULL) return;
+  s->model = NULL;
+  let_go(c, m, dropped);
 }
 
 /* Under the lock.  Evict least recently used trees until within bounds; KEEP (the
@@ -411,15 +416,7 @@ static void old_detach(Cache *c, OldVersion *o, CacheModel **dropped) {
   CacheModel *m = o->model;
   if (m == NULL) return;
   o->model = NULL;
-  m->owner = NULL;
-  lru_unlink(c, m);
-  c->lru_bytes -= m->mem;
-  c->lru_count--;
-  m->attached = 0;
-  if (--m->refs == 0) {
-    m->next = *dropped;
-    *dropped = m;
-  }
+  let_go(c, m, dropped);
 }
 
 static void old_free(Cache *c, OldVersion *o, CacheModel **dropped) {
