@@ -2,7 +2,7 @@
 # test (C units with cmocka, pytest with real mounts) against a sanitized build.
 
 CC       := gcc
-PKGS     := fuse3 zlib libcjson libzip liblzma liblz4 libarchive
+PKGS     := fuse3 zlib libdeflate libcjson libzip liblzma liblz4 libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2 -lm -lpthread
 CSTD     := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64

@@ -5,7 +5,7 @@ set -e
 PKGS="gcc make pkg-config libfuse3-dev fuse3 zlib1g-dev libcjson-dev libzip-dev liblzma-dev
 libbz2-dev liblz4-dev libcmocka-dev clang python3 python3-sklearn python3-joblib python3-numpy
 python3-scipy python3-pandas python3-cloudpickle python3-lz4 python3-pytest time
-libarchive-dev libarchive-tools python3-torch squashfs-tools squashfuse"
+libarchive-dev libarchive-tools python3-torch squashfs-tools squashfuse libdeflate-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 #include "modelfs/limits.h"
 #include "modelfs/source.h"
 
@@ -57,14 +57,16 @@ static MfsStatus pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *
   return MFS_OK;
 }
 
-/* The crc32 of every block of [0, size) into sums; 0 when all were read whole. */
+/* The crc32 of every block of [0, size) into sums; 0 when all were read whole.
+** libdeflate's crc32 (carry-less multiply) is ~6x zlib's here: the sums run
+** over every byte of a file at open, before the decoder reads it once more. */
 static int sum_blocks(int fd, uint64_t size, uint32_t *sums, size_t nsums, uint8_t *buf) {
   for (size_t i = 0; i < nsums; i++) {
     uint64_t off = (uint64_t)i * MFS_PROVE_BLOCK;
     size_t len = size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK;
     size_t got;
     if (pread_all(fd, buf, len, off, &got) != MFS_OK || got != len) return -1;
-    sums[i] = (uint32_t)crc32(crc32(0L, Z_NULL, 0), buf, (uInt)len);
+    sums[i] = libdeflate_crc32(0, buf, len);
   }
   return 0;
 }
