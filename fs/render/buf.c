@@ -47,6 +47,15 @@ void buf_add(Buf *b, const void *p, size_t n) {
   b->p[b->len] = '\0';
 }
 
+char *buf_room(Buf *b, size_t n) {
+  return buf_reserve(b, n + 1) ? b->p + b->len : NULL;
+}
+
+void buf_grew(Buf *b, size_t n) {
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
 void buf_puts(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 void buf_putc(Buf *b, char c) { buf_add(b, &c, 1); }
 

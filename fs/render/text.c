@@ -153,11 +153,14 @@ typedef unsigned __int128 u128;
 ** of them fits in 128. */
 #define FAST_MAX_POW5 27
 
-static uint64_t pow5(int k) {
-  uint64_t p = 1;
-  while (k-- > 0) p *= 5;
-  return p;
-}
+static const uint64_t POW5[FAST_MAX_POW5 + 1] = {
+  1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15625ULL, 78125ULL, 390625ULL, 1953125ULL,
+  9765625ULL, 48828125ULL, 244140625ULL, 1220703125ULL, 6103515625ULL, 30517578125ULL,
+  152587890625ULL, 762939453125ULL, 3814697265625ULL, 19073486328125ULL, 95367431640625ULL,
+  476837158203125ULL, 2384185791015625ULL, 11920928955078125ULL, 59604644775390625ULL,
+  298023223876953125ULL, 1490116119384765625ULL, 7450580596923828125ULL};
+
+static uint64_t pow5(int k) { return POW5[k]; }
 
 /* floor(x * 2^e2 / 10^q) for x < 2^55, exact; *exact says nothing was dropped.
 ** 0 when the numbers leave 128 bits (the caller falls back). */
@@ -189,6 +192,8 @@ static int scaled(uint64_t x, int e2, int q, uint64_t *out, int *exact) {
   *out = (uint64_t)s;
   return 1;
 }
+
+static int udigits(uint64_t u, char *out);
 
 /* Shortest digits of a normal double or float by Ryu's digit removal (Ulf Adams,
 ** PLDI 2018), run on exact integers: the value and both ends of the interval
@@ -229,9 +234,8 @@ static int shortest_fast(const FloatVal *fv, char *dig, int *decpt) {
   int mbits = fv->kind == FK_DOUBLE ? 52 : 23;
   int p10 = (int)(((int64_t)(e2 + mbits) * 78913) >> 18);
   int q = p10 - want;
-  uint64_t vr, vp, vm, lim = 1;
+  uint64_t vr, vp, vm, lim = want == 17 ? 100000000000000000ULL : 1000000000ULL;
   int xr, xp, xm;
-  for (int i = 0; i < want; i++) lim *= 10;
   /* vr now has want+1 or want+2 digits, which leaves both ends at least 10
   ** units apart (so one digit is always removed) and within 64 bits. */
   for (int tries = 0;; tries++) {
@@ -263,28 +267,37 @@ static int shortest_fast(const FloatVal *fv, char *dig, int *decpt) {
   }
   if (vr_zeros && last == 5 && vr % 2 == 0) last = 4;   /* exactly half: to even */
   uint64_t out = vr + ((vr == vm && (!accept || !vm_zeros)) || last >= 5);
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + out % 10);
-    out /= 10;
-  } while (out);
-  for (int i = 0; i < n; i++) dig[i] = tmp[n - 1 - i];
+  int n = udigits(out, dig);
   *decpt = n + q + removed;
   while (n > 1 && dig[n - 1] == '0') n--;
   dig[n] = '\0';
   return n;
 }
 
-/* Digits of a non-negative integer below 2^64. */
+/* Digits of a non-negative integer below 2^64, two at a time from a table:
+** the .txt of a tree's node table is mostly integers. */
+static const char DIGIT_PAIRS[201] =
+  "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+  "8081828384858687888990919293949596979899";
+
 static int udigits(uint64_t u, char *out) {
   char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  char *t = tmp + sizeof tmp;
+  while (u >= 100) {
+    unsigned k = (unsigned)(u % 100) * 2;
+    u /= 100;
+    *--t = DIGIT_PAIRS[k + 1];
+    *--t = DIGIT_PAIRS[k];
+  }
+  if (u >= 10) {
+    *--t = DIGIT_PAIRS[u * 2 + 1];
+    *--t = DIGIT_PAIRS[u * 2];
+  } else {
+    *--t = (char)('0' + u);
+  }
+  int n = (int)(tmp + sizeof tmp - t);
+  memcpy(out, t, (size_t)n);
   out[n] = '\0';
   return n;
 }
@@ -345,7 +358,11 @@ static int layout(char *out, int neg, const char *dig, int n, int decpt, int use
       o += n - 1;
     }
     int e = decpt - 1;
-    o += sprintf(o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    *o++ = 'e';
+    *o++ = e < 0 ? '-' : '+';
+    if (e < 0) e = -e;
+    if (e < 10) *o++ = '0';
+    o += udigits((uint64_t)e, o);
   } else if (decpt <= 0) {
     *o++ = '0';
     *o++ = '.';
@@ -376,7 +393,17 @@ static int format_float(char *out, FloatVal *fv, long double v, int numpy, int d
   if (isnan(v)) return sprintf(out, "nan");
   if (isinf(v)) return sprintf(out, v < 0 ? "-inf" : "inf");
   int neg = signbit(v) != 0;
-  if (v == 0) return sprintf(out, dot0 ? "%s0.0" : "%s0", neg ? "-" : "");
+  if (v == 0) {
+    char *o = out;
+    if (neg) *o++ = '-';
+    *o++ = '0';
+    if (dot0) {
+      *o++ = '.';
+      *o++ = '0';
+    }
+    *o = '\0';
+    return (int)(o - out);
+  }
   fv->x = fabsl(v);
   char dig[40];
   int decpt;
@@ -387,8 +414,26 @@ static int format_float(char *out, FloatVal *fv, long double v, int numpy, int d
   return layout(out, neg, dig, n, decpt, use_exp, dot0);
 }
 
+/* Python's repr of a double.  Integers below 1e15 and normal values the exact
+** routine answers take no long double and no printf: a forest's .txt views are
+** millions of these, and `ls -l` sizes them all. */
 static int fmt_double(char *out, double v, int dot0) {
   FloatVal fv = {.kind = FK_DOUBLE, .d = fabs(v)};
+  int neg = signbit(v) != 0;
+  if (fv.d > 0 && fv.d < 1e15 && fv.d == (double)(uint64_t)fv.d) {
+    char *o = out;
+    if (neg) *o++ = '-';
+    o += udigits((uint64_t)fv.d, o);
+    if (dot0) {
+      *o++ = '.';
+      *o++ = '0';
+    }
+    *o = '\0';
+    return (int)(o - out);
+  }
+  char dig[40];
+  int decpt, n = fv.d > 0 && fv.d <= DBL_MAX ? shortest_fast(&fv, dig, &decpt) : 0;
+  if (n) return layout(out, neg, dig, n, decpt, decpt <= -4 || decpt > 16, dot0);
   return format_float(out, &fv, v, 0, dot0);
 }
 
@@ -507,6 +552,18 @@ void text_bigint(Buf *b, const uint8_t *le, size_t n) {
 /* ---- array elements -------------------------------------------------------- */
 
 static uint64_t load_uint(const uint8_t *p, size_t n, int big) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (!big && n == 8) {
+    uint64_t u;
+    memcpy(&u, p, 8);
+    return u;
+  }
+  if (!big && n == 4) {
+    uint32_t u;
+    memcpy(&u, p, 4);
+    return u;
+  }
+#endif
   uint64_t u = 0;
   for (size_t i = 0; i < n; i++) u |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
   return u;
@@ -718,7 +775,8 @@ static void element_record(Buf *b, const Dtype *d, const uint8_t *p, int txt, in
   if (!txt) buf_putc(b, '(');
   for (size_t i = 0; i < d->nfields; i++) {
     const DtypeField *f = &d->fields[i];
-    if (i) buf_puts(b, txt ? " " : ", ");
+    if (i && txt) buf_putc(b, ' ');
+    else if (i) buf_add(b, ", ", 2);
     if (f->dtype == NULL || f->dtype->kind != VAL_DTYPE || f->offset > d->itemsize) {
       buf_putc(b, '?');
       continue;
@@ -1084,6 +1142,89 @@ void text_view_header(Buf *b, const TextView *v) {
   }
 }
 
+/* ---- rows of plain numbers, written in place ------------------------------- */
+
+/* One number of an element: a bool, an integer or a float32/64 at off.  An
+** element whose every part is one of these (a plain number, or a record of
+** them: a tree's node table) is written straight into reserved room, without
+** the general walk of element_at; the text is the same byte for byte. */
+typedef struct Leaf {
+  uint32_t off;
+  char kind;
+  uint8_t size, big;
+} Leaf;
+
+/* Leaves a fast row may have, and the most bytes one leaf's text takes. */
+#define FAST_LEAVES 32
+#define LEAF_MAX 32
+
+static int leaf_of(const Dtype *d, uint64_t off, Leaf *l) {
+  if (d->sub_base != NULL || d->nfields > 0 || off > UINT32_MAX) return 0;
+  int ok = ((d->kind == 'i' || d->kind == 'u') && d->itemsize >= 1 && d->itemsize <= 8) ||
+           (d->kind == 'b' && d->itemsize == 1) ||
+           (d->kind == 'f' && (d->itemsize == 4 || d->itemsize == 8));
+  l->off = (uint32_t)off;
+  l->kind = (char)d->kind;
+  l->size = (uint8_t)d->itemsize;
+  l->big = d->byteorder == '>';
+  return ok;
+}
+
+/* The leaves of d, or 0 when an element of d is not only plain numbers. */
+static int leaves_of(const Dtype *d, Leaf *out) {
+  if (d->nfields == 0) return leaf_of(d, 0, out);
+  if (d->sub_base != NULL || d->nfields > FAST_LEAVES) return 0;
+  for (size_t i = 0; i < d->nfields; i++) {
+    const DtypeField *f = &d->fields[i];
+    if (f->dtype == NULL || f->dtype->kind != VAL_DTYPE) return 0;
+    const Dtype *fd = f->dtype->u.dtype;
+    if (f->offset > d->itemsize || fd->itemsize > d->itemsize - f->offset ||
+        !leaf_of(fd, f->offset, &out[i]))
+      return 0;
+  }
+  return (int)d->nfields;
+}
+
+static int leaf_text(char *o, const Leaf *l, const uint8_t *p) {
+  switch (l->kind) {
+    case 'b':
+      *o = p[0] ? '1' : '0';
+      return 1;
+    case 'u':
+      return udigits(load_uint(p, l->size, l->big), o);
+    case 'i': {
+      int64_t v = load_int(p, l->size, l->big);
+      if (v >= 0) return udigits((uint64_t)v, o);
+      *o = '-';
+      return udigits(0 - (uint64_t)v, o + 1) + 1;
+    }
+    default:
+      return float_text(o, p, l->size, l->big, 1);
+  }
+}
+
+/* Rows [r0, r1) of data (row_bytes each) in the fast form; 0 when it does not apply. */
+static int fast_rows(Buf *b, const TextView *v, const uint8_t *data, uint64_t r0, uint64_t r1) {
+  const Dtype *d = v->a->dtype->u.dtype;
+  Leaf leaf[FAST_LEAVES];
+  int nl = v->reorder ? 0 : leaves_of(d, leaf);
+  if (nl == 0 || v->cols > MFS_TEXT_BLOCK) return 0;
+  size_t room = (size_t)v->cols * (size_t)nl * (LEAF_MAX + 1) + 1;
+  const uint8_t *p = data;
+  for (uint64_t r = r0; r < r1; r++) {
+    char *start = buf_room(b, room), *o = start;
+    if (start == NULL) return 1;           /* b->oom: the caller reports it */
+    for (uint64_t c = 0; c < v->cols; c++, p += d->itemsize)
+      for (int k = 0; k < nl; k++) {
+        if (c || k) *o++ = ' ';
+        o += leaf_text(o, &leaf[k], p + leaf[k].off);
+      }
+    *o++ = '\n';
+    buf_grew(b, (size_t)(o - start));
+  }
+  return 1;
+}
+
 MfsStatus text_view_rows(Buf *b, const TextView *v, uint64_t r0, uint64_t r1, Err *e) {
   const NdArray *a = v->a;
   const Dtype *d = a->dtype->u.dtype;
@@ -1105,6 +1246,7 @@ MfsStatus text_view_rows(Buf *b, const TextView *v, uint64_t r0, uint64_t r1, Er
     return e->code ? e->code : err_set(e, MFS_EIO, MFS_NO_OFFSET, "array data unreadable");
   }
   uint64_t ci = r0 * v->cols;
+  if (fast_rows(b, v, data, r0, r1)) r0 = r1;
   for (uint64_t r = r0; r < r1 && !b->oom; r++) {
     for (uint64_t c = 0; c < v->cols; c++, ci++) {
       if (c) buf_putc(b, ' ');

@@ -18,6 +18,10 @@ typedef struct Buf {
 void buf_init(Buf *b);
 void buf_free(Buf *b);
 void buf_add(Buf *b, const void *p, size_t n);
+/* Room for n more bytes at the end, to write in place and then count with
+** buf_grew (at most n); NULL when out of memory (oom is set). */
+char *buf_room(Buf *b, size_t n);
+void buf_grew(Buf *b, size_t n);
 void buf_puts(Buf *b, const char *s);
 void buf_putc(Buf *b, char c);
 void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
