@@ -1201,6 +1201,8 @@ MfsStatus recognise_call(Recog *rc, Value *callable, Value *args, Value *kwargs,
   int call = how == OBJ_REDUCE || how == OBJ_INST;
   if (call && strncmp(callable->u.global.name, "__pyx_unpickle_", 15) == 0)
     return call_pyx_unpickle(rc, callable, args, out);
+  if (call && strncmp(callable->u.global.module, "pandas.", 7) == 0)
+    return canon_pandas_index(&rc->m->vs, callable, args, out);
   for (size_t i = 0; i < sizeof known_calls / sizeof *known_calls; i++) {
     if (strcmp(callable->u.global.name, known_calls[i].name) != 0 ||
         strcmp(callable->u.global.module, known_calls[i].mod) != 0)
@@ -1223,6 +1225,12 @@ MfsStatus recognise_build(Recog *rc, Value *target, Value *state, int *done) {
       is_multiarray(c->u.global.module))
     return build_ndarray(rc, target, state, done);
   if (value_is_global(c, "numpy.ma.core", "_mareconstruct")) return build_masked(rc, target, state, done);
+  if (canon_pandas_kind(target) != 0 && state != NULL && state->kind == VAL_DICT &&
+      target->u.obj->state == NULL) {
+    target->u.obj->state = state;
+    *done = 1;
+    return canon_pandas(&rc->m->vs, target);
+  }
   if (canon_sparse_format(c) != NULL && state != NULL && state->kind == VAL_DICT &&
       target->u.obj->state == NULL) {
     target->u.obj->state = state;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "modelfs/canon.h"
 #include "modelfs/compat.h"
 #include "modelfs/json.h"
 #include "modelfs/judge.h"
@@ -28,7 +29,7 @@
 /* RNode.content: how a file's bytes are produced. */
 enum {
   C_NONE, C_META, C_TYPES, C_UNTRUSTED, C_OBJJSON, C_COMPAT, C_SCALAR, C_BIN, C_NPY,
-  C_TXT, C_JSON, C_CLASS, C_ERROR, C_SUMMARY, C_VIEW
+  C_TXT, C_JSON, C_CLASS, C_ERROR, C_SUMMARY, C_VIEW, C_COLUMNS, C_CSV
 };
 
 /* How a value shows in a directory. */
@@ -577,11 +578,18 @@ static int is_slots_state(const Value *s) {
 
 static int nonempty(const Value *v) { return v != NULL && container_len(v); }
 
-/* A text view of a well-known type (views.h): matrix.mtx of a sparse matrix. */
+static void add_view_file(RTree *t, uint32_t dir, const char *name, int content, const Value *v) {
+  const char *stem = free_stem(t, dir, name, "", NULL);
+  if (stem != NULL) new_node(t, dir, stem, RK_FILE, content, v);
+}
+
+/* The text views of a well-known type (views.h): matrix.mtx of a sparse matrix,
+** columns.json and frame.csv of a pandas frame. */
 static void add_view(RTree *t, uint32_t dir, const Value *v) {
-  if (!mtx_applies(v)) return;
-  const char *stem = free_stem(t, dir, "matrix.mtx", "", NULL);
-  if (stem != NULL) new_node(t, dir, stem, RK_FILE, C_VIEW, v);
+  if (mtx_applies(v)) add_view_file(t, dir, "matrix.mtx", C_VIEW, v);
+  int frame = frame_applies(v);
+  if (frame == PANDAS_FRAME) add_view_file(t, dir, "columns.json", C_COLUMNS, v);
+  if (frame != 0 && frame_csv_applies(v)) add_view_file(t, dir, "frame.csv", C_CSV, v);
 }
 
 static void add_object_entries(RTree *t, uint32_t dir, const Value *v) {
@@ -661,7 +669,8 @@ static void count_array(RTree *t, const Value *v) {
 
 static void visit(RTree *t, uint32_t i, uint32_t depth) {
   const Value *v = t->nodes[i].value;
-  if (t->nodes[i].content == C_CLASS || t->nodes[i].content == C_VIEW) return;
+  int c = t->nodes[i].content;
+  if (c == C_CLASS || c == C_VIEW || c == C_COLUMNS || c == C_CSV) return;
   VInfo *vi = linkable(v) ? info_get(t, v, 1) : NULL;
   if (vi != NULL && vi->placed) {
     int pair = t->nodes[i].content == C_NPY;
@@ -1600,6 +1609,8 @@ static MfsStatus produce(RTree *t, uint32_t i, Buf *out, Err *e) {
       break;
     }
     case C_VIEW: return mtx_write(out, v, e);
+    case C_COLUMNS: return frame_columns_write(out, v, e);
+    case C_CSV: return frame_csv_write(out, v, e);
     case C_ERROR:
       return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s", t->x[i].msg ? t->x[i].msg : "no data");
     default:
@@ -1685,7 +1696,8 @@ int render_size_known(RTree *t, const RNode *n, uint64_t *size) {
   if (checked(t, n) == NULL) return 0;
   if (n->kind == RK_FILE) {
     switch (n->content) {
-      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: case C_SUMMARY: case C_VIEW: {
+      case C_TXT: case C_JSON: case C_OBJJSON: case C_COMPAT: case C_SUMMARY: case C_VIEW:
+      case C_COLUMNS: case C_CSV: {
         pthread_mutex_lock(&t->mu);
         int have = t->x[n->index].have;
         pthread_mutex_unlock(&t->mu);

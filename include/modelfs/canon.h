@@ -22,4 +22,24 @@ const char *canon_sparse_format(const Value *cls);
 ** MFS_OK and no change when obj is not one. */
 MfsStatus canon_sparse(ValueSet *vs, Value *obj);
 
+/* pandas (pandas.c).  A DataFrame or Series object: PANDAS_FRAME, PANDAS_SERIES, else 0. */
+#define PANDAS_FRAME 1
+#define PANDAS_SERIES 2
+int canon_pandas_kind(const Value *obj);
+
+/* obj (a DataFrame or Series, its pickled state a dict holding the BlockManager
+** as "_mgr" or "_data") gets SPEC 3.2's state: a frame "columns" (label -> the
+** column's values, one 1-D array or list each, in frame order), "dtypes" (label
+** -> the name pandas gives the dtype), "index"; a Series "name", "dtype",
+** "index", "values"; non-empty "attrs" kept.  MFS_OK and no change when obj is
+** not one, or its manager is a layout this does not know.  Unlike the sparse
+** rewrite, reads small arrays the decoder made (placements, category codes). */
+MfsStatus canon_pandas(ValueSet *vs, Value *obj);
+
+/* pandas' Index pickles as _new_Index(cls, {"data": ..., "name": ...}) (also
+** _new_DatetimeIndex): *out gets an object of class cls whose state is "name",
+** "values" (the data as an array or list, extension arrays unwrapped), then the
+** other keys (RangeIndex's start, stop, step), else NULL when not one. */
+MfsStatus canon_pandas_index(ValueSet *vs, Value *callable, Value *args, Value **out);
+
 #endif

@@ -231,6 +231,12 @@
 /* Bytes of an array rebuilt in memory because its stored order is neither C nor
 ** Fortran (numpy >= 2.3 _frombuffer with an axis permutation). */
 #define MFS_MAX_MATERIALISE      (64ULL << 20)
+/* Blocks of one pickled pandas frame shown as columns; a frame of more is shown
+** as its BlockManager. */
+#define MFS_MAX_PANDAS_BLOCKS    16384
+/* Cells (rows x columns) of a frame shown as frame.csv: the view is made whole
+** in memory; a bigger frame has its columns only. */
+#define MFS_MAX_CSV_CELLS        (4ULL << 20)
 
 /* .txt views of big arrays (render.c).  An array of more than TEXT_WHOLE data
 ** bytes is not kept as text: its view is made again, in blocks of about
