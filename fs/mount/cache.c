@@ -44,6 +44,7 @@ typedef struct Slot {
   int decoding;               /* a thread is decoding the current version */
   uint64_t decodes;
   uint64_t krefs;             /* the kernel's lookups of the current version's inodes */
+  uint64_t nested;            /* of them, of nodes below the model directory */
   struct OldVersion *old;     /* earlier versions the kernel still holds inodes of */
   uint32_t busy;              /* calls using relpath/name outside the lock */
   int was_dir;                /* ever a directory: may have children, watches */
@@ -63,6 +64,7 @@ typedef struct OldVersion {
   SlotStat ss;
   CacheModel *model;          /* a reference, or NULL: never decoded, or evicted */
   uint64_t krefs;
+  uint64_t nested;            /* of them, of nodes below the model directory */
 } OldVersion;
 
 struct CacheModel {
@@ -73,6 +75,8 @@ struct CacheModel {
   int attached;               /* held by its slot (or owner) and on the LRU */
   struct OldVersion *owner;   /* the earlier version holding it, or NULL: its slot */
   int pinned;                 /* holds its slot (busy) until freed */
+  int held;                   /* an earlier version's tree the kernel holds nodes of:
+                                 kept outside the budget (Cache.held_*) */
   size_t mem;
   struct timespec measured;   /* when mem was last taken from render_memory */
   CacheModel *prev, *next;    /* LRU, most recent first */
@@ -107,6 +111,8 @@ struct Cache {
   CacheModel *lru_head, *lru_tail;
   size_t lru_bytes;
   uint32_t lru_count;
+  size_t held_bytes;          /* of them, trees held (CacheModel.held) */
+  uint32_t held_count;
   uint64_t decodes, evictions;
   atomic_size_t untrimmed;       /* bytes of trees freed since the last trim */
   atomic_uint_fast64_t trims;
@@ -345,6 +351,24 @@ static void free_dropped(Cache *c, CacheModel *list) {
   }
 }
 
+/* Under the lock.  A tree of a replaced version cannot be decoded again (its
+** bytes are gone), so while the kernel holds nodes of it below the model
+** directory (a walk, an open directory: their inodes would answer ESTALE) it is
+** held: kept outside the budget, within MFS_MAX_HELD_TREES and
+** MFS_HELD_TREES_BYTES.  Call after any change to m's owner or its counts. */
+static void held_update(Cache *c, CacheModel *m) {
+  int want = m->attached && m->owner && m->owner->nested > 0;
+  if (want == m->held) return;
+  m->held = want;
+  if (want) {
+    c->held_bytes += m->mem;
+    c->held_count++;
+  } else {
+    c->held_bytes -= m->mem;
+    c->held_count--;
+  }
+}
+
 /* Under the lock.  Whoever held m (a slot, or an old version) lets go of it;
 ** the tree is freed (after the unlock, through *dropped) once its last user lets go. */
 static void let_go(Cache *c, CacheModel *m, CacheModel **dropped) {
@@ -353,6 +377,7 @@ static void let_go(Cache *c, CacheModel *m, CacheModel **dropped) {
   c->lru_bytes -= m->mem;
   c->lru_count--;
   m->attached = 0;
+  held_update(c, m);
   if (--m->refs == 0) {
     m->next = *dropped;
     *dropped = m;
@@ -366,17 +391,47 @@ static void detach(Cache *c, Slot *s, CacheModel **dropped) {
   let_go(c, m, dropped);
 }
 
-/* Under the lock.  Evict least recently used trees until within bounds; KEEP (the
-** tree in use) stays even when it alone is over budget. */
 /* Under the lock.  An earlier version's record lets go of its tree. */
 static void old_detach(Cache *c, struct OldVersion *o, CacheModel **dropped);
 
+static void evict(Cache *c, CacheModel *m, CacheModel **dropped) {
+  if (m->owner) old_detach(c, m->owner, dropped);
+  else detach(c, c->slots[m->ss.id], dropped);
+  c->evictions++;
+}
+
+/* Under the lock.  The tree to evict: the least recently used one the kernel
+** holds no node of below its model directory (among the MFS_EVICT_SCAN least
+** recently used), else the least recently used current version's (decoded
+** again when asked, same inode numbers; lost only if its file changes before).
+** Never KEEP (in use) nor a held one; NULL when there is none. */
+static CacheModel *victim(Cache *c, CacheModel *keep) {
+  CacheModel *first = NULL;
+  uint32_t scanned = 0;
+  for (CacheModel *m = c->lru_tail; m && scanned < MFS_EVICT_SCAN; m = m->prev, scanned++) {
+    if (m == keep || m->held) continue;
+    const Slot *s = m->owner ? NULL : slot_get(c, m->ss.id);
+    if (m->owner || s == NULL || s->nested == 0) return m;
+    if (first == NULL) first = m;
+  }
+  for (CacheModel *m = first ? NULL : c->lru_tail; m; m = m->prev)   /* all held: any */
+    if (m != keep && !m->held) return m;
+  return first;
+}
+
+/* Under the lock.  Evict until within bounds; KEEP (the tree in use) stays even
+** when it alone is over budget.  Held trees count apart: past their cap the
+** least recently used of them goes, and its nodes answer ESTALE. */
 static void enforce(Cache *c, CacheModel *keep, CacheModel **dropped) {
-  while ((c->lru_bytes > c->budget || c->lru_count > c->max_models) && c->lru_tail &&
-         c->lru_tail != keep) {
-    if (c->lru_tail->owner) old_detach(c, c->lru_tail->owner, dropped);
-    else detach(c, c->slots[c->lru_tail->ss.id], dropped);
-    c->evictions++;
+  CacheModel *m;
+  while ((c->lru_bytes - c->held_bytes > c->budget ||
+          c->lru_count - c->held_count > c->max_models) &&
+         (m = victim(c, keep)) != NULL)
+    evict(c, m, dropped);
+  while (c->held_count > MFS_MAX_HELD_TREES || c->held_bytes > MFS_HELD_TREES_BYTES) {
+    for (m = c->lru_tail; m && (m == keep || !m->held); m = m->prev) {}
+    if (m == NULL) break;
+    evict(c, m, dropped);
   }
 }
 
@@ -395,7 +450,7 @@ static OldVersion *old_find(const Slot *s, uint32_t ver8) {
 
 /* Under the lock.  The slot's current version is being replaced: when the
 ** kernel holds inodes of it, keep what they need (its stat, its tree).  The
-** tree stays on the LRU, evicted like any other (its inodes then answer ESTALE). */
+** tree stays on the LRU, held while the kernel holds nodes of it (held_update). */
 static void keep_old(Cache *c, Slot *s, CacheModel **dropped) {
   OldVersion *o = s->krefs ? calloc(1, sizeof *o) : NULL;
   if (o == NULL) {                         /* nobody holds it (or no memory: ESTALE later) */
@@ -404,12 +459,14 @@ static void keep_old(Cache *c, Slot *s, CacheModel **dropped) {
   }
   o->ss = snap(s);
   o->krefs = s->krefs;
+  o->nested = s->nested;
   o->model = s->model;                     /* the slot's reference becomes the record's */
   if (o->model) o->model->owner = o;
+  if (o->model) held_update(c, o->model);
   s->model = NULL;
   o->next = s->old;
   s->old = o;
-  s->krefs = 0;
+  s->krefs = s->nested = 0;
 }
 
 static void old_detach(Cache *c, OldVersion *o, CacheModel **dropped) {
@@ -1023,6 +1080,7 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
       lru_push(c, m);
       c->lru_bytes += m->mem;
       c->lru_count++;
+      held_update(c, m);
       enforce(c, m, &dropped);
       pthread_mutex_unlock(&c->lock);
       free_dropped(c, dropped);
@@ -1082,6 +1140,7 @@ void cache_release(Cache *c, CacheModel *m) {
   if (!last && m->attached && m->refs == 1 && measure_due(m)) {
     size_t mem = sizeof *m + render_memory(m->tree);
     c->lru_bytes = c->lru_bytes - m->mem + mem;
+    if (m->held) c->held_bytes = c->held_bytes - m->mem + mem;
     m->mem = mem;
     enforce(c, c->lru_head, &dropped);
   }
@@ -1090,13 +1149,17 @@ void cache_release(Cache *c, CacheModel *m) {
   free_dropped(c, dropped);
 }
 
-void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t n) {
+void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t ino, uint64_t n) {
   if (ss->id == 0 || n == 0) return;
+  uint32_t id, ver, index;
+  cache_ino_split(ino, &id, &ver, &index);
+  uint64_t nested = index != 0 ? n : 0;
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, ss->id);
   uint32_t ver8 = ss->version & CACHE_VERSION_MASK;
   if (s && (s->version & CACHE_VERSION_MASK) == ver8) {
     s->krefs += n;
+    s->nested += nested;
   } else if (s) {
     OldVersion *o = old_find(s, ver8);
     if (o == NULL && (o = calloc(1, sizeof *o)) != NULL) {   /* replaced just now */
@@ -1105,6 +1168,8 @@ void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t n) {
       s->old = o;
     }
     if (o) o->krefs += n;
+    if (o) o->nested += nested;
+    if (o && o->model) held_update(c, o->model);
   }
   pthread_mutex_unlock(&c->lock);
 }
@@ -1119,11 +1184,14 @@ int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n) {
   Slot *s = slot_get(c, id);
   if (s && (s->version & CACHE_VERSION_MASK) == ver8) {
     s->krefs -= n < s->krefs ? n : s->krefs;
+    if (index) s->nested -= n < s->nested ? n : s->nested;
     recheck = s->krefs == 0 && s->kind != SLOT_GONE && !s->was_dir;
   } else if (s) {
     OldVersion **pp = &s->old;
     while (*pp && ((*pp)->ss.version & CACHE_VERSION_MASK) != ver8) pp = &(*pp)->next;
     OldVersion *o = *pp;
+    if (o && index) o->nested -= n < o->nested ? n : o->nested;
+    if (o && o->model) held_update(c, o->model);   /* let go of: evictable again */
     if (o && (o->krefs -= n < o->krefs ? n : o->krefs) == 0) {
       *pp = o->next;
       old_free(c, o, &dropped);

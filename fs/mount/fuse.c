@@ -574,7 +574,7 @@ static void reply_negative(fuse_req_t req, double ttl) {
 ** reply (a FORGET may follow at once) and taken back if the reply failed. */
 static void reply_entry_counted(fuse_req_t req, Mount *mt, const SlotStat *ss,
                                 const struct fuse_entry_param *e) {
-  cache_kernel_ref(mt->cache, ss, 1);
+  cache_kernel_ref(mt->cache, ss, e->ino, 1);
   if (fuse_reply_entry(req, e) != 0) cache_kernel_forget(mt->cache, e->ino, 1);
 }
 
@@ -1030,7 +1030,7 @@ static size_t dir_fill(fuse_req_t req, Mount *mt, const DirView *dv, size_t i, c
       len = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
     }
     if (len > size - used) break;
-    if (counted) cache_kernel_ref(mt->cache, of, 1);   /* the kernel takes a lookup */
+    if (counted) cache_kernel_ref(mt->cache, of, st.st_ino, 1);   /* the kernel takes a lookup */
     used += len;
   }
   return used;

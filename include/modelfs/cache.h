@@ -141,15 +141,17 @@ long cache_readlink(Cache *c, uint32_t slot, char *buf, size_t size);
 int cache_acquire(Cache *c, uint32_t slot, uint32_t ver8, CacheModel **out);
 CacheModel *cache_hold(Cache *c, CacheModel *m);   /* one more reference */
 
-/* The kernel's references.  Each reply that hands the kernel an inode of
+/* The kernel's references.  Each reply that hands the kernel inode INO of
 ** version SS (LOOKUP, READDIRPLUS) counts N lookups; each FORGET of INO takes
 ** them back.  A version replaced while the kernel holds inodes of it stays
 ** answerable -- its attributes (cache_old_stat), its tree when it had one
-** (cache_acquire with its VER8) -- until the kernel forgets the last of them; a
-** name gone and forgotten gives its slot back.  cache_kernel_forget returns 1
+** (cache_acquire with its VER8; held outside the budget while the kernel holds
+** nodes of it, up to MFS_MAX_HELD_TREES) -- until the kernel forgets the last
+** of them; a name gone and forgotten gives its slot back.  A tree whose nodes
+** the kernel holds is evicted after the others.  cache_kernel_forget returns 1
 ** when the slot, still there, is no longer referenced: stat it again
 ** (cache_refresh), so a name removed unseen (-o nowatch) is reclaimed. */
-void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t n);
+void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t ino, uint64_t n);
 /* Reclaim the slots gone long enough (MFS_SLOT_GRACE_S); call now and then. */
 void cache_sweep(Cache *c);
 int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n);

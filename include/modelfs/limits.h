@@ -164,6 +164,18 @@
 /* Seconds a name gone and forgotten keeps its slot before it is reclaimed: one
 ** that comes back meanwhile keeps its slot number, which is a listing's offset. */
 #define MFS_SLOT_GRACE_S         2.0
+/* Trees of replaced versions the kernel still holds nodes of (a walk's working
+** directory, an open directory inside a model that changed): they cannot be
+** decoded again, so they are kept outside -o cache_mb, at most this many and
+** this many bytes.  Past either, the least recently used of them goes and its
+** nodes below the model directory answer ESTALE (the model directory itself
+** then lists the model as it is now): a writer churning versions under readers
+** that hold each one costs at most this much. */
+#define MFS_MAX_HELD_TREES       64
+#define MFS_HELD_TREES_BYTES     (64ULL << 20)
+/* Trees the cache looks at, least recently used first, for one the kernel holds
+** no node of before it evicts one it does (cache.c). */
+#define MFS_EVICT_SCAN           64
 /* Decoded trees kept by default (-o cache_mb=N), and at most this many at once
 ** whatever their size: each holds its source file open.  The mount raises its
 ** open-file limit and keeps up to (limit - MFS_FD_RESERVE) / 2 trees, between
