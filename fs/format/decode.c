@@ -75,12 +75,18 @@ static void decode_stream(Model *m, Source *stream) {
   model_fail(m);
 }
 
+static Model *model_decode_into(Model *m, Source *src, int depth);
+
 Model *model_decode_source(Source *src, const char *name) {
   return model_decode_member(src, name, 0);
 }
 
 Model *model_decode_member(Source *src, const char *name, int depth) {
-  Model *m = model_new(name ? name : src->name);
+  return model_decode_into(model_new(name ? name : src->name), src, depth);
+}
+
+/* Decode src into m, a new model (NULL: out of memory, returned as is). */
+static Model *model_decode_into(Model *m, Source *src, int depth) {
   if (m == NULL) return NULL;
   m->depth = depth;
   m->src = source_ref(src);
@@ -110,9 +116,14 @@ Model *model_decode_member(Source *src, const char *name, int depth) {
 }
 
 Model *model_decode(const char *path) {
+  SourceFileOpts opts = {NULL, SOURCE_PROVE_OPEN};
+  return model_decode_with(path, &opts);
+}
+
+Model *model_decode_with(const char *path, const SourceFileOpts *opts) {
   Err e;
   err_clear(&e);
-  Source *src = source_open_file(path, &e);
+  Source *src = source_open_file_with(path, opts, &e);
   if (src == NULL) {
     Model *m = model_new(path);
     if (m == NULL) return NULL;
@@ -120,7 +131,9 @@ Model *model_decode(const char *path) {
     m->ok = 0;
     return m;
   }
-  Model *m = model_decode_source(src, path);
+  Model *m = model_new(path);
+  if (m != NULL) m->file_opts = *opts;
+  m = model_decode_into(m, src, 0);
   source_unref(src);
   return m;
 }

@@ -130,10 +130,14 @@ static void note_companion(const char *path, Ident *out) {
   snprintf(out->what, sizeof out->what, "joblib companion of %.170s", base ? base + 1 : main);
 }
 
-void identify_path(const char *path, Ident *out) {
+void identify_path(const char *path, Ident *out) { identify_path_counted(path, NULL, out); }
+
+void identify_path_counted(const char *path, SourceTally *tally, Ident *out) {
   Err e;
   err_clear(&e);
-  Source *src = source_open_file(path, &e);
+  /* Nothing read here is served later: no sums, only the head is read. */
+  SourceFileOpts opts = {tally, SOURCE_PROVE_NONE};
+  Source *src = source_open_file_with(path, &opts, &e);
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   if (src == NULL) {

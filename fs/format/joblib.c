@@ -225,7 +225,7 @@ static Source *companion_open(Job *j, const char *name, size_t len, char *why, s
   snprintf(full, sizeof full, "%s/%.*s", dir, (int)len, name);
   Err e;
   err_clear(&e);
-  Source *s = source_open_file(full, &e);
+  Source *s = source_open_file_with(full, &j->m->file_opts, &e);
   if (s != NULL) return s;
   /* Renamed dump: our own name + the stored suffix "_NN.npy[.z]". */
   const char *us = NULL;
@@ -237,7 +237,7 @@ static Source *companion_open(Job *j, const char *name, size_t len, char *why, s
     snprintf(full, sizeof full, "%s/%s%.*s", dir, base, (int)(name + len - us), us);
     Err e2;
     err_clear(&e2);
-    s = source_open_file(full, &e2);
+    s = source_open_file_with(full, &j->m->file_opts, &e2);
     if (s != NULL) return s;
   }
   snprintf(why, cap, "companion file '%.*s': %s", (int)len, name,

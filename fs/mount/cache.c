@@ -97,6 +97,8 @@ struct Cache {
   void *changed_ctx;
   char *hide;
   int single;                    /* SOURCE is one model file: slot 0 is that model */
+  SourceTally tally;             /* reads of SOURCE's files since mount (atomic) */
+  SourceProve prove;             /* how opened files prove their bytes (-o frugal) */
   Slot **slots;               /* by id; NULL for a reclaimed id */
   uint32_t nslots, capslots;  /* ids in use are below nslots */
   uint32_t *free_ids;         /* reclaimed ids, reused first, ... */
@@ -554,7 +556,7 @@ static SlotKind classify(Cache *c, const char *rel, const struct stat *st) {
   int n = snprintf(path, sizeof path, "%s/%s", c->source, rel);
   if (n < 0 || (size_t)n >= sizeof path) return SLOT_FILE;
   Ident id;
-  identify_path(path, &id);
+  identify_path_counted(path, &c->tally, &id);
   return ident_is_model(&id) ? SLOT_MODEL : SLOT_FILE;
 }
 
@@ -666,6 +668,7 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
     return NULL;
   }
   c->budget = cfg->budget;
+  c->prove = cfg->frugal ? SOURCE_PROVE_NONE : SOURCE_PROVE_OPEN;
   c->max_models = cfg->max_models ? cfg->max_models : MFS_CACHE_MAX_MODELS;
   c->changed = cfg->changed;
   c->changed_ctx = cfg->changed_ctx;
@@ -978,7 +981,8 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
     int err = stat_rel(c, s->relpath, &a);
     if (err) return err == ENOENT ? ESTALE : err;
     if (!same_identity(SLOT_MODEL, &a, &want->st)) return ESTALE;
-    Model *m = model_decode(path);
+    SourceFileOpts opts = cache_file_opts(c);
+    Model *m = model_decode_with(path, &opts);
     if (m == NULL) return ENOMEM;
     err = stat_rel(c, s->relpath, &b);
     if (err || !same_identity(SLOT_MODEL, &a, &b)) {
@@ -1251,6 +1255,12 @@ void cache_stats(Cache *c, CacheStats *st) {
   st->trims = atomic_load(&c->trims);
   st->slots = c->live;
   pthread_mutex_unlock(&c->lock);
+  source_tally_get(&c->tally, &st->source_reads, &st->source_bytes);
+}
+
+SourceFileOpts cache_file_opts(Cache *c) {
+  SourceFileOpts o = {&c->tally, c->prove};
+  return o;
 }
 
 uint64_t cache_slot_decodes(Cache *c, uint32_t id) {

@@ -61,6 +61,10 @@
 #define XA_MODELS    "user.modelfs.cached_models"
 #define XA_BYTES     "user.modelfs.cached_bytes"
 #define XA_SLOTS     "user.modelfs.slots"
+/* Reads of SOURCE's files since mount and their bytes (any node: one mount-wide
+** pair; read it before and after an operation to see what the operation cost). */
+#define XA_SRC_READS "user.modelfs.source_reads"
+#define XA_SRC_BYTES "user.modelfs.source_bytes"
 
 typedef enum HandleKind { H_PASS, H_MODEL } HandleKind;
 
@@ -117,6 +121,7 @@ typedef struct Mount {
   unsigned max_read;            /* -o max_read=N, echoed in init (libfuse 3.14 needs it) */
   unsigned max_threads;         /* -o max_threads=N as given, or 0 */
   unsigned conn;                /* /sys/fs/fuse/connections/N of the mount, 0 unknown */
+  int stats;                    /* -o stats: print the source reads at unmount */
   int abandoned;                /* the notifier could not be stopped: free nothing */
 } Mount;
 
@@ -719,7 +724,8 @@ static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info
   err_clear(&e);
   char name[PATH_MAX];
   if (cache_copy_relpath(mt->cache, ss->id, name, sizeof name) != 0) snprintf(name, sizeof name, "?");
-  Source *src = source_from_fd(fd, name, &e);
+  SourceFileOpts so = cache_file_opts(mt->cache);
+  Source *src = source_from_fd_with(fd, name, &so, &e);
   Handle *h = src ? handle_new(mt, H_PASS) : NULL;
   if (h == NULL) {
     source_unref(src);
@@ -1131,7 +1137,9 @@ static int xattr_value(Mount *mt, fuse_ino_t ino, const char *name, char *out, s
   CacheStats cs;
   cache_stats(mt->cache, &cs);
   unsigned long long v;
-  if (ino == FUSE_ROOT_ID && strcmp(name, XA_DECODES) == 0) v = cs.decodes;
+  if (strcmp(name, XA_SRC_READS) == 0) v = cs.source_reads;
+  else if (strcmp(name, XA_SRC_BYTES) == 0) v = cs.source_bytes;
+  else if (ino == FUSE_ROOT_ID && strcmp(name, XA_DECODES) == 0) v = cs.decodes;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_EVICTIONS) == 0) v = cs.evictions;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_MODELS) == 0) v = cs.models;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_BYTES) == 0) v = cs.bytes;
@@ -1163,11 +1171,12 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   static const char root_names[] = XA_DECODES "\0" XA_EVICTIONS "\0" XA_MODELS "\0" XA_BYTES
-                                   "\0" XA_SLOTS;
-  static const char model_names[] = XA_DECODES;
+                                   "\0" XA_SLOTS "\0" XA_SRC_READS "\0" XA_SRC_BYTES;
+  static const char model_names[] = XA_DECODES "\0" XA_SRC_READS "\0" XA_SRC_BYTES;
+  static const char node_names[] = XA_SRC_READS "\0" XA_SRC_BYTES;
   char tmp[8];
-  const char *names = "";
-  size_t len = 0;
+  const char *names = node_names;
+  size_t len = sizeof node_names;
   if (ino == FUSE_ROOT_ID) {
     names = root_names;
     len = sizeof root_names;
@@ -1358,6 +1367,16 @@ static uint32_t raise_fd_limit(void) {
   return cache_max_models(rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
 }
 
+/* -o stats: what the mount asked of SOURCE, for whoever watches the daemon's
+** stderr (-f) on a network filesystem. */
+static void print_stats(Mount *mt) {
+  CacheStats cs;
+  cache_stats(mt->cache, &cs);
+  fprintf(stderr, "modelfs: SOURCE read %llu times, %llu bytes; %llu decodes, %llu evictions\n",
+          (unsigned long long)cs.source_reads, (unsigned long long)cs.source_bytes,
+          (unsigned long long)cs.decodes, (unsigned long long)cs.evictions);
+}
+
 static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *opts) {
   mt->se = fuse_session_new(args, &mount_ops, sizeof mount_ops, mt);
   if (mt->se == NULL) return 2;   /* libfuse refused an option (and said which) */
@@ -1385,6 +1404,7 @@ static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *op
     fuse_loop_cfg_destroy(cfg);
   }
   notifier_stop(mt);
+  if (mt->stats) print_stats(mt);
   /* 0: unmounted; > 0: the signal that ended the loop.  Both are a clean exit. */
   status = r < 0 ? 1 : 0;
   fuse_session_unmount(mt->se);
@@ -1498,7 +1518,7 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
   }
   (void)mountpoint;
   CacheConfig cc = {conf->source, (size_t)conf->o.cache_mb << 20, mt->trust, on_changed, mt, NULL,
-                    conf->o.target, raise_fd_limit()};
+                    conf->o.target, raise_fd_limit(), conf->o.frugal};
   mt->cache = cache_new(&cc, &e);
   if (mt->cache == NULL) {
     fprintf(stderr, "modelfs: %s\n", e.msg);
@@ -1539,6 +1559,7 @@ int mount_main(int argc, char **argv) {
   if ((status = mount_setup(&mt, &conf, opts.mountpoint)) != 0) goto out;
   mt.max_read = conf.o.max_read;
   mt.max_threads = conf.o.max_threads;
+  mt.stats = conf.o.stats;
   if (add_mount_opts(&args, cache_source(mt.cache)) != 0) {
     status = 1;
     goto out;

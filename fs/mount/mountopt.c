@@ -30,6 +30,10 @@ const MountOptSpec mount_options[] = {
    "where decompressed bytes of compressed models spill (files unlinked at once)"},
   {"nowatch", NULL, MOPT_OWN, NULL,
    "no inotify (network filesystems): names re-checked after 1 s and on every open"},
+  {"frugal", NULL, MOPT_OWN, NULL,
+   "read models only as far as asked (network filesystems): no sums at open, so a touch fails open files"},
+  {"stats", NULL, MOPT_OWN, NULL,
+   "at unmount, print to stderr how often and how much SOURCE was read (with -f)"},
   {"allow_other", NULL, MOPT_FUSE_O, NULL,
    "let other users see the mount (user_allow_other in /etc/fuse.conf when not root)"},
   {"max_read", "N", MOPT_FUSE_O, NULL, "largest read request, in bytes"},
@@ -128,6 +132,8 @@ static int take_value(MountOpts *o, const char *name, const char *value, const c
 int mountopt_take(MountOpts *o, const char *item, char *msg, size_t n) {
   msg[0] = '\0';
   if (strcmp(item, "nowatch") == 0) return o->nowatch = 1;
+  if (strcmp(item, "stats") == 0) return o->stats = 1;
+  if (strcmp(item, "frugal") == 0) return o->frugal = 1;
   if (strncmp(item, "max_read=", 9) == 0) {
     if (parse_uint(item + 9, ~0u, &o->max_read) == 0) return 2;
     snprintf(msg, n, "-o %s: want max_read=N, N a whole number of bytes", item);

@@ -39,6 +39,18 @@ MfsStatus source_read(Source *s, uint64_t off, void *buf, size_t len, Err *e) {
   return MFS_OK;
 }
 
+void source_tally_add(SourceTally *t, uint64_t reads, uint64_t bytes) {
+  for (; t != NULL; t = t->up) {
+    __atomic_add_fetch(&t->reads, reads, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&t->bytes, bytes, __ATOMIC_RELAXED);
+  }
+}
+
+void source_tally_get(const SourceTally *t, uint64_t *reads, uint64_t *bytes) {
+  *reads = __atomic_load_n(&t->reads, __ATOMIC_RELAXED);
+  *bytes = __atomic_load_n(&t->bytes, __ATOMIC_RELAXED);
+}
+
 /* ---- memory ---------------------------------------------------------------- */
 
 typedef struct MemSource {
@@ -120,6 +132,7 @@ MfsStatus reader_init(Reader *r, Source *src, uint64_t start, Err *e) {
   r->src = src;
   r->pos = start;
   r->buf_off = start;
+  r->win = READER_MIN;
   r->err = e;
   r->buf = malloc(READER_BUF);
   if (r->buf == NULL) return err_set(e, MFS_ENOMEM, start, "out of memory");
@@ -145,15 +158,19 @@ static MfsStatus reader_fill(Reader *r, size_t n, size_t *avail) {
   }
   r->buf_off = r->pos;
   r->buf_len = keep;
-  while (r->buf_len < READER_BUF) {
+  /* Ask for the window (more when n needs it), never past the buffer. */
+  size_t target = keep + r->win > n ? keep + r->win : n;
+  if (target > READER_BUF) target = READER_BUF;
+  while (r->buf_len < target) {
     size_t got = 0;
     MfsStatus st = r->src->ops->read(r->src, r->buf_off + r->buf_len, r->buf + r->buf_len,
-                                     READER_BUF - r->buf_len, &got, r->err);
+                                     target - r->buf_len, &got, r->err);
     if (st != MFS_OK) return st;
     if (got == 0) break;
     r->buf_len += got;
     if (r->buf_len >= n) break;
   }
+  if (r->win < READER_BUF) r->win *= 2;   /* reading on: the next read may be larger */
   *avail = r->buf_len;
   return MFS_OK;
 }
@@ -211,6 +228,8 @@ MfsStatus reader_skip(Reader *r, uint64_t n) {
                      (unsigned long long)r->pos, (unsigned long long)n,
                      (unsigned long long)(r->pos <= s->size ? s->size - r->pos : 0));
     r->pos += n;
+    /* Stepped over a payload: what follows is pickle again, start small. */
+    if (n >= READER_MIN || r->pos > r->buf_off + r->buf_len) r->win = READER_MIN;
     return MFS_OK;
   }
   /* Unknown size (a decompressor).  Within the buffer: just move on. */

@@ -33,6 +33,7 @@ typedef struct FileSource {
   int broken;                 /* proven changed: every later read fails */
   uint32_t *sums;             /* crc32 per block of [0, size), or NULL: not provable */
   size_t nsums;
+  SourceTally *tally;         /* every pread counted here, or NULL */
 } FileSource;
 
 static int same_identity(const struct stat *a, const struct stat *b) {
@@ -41,10 +42,13 @@ static int same_identity(const struct stat *a, const struct stat *b) {
          a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-static MfsStatus pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got) {
+/* Every pread is counted: each is a request to a network filesystem below. */
+static MfsStatus pread_all(int fd, SourceTally *tally, void *buf, size_t len, uint64_t off,
+                           size_t *got) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+    source_tally_add(tally, 1, n > 0 ? (uint64_t)n : 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       *got = done;
@@ -60,12 +64,13 @@ static MfsStatus pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *
 /* The crc32 of every block of [0, size) into sums; 0 when all were read whole.
 ** libdeflate's crc32 (carry-less multiply) is ~6x zlib's here: the sums run
 ** over every byte of a file at open, before the decoder reads it once more. */
-static int sum_blocks(int fd, uint64_t size, uint32_t *sums, size_t nsums, uint8_t *buf) {
+static int sum_blocks(const FileSource *f, uint64_t size, uint32_t *sums, size_t nsums,
+                      uint8_t *buf) {
   for (size_t i = 0; i < nsums; i++) {
     uint64_t off = (uint64_t)i * MFS_PROVE_BLOCK;
     size_t len = size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK;
     size_t got;
-    if (pread_all(fd, buf, len, off, &got) != MFS_OK || got != len) return -1;
+    if (pread_all(f->fd, f->tally, buf, len, off, &got) != MFS_OK || got != len) return -1;
     sums[i] = libdeflate_crc32(0, buf, len);
   }
   return 0;
@@ -80,7 +85,7 @@ static MfsStatus prove(FileSource *f, const struct stat *now, Err *e) {
   int gone = f->sums == NULL || (uint64_t)now->st_size < size, stable = 0;
   uint8_t *buf = gone ? NULL : malloc(MFS_PROVE_BLOCK);
   uint32_t *sums = gone ? NULL : malloc(f->nsums * sizeof *sums);
-  if (!gone && buf && sums && sum_blocks(f->fd, size, sums, f->nsums, buf) == 0) {
+  if (!gone && buf && sums && sum_blocks(f, size, sums, f->nsums, buf) == 0) {
     struct stat after;
     stable = fstat(f->fd, &after) == 0 && same_identity(&after, now);
     gone = stable && memcmp(sums, f->sums, f->nsums * sizeof *sums) != 0;
@@ -104,7 +109,7 @@ static MfsStatus file_read(Source *s, uint64_t off, void *buf, size_t len, size_
   if (len > s->size - off) len = (size_t)(s->size - off);   /* never appended bytes */
   for (int tries = 0; tries < MFS_PROVE_TRIES; tries++) {
     size_t done;
-    if (pread_all(f->fd, buf, len, off, &done) != MFS_OK)
+    if (pread_all(f->fd, f->tally, buf, len, off, &done) != MFS_OK)
       return err_set(e, MFS_EIO, off + done, "%s: read at offset %llu: %s", s->name,
                      (unsigned long long)(off + done), strerror(errno));
     struct stat now;
@@ -143,7 +148,7 @@ static void take_sums(FileSource *f) {
   uint32_t *sums = malloc((n ? n : 1) * sizeof *sums);
   uint8_t *buf = n ? malloc(MFS_PROVE_BLOCK) : NULL;
   struct stat after;
-  if (sums && (n == 0 || buf) && sum_blocks(f->fd, size, sums, n, buf) == 0 &&
+  if (sums && (n == 0 || buf) && sum_blocks(f, size, sums, n, buf) == 0 &&
       fstat(f->fd, &after) == 0 && same_identity(&after, &f->cur)) {
     f->sums = sums;
     f->nsums = n;
@@ -153,7 +158,7 @@ static void take_sums(FileSource *f) {
   free(buf);
 }
 
-Source *source_from_fd(int fd, const char *name, Err *e) {
+Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts, Err *e) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: not a regular file", name);
@@ -168,13 +173,18 @@ Source *source_from_fd(int fd, const char *name, Err *e) {
   }
   f->fd = fd;
   f->cur = st;
+  f->tally = opts ? opts->tally : NULL;
   pthread_mutex_init(&f->lock, NULL);
-  take_sums(f);
+  if (opts == NULL || opts->prove == SOURCE_PROVE_OPEN) take_sums(f);
   source_init(&f->base, &file_ops, name, (uint64_t)st.st_size);
   return &f->base;
 }
 
-Source *source_open_file(const char *path, Err *e) {
+Source *source_from_fd(int fd, const char *name, Err *e) {
+  return source_from_fd_with(fd, name, NULL, e);
+}
+
+Source *source_open_file_with(const char *path, const SourceFileOpts *opts, Err *e) {
   /* O_NONBLOCK: a FIFO or a device under a model's name must be refused, not
   ** waited on (open() of a FIFO blocks until a writer comes).  It means nothing
   ** for the regular files that get past the check in source_from_fd. */
@@ -183,5 +193,9 @@ Source *source_open_file(const char *path, Err *e) {
     err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", path, strerror(errno));
     return NULL;
   }
-  return source_from_fd(fd, path, e);
+  return source_from_fd_with(fd, path, opts, e);
+}
+
+Source *source_open_file(const char *path, Err *e) {
+  return source_open_file_with(path, NULL, e);
 }

@@ -85,6 +85,7 @@ typedef struct CacheConfig {
   const char *compat_target; /* -o target=...: compat.json answers for it, or NULL */
   uint32_t max_models;       /* trees kept at most (each holds its file open); 0:
                                 MFS_CACHE_MAX_MODELS.  cache_max_models() picks one. */
+  int frugal;                /* -o frugal: no sums at open (SOURCE_PROVE_NONE) */
 } CacheConfig;
 
 /* How many trees a process allowed NOFILE open files can keep: each holds its
@@ -173,9 +174,14 @@ typedef struct CacheStats {
   uint64_t max_models;
   uint64_t trims;            /* malloc_trim calls after evictions */
   uint64_t slots;            /* paths of SOURCE with a slot now (names gone are reclaimed) */
+  uint64_t source_reads;     /* reads of SOURCE's files since mount (SourceTally) */
+  uint64_t source_bytes;     /* and their bytes */
 } CacheStats;
 void cache_stats(Cache *c, CacheStats *s);
 /* Decodes of one slot since mount. */
 uint64_t cache_slot_decodes(Cache *c, uint32_t slot);
+/* How the mount opens SOURCE's files: the tally their reads count in, the proof
+** (files passed through open with it too). */
+SourceFileOpts cache_file_opts(Cache *c);
 
 #endif

@@ -17,6 +17,9 @@
 
 /* Decode the file at path.  Returns NULL only when out of memory. */
 Model *model_decode(const char *path);
+/* The same with the file (and its companions) opened with opts: their reads
+** counted, their bytes proven as opts says (source.h). */
+Model *model_decode_with(const char *path, const SourceFileOpts *opts);
 /* Decode bytes from any source (tests, fuzzers, zip members).  name is for messages
 ** and for companion-file lookups (legacy joblib); it may be NULL. */
 Model *model_decode_source(Source *src, const char *name);

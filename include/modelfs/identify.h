@@ -41,6 +41,8 @@ void identify_source(Source *src, const char *name, Ident *out);
 /* Open path and identify it; a pre-0.10 joblib companion (X_01.npy beside X) that
 ** holds no pickle says so in what. */
 void identify_path(const char *path, Ident *out);
+/* The same with its reads counted into tally (may be NULL). */
+void identify_path_counted(const char *path, SourceTally *tally, Ident *out);
 /* The model extensions of SPEC 1 (.pkl .pickle .joblib .sav .skops .pt .pth ...,
 ** also under a compression ending: .pkl.gz, .joblib.z). */
 int identify_name_is_model(const char *name);

@@ -37,6 +37,7 @@ typedef struct Model {
   Value *untrusted;
   int depth;               /* archives (zip, 7z) this model is a member of: an archive
                               format refuses to open one deeper than MFS_MAX_ARCHIVE_DEPTH */
+  SourceFileOpts file_opts; /* how files it opens (companions) are read: tally, proof */
 } Model;
 
 typedef struct Format {

@@ -42,6 +42,8 @@ typedef struct MountOpts {
   unsigned max_read;
   unsigned max_threads; /* 0: the mount's own default (MFS_LOOP_THREADS) */
   int nowatch;
+  int stats;           /* print the reads of SOURCE at unmount */
+  int frugal;          /* read only what is asked for: no sums at open */
 } MountOpts;
 
 void mountopt_init(MountOpts *o);

@@ -41,12 +41,37 @@ void source_unref(Source *s);
 /* For implementations: fill the common fields (refs = 1, name copied). */
 void source_init(Source *s, const SourceOps *ops, const char *name, uint64_t size);
 
+/* Reads taken from files (pread calls, the proving sums' included) and their
+** bytes: what a network filesystem under SOURCE is asked for.  Counted
+** atomically into the tally and every tally up its chain (a model's, the
+** mount's); the tallies must outlive the sources that count into them. */
+typedef struct SourceTally {
+  uint64_t reads, bytes;
+  struct SourceTally *up;
+} SourceTally;
+void source_tally_add(SourceTally *t, uint64_t reads, uint64_t bytes);
+/* An atomic snapshot of one tally's counters. */
+void source_tally_get(const SourceTally *t, uint64_t *reads, uint64_t *bytes);
+
+/* How a file source proves its bytes (see source_file.c).  SOURCE_PROVE_OPEN:
+** crc32 sums of every block taken at open (a touch never breaks a reader).
+** SOURCE_PROVE_NONE: no sums (identification: nothing read is served later),
+** every read still checked against the identity opened. */
+typedef enum SourceProve { SOURCE_PROVE_OPEN = 0, SOURCE_PROVE_NONE } SourceProve;
+typedef struct SourceFileOpts {
+  SourceTally *tally;     /* may be NULL */
+  SourceProve prove;
+} SourceFileOpts;
+
 /* source_file.c: a plain file read with pread; the fd stays open.  Every read is
-** checked to be of the version opened (EIO otherwise; see source_file.c). */
+** checked to be of the version opened (EIO otherwise; see source_file.c).  opts
+** may be NULL: no tally, sums at open. */
 Source *source_open_file(const char *path, Err *e);
+Source *source_open_file_with(const char *path, const SourceFileOpts *opts, Err *e);
 /* The same over an open descriptor, which the source owns from now on (closed
 ** on failure too). */
 Source *source_from_fd(int fd, const char *name, Err *e);
+Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts, Err *e);
 /* source_mem.c: bytes in memory (tests, fuzzers, small decoded members); copies them. */
 Source *source_from_memory(const void *data, size_t len, const char *name);
 /* A window [off, off+len) of another source (legacy joblib ZF payloads, zip stored members). */
@@ -85,8 +110,17 @@ void source_set_cache_dir(const char *dir);
 /*
 ** Reader: a forward cursor over a Source with a small buffer, for decoders.
 ** reader_take returns a pointer valid until the next call on the reader.
+**
+** Its reads are a window that grows: READER_MIN bytes after reader_init and
+** after every skip of READER_MIN bytes or more, or past the buffer (an array
+** payload stepped over), doubling with each read that follows on until
+** READER_BUF.  A run of g bytes the decoder takes (smaller skips included)
+** between two such skips so costs fewer than 2g + READER_MIN bytes of the
+** source, in at most 5 + g / READER_BUF reads: small stretches of pickle
+** between arrays read little, long ones in large reads.
 */
 #define READER_BUF (64u * 1024u)
+#define READER_MIN (4u * 1024u)
 
 typedef struct Reader {
   Source *src;
@@ -94,6 +128,7 @@ typedef struct Reader {
   uint64_t buf_off;       /* source offset of buf[0] */
   size_t buf_len;
   uint8_t *buf;           /* READER_BUF bytes */
+  size_t win;             /* bytes the next read asks for (READER_MIN..READER_BUF) */
   Err *err;               /* where failures are recorded */
 } Reader;
 

@@ -1,0 +1,205 @@
+/*
+** test_reader.c -- the Reader's window and the file source's read tally.
+**
+** A source that records every read it is asked for stands under the Reader:
+** the window starts at READER_MIN, doubles while the decoder reads on, starts
+** small again after a payload is stepped over, and a run of g bytes costs
+** fewer than 2g + READER_MIN bytes in at most 5 + g / READER_BUF reads
+** (source.h).  A file source counts each pread, the sums' pass included.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "modelfs/limits.h"
+#include "modelfs/source.h"
+
+#define MAX_LOG 4096
+
+typedef struct LogSource {
+  Source base;
+  size_t n;
+  uint64_t off[MAX_LOG];
+  size_t len[MAX_LOG];
+  uint64_t bytes;
+} LogSource;
+
+static MfsStatus log_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
+  (void)e;
+  LogSource *l = (LogSource *)s;
+  size_t n = off >= s->size ? 0 : (s->size - off < len ? (size_t)(s->size - off) : len);
+  memset(buf, 0x2a, n);
+  if (l->n < MAX_LOG) {
+    l->off[l->n] = off;
+    l->len[l->n] = len;
+  }
+  l->n++;
+  l->bytes += n;
+  *got = n;
+  return MFS_OK;
+}
+
+static void log_destroy(Source *s) { free(s); }
+
+static const SourceOps log_ops = {log_read, log_destroy};
+
+static LogSource *log_new(uint64_t size) {
+  LogSource *l = calloc(1, sizeof *l);
+  assert_non_null(l);
+  source_init(&l->base, &log_ops, "log", size);
+  return l;
+}
+
+/* Take n bytes a few at a time, as the pickle VM does. */
+static void take_run(Reader *r, uint64_t n) {
+  while (n > 0) {
+    size_t k = n < 9 ? (size_t)n : 9;
+    const uint8_t *p;
+    assert_int_equal(reader_take(r, k, &p), MFS_OK);
+    n -= k;
+  }
+}
+
+static void test_window_grows_while_reading_on(void **state) {
+  (void)state;
+  LogSource *l = log_new(1 << 20);
+  Err e;
+  err_clear(&e);
+  Reader r;
+  assert_int_equal(reader_init(&r, &l->base, 0, &e), MFS_OK);
+  take_run(&r, 200000);
+  assert_true(l->n >= 5);
+  assert_int_equal(l->len[0], READER_MIN);
+  /* Each read asks for twice the last (what is left in the buffer counts),
+  ** up to the buffer, and they follow on without overlap. */
+  for (size_t i = 1; i < l->n; i++) {
+    assert_int_equal(l->off[i], l->off[i - 1] + l->len[i - 1]);
+    assert_true(l->len[i] <= READER_BUF);
+  }
+  assert_int_equal(l->len[1], READER_MIN * 2);
+  assert_true(l->len[4] > READER_BUF - 9);   /* the buffer, less what was kept */
+  assert_true(l->bytes < 2 * 200000 + READER_MIN);
+  reader_done(&r);
+  source_unref(&l->base);
+}
+
+static void test_skip_starts_small(void **state) {
+  (void)state;
+  LogSource *l = log_new(64 << 20);
+  Err e;
+  err_clear(&e);
+  Reader r;
+  assert_int_equal(reader_init(&r, &l->base, 0, &e), MFS_OK);
+  take_run(&r, 100000);                      /* the window is at READER_BUF now */
+  size_t before = l->n;
+  assert_int_equal(reader_skip(&r, 1 << 20), MFS_OK);
+  assert_int_equal(l->n, before);             /* a skip reads nothing */
+  take_run(&r, 10);
+  assert_int_equal(l->n, before + 1);
+  assert_int_equal(l->off[before], 100000 + (1 << 20));
+  assert_int_equal(l->len[before], READER_MIN);
+  /* A small skip inside the buffer neither reads nor shrinks the window. */
+  take_run(&r, READER_MIN - 10 - 100);
+  assert_int_equal(reader_skip(&r, 50), MFS_OK);
+  take_run(&r, 100);
+  assert_int_equal(l->len[l->n - 1], 2 * READER_MIN);
+  /* A skip of READER_MIN or more inside the buffer starts small again. */
+  take_run(&r, 100);
+  assert_int_equal(reader_skip(&r, READER_MIN), MFS_OK);
+  size_t at = l->n;
+  take_run(&r, 3 * READER_MIN);
+  assert_true(l->n > at);
+  assert_int_equal(l->len[at], READER_MIN);
+  reader_done(&r);
+  source_unref(&l->base);
+}
+
+/* Runs of pickle between payloads the decoder steps over: the bound of source.h
+** holds for every run length, from a few bytes to several buffers. */
+static void test_runs_cost_what_source_h_says(void **state) {
+  (void)state;
+  static const uint64_t runs[] = {1, 190, 4095, 4096, 4097, 9000, 65535, 65536, 70000, 300000};
+  LogSource *l = log_new(256 << 20);
+  Err e;
+  err_clear(&e);
+  Reader r;
+  assert_int_equal(reader_init(&r, &l->base, 0, &e), MFS_OK);
+  uint64_t bound_bytes = 0, bound_reads = 0;
+  for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+    uint64_t n0 = l->n, b0 = l->bytes;
+    take_run(&r, runs[i]);
+    assert_int_equal(reader_skip(&r, 200000 + i), MFS_OK);
+    uint64_t reads = l->n - n0, bytes = l->bytes - b0;
+    assert_true(bytes < 2 * runs[i] + READER_MIN);
+    assert_true(reads <= 5 + (runs[i] + READER_BUF - 1) / READER_BUF);
+    bound_bytes += 2 * runs[i] + READER_MIN;
+    bound_reads += 5 + (runs[i] + READER_BUF - 1) / READER_BUF;
+  }
+  assert_true(l->bytes < bound_bytes);
+  assert_true(l->n <= bound_reads);
+  reader_done(&r);
+  source_unref(&l->base);
+}
+
+/* ---- the file source's tally ------------------------------------------------------ */
+
+static char *temp_file(size_t size) {
+  char *path = strdup("/tmp/modelfs-test-reader-XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  uint8_t *buf = malloc(size);
+  for (size_t i = 0; i < size; i++) buf[i] = (uint8_t)(i * 7);
+  assert_int_equal(write(fd, buf, size), (ssize_t)size);
+  close(fd);
+  free(buf);
+  return path;
+}
+
+static void test_file_reads_are_tallied(void **state) {
+  (void)state;
+  size_t size = (size_t)MFS_PROVE_BLOCK * 2 + 1000;
+  char *path = temp_file(size);
+  SourceTally mount = {0, 0, NULL}, model = {0, 0, &mount};
+  Err e;
+  err_clear(&e);
+  SourceFileOpts none = {&model, SOURCE_PROVE_NONE};
+  Source *s = source_open_file_with(path, &none, &e);
+  assert_non_null(s);
+  assert_int_equal(model.reads, 0);          /* no sums: nothing read at open */
+  uint8_t buf[5000];
+  assert_int_equal(source_read(s, 100, buf, sizeof buf, &e), MFS_OK);
+  assert_int_equal(model.reads, 1);
+  assert_int_equal(model.bytes, sizeof buf);
+  assert_int_equal(mount.reads, 1);          /* counted up the chain */
+  assert_int_equal(mount.bytes, sizeof buf);
+  source_unref(s);
+
+  /* Sums at open: one pass over the file in MFS_PROVE_BLOCK reads. */
+  SourceTally t = {0, 0, NULL};
+  SourceFileOpts open_sums = {&t, SOURCE_PROVE_OPEN};
+  s = source_open_file_with(path, &open_sums, &e);
+  assert_non_null(s);
+  assert_int_equal(t.reads, 3);
+  assert_int_equal(t.bytes, size);
+  uint64_t r, b;
+  source_tally_get(&t, &r, &b);
+  assert_int_equal(r, 3);
+  assert_int_equal(b, size);
+  source_unref(s);
+  unlink(path);
+  free(path);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_window_grows_while_reading_on),
+    cmocka_unit_test(test_skip_starts_small),
+    cmocka_unit_test(test_runs_cost_what_source_h_says),
+    cmocka_unit_test(test_file_reads_are_tallied),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
