@@ -106,6 +106,25 @@ def test_class_map_of_numpy_ints_is_one_json(vocab_models):
     assert json.loads(cat(model, "best_score_/valid_0.json")) == {"multi_logloss": 0.25}
 
 
+def test_json_files_are_utf8_not_escapes(vocab_models, tmp_path):
+    """SPEC 4: every JSON file is UTF-8 with non-ASCII characters as themselves, so
+    `grep café vocabulary_.json` finds the word; control characters and lone
+    surrogates stay escapes (JSON text must stay valid UTF-8)."""
+    model = os.path.join(vocab_models, "tfidf.pkl")
+    for entry in ("vocabulary_.json", "object.json"):
+        text = cat(model, entry)
+        assert "café".encode() in text and b"\\u00e9" not in text, entry
+    odd = {"zürich": ["日本", "\U0001F600", "tab\tnl\n\x01", "\ud800", "\x7f\x85"]}
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps(odd, protocol=4))
+    text = cat(str(path), "zürich.json")
+    assert json.loads(text) == odd["zürich"]
+    assert "日本".encode() in text and "\U0001F600".encode() in text
+    assert b"\\t" in text and b"\\u0001" in text and b"\\ud800" in text
+    text = cat(str(path), "object.json")
+    assert json.loads(text) == odd and "zürich".encode() in text
+
+
 # ---- 4. a bare function as root; an array whose companion is missing -----------------
 
 @pytest.mark.parametrize("proto", [0, 2, 4])

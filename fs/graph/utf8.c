@@ -249,3 +249,46 @@ bad:
   (*i)++;
   return 0;
 }
+
+/* Python's json.dumps(ensure_ascii=False) for one string (SPEC 4: `grep Zürich`
+** finds it): only quotes, backslashes and control characters are escapes.  A
+** lone surrogate (a Python str may hold one) stays \udXXX and a byte that is not
+** UTF-8 becomes U+FFFD, so the JSON text is always valid UTF-8. */
+size_t utf8_json_quote(char *out, const char *str, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  const uint8_t *s = (const uint8_t *)str;
+  char *o = out;
+  *o++ = '"';
+  for (size_t i = 0; i < n;) {
+    uint8_t c = s[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      *o++ = (char)s[i++];
+      continue;
+    }
+    size_t at = i;
+    uint32_t cp;
+    int ok = utf8_decode(s, n, &i, &cp);
+    if (ok && cp >= 0x80 && (cp < 0xd800 || cp > 0xdfff)) {
+      memcpy(o, s + at, i - at);
+      o += i - at;
+      continue;
+    }
+    if (!ok) {
+      o += utf8_encode((uint8_t *)o, 0xfffd);
+      continue;
+    }
+    const char *esc = cp == '"' ? "\\\"" : cp == '\\' ? "\\\\" : cp == '\n' ? "\\n" :
+                      cp == '\r' ? "\\r" : cp == '\t' ? "\\t" : cp == '\b' ? "\\b" :
+                      cp == '\f' ? "\\f" : NULL;
+    if (esc) {
+      memcpy(o, esc, 2);
+      o += 2;
+      continue;
+    }
+    o[0] = '\\', o[1] = 'u';
+    for (int k = 0; k < 4; k++) o[2 + k] = hex[cp >> (12 - 4 * k) & 0xf];
+    o += 6;
+  }
+  *o++ = '"';
+  return (size_t)(o - out);
+}

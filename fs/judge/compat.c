@@ -24,6 +24,7 @@
 #include "modelfs/data.h"
 #include "modelfs/limits.h"
 #include "modelfs/steps.h"
+#include "modelfs/utf8.h"
 
 /* ---------------------------------------------------------------- versions */
 
@@ -819,44 +820,13 @@ static void buf_indent(Buf *b, int level) {
   for (int i = 0; i < level; i++) buf_put(b, "  ", 2);
 }
 
-/* Decode one UTF-8 sequence; invalid bytes come back as U+FFFD, one at a time. */
-static unsigned utf8_next(const unsigned char **ps) {
-  const unsigned char *s = *ps;
-  unsigned c = s[0];
-  int extra = c >= 0xF0 && c < 0xF5 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 && c < 0xE0 ? 1 : -1;
-  if (c < 0x80) { *ps = s + 1; return c; }
-  if (extra < 0 || c >= 0xF5) { *ps = s + 1; return 0xFFFD; }
-  unsigned cp = c & (0x3Fu >> extra);
-  for (int i = 1; i <= extra; i++) {
-    if ((s[i] & 0xC0) != 0x80) { *ps = s + 1; return 0xFFFD; }
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  *ps = s + 1 + extra;
-  return cp;
-}
-
-/* Like Python's json.dumps (ensure_ascii): non-ASCII as \uXXXX escapes. */
+/* As every JSON file modelfs writes (SPEC 4): UTF-8 as itself. */
 static void buf_json_string(Buf *b, const char *str) {
-  const unsigned char *s = (const unsigned char *)str;
-  char e[16];
-  buf_put(b, "\"", 1);
-  while (*s) {
-    unsigned c = utf8_next(&s);
-    if (c == '"') buf_puts(b, "\\\"");
-    else if (c == '\\') buf_puts(b, "\\\\");
-    else if (c == '\n') buf_puts(b, "\\n");
-    else if (c == '\r') buf_puts(b, "\\r");
-    else if (c == '\t') buf_puts(b, "\\t");
-    else if (c == '\b') buf_puts(b, "\\b");
-    else if (c == '\f') buf_puts(b, "\\f");
-    else if (c < 0x20 || (c >= 0x7F && c < 0x10000)) { snprintf(e, sizeof e, "\\u%04x", c); buf_puts(b, e); }
-    else if (c >= 0x10000) {
-      unsigned v = c - 0x10000;
-      snprintf(e, sizeof e, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
-      buf_puts(b, e);
-    } else { char ch = (char)c; buf_put(b, &ch, 1); }
-  }
-  buf_put(b, "\"", 1);
+  size_t n = strlen(str);
+  char *out = n < SIZE_MAX / 8 ? malloc(UTF8_JSON_ROOM(n)) : NULL;
+  if (out == NULL) { b->oom = 1; return; }
+  buf_put(b, out, utf8_json_quote(out, str, n));
+  free(out);
 }
 
 static int cmp_item_key(const void *a, const void *b) {

@@ -2,7 +2,7 @@
 ** json.c -- JSON text exactly as Python's json.dumps(indent=2) lays it out.
 **
 ** One element per line, two spaces per level, "key": value, "[]"/"{}" for empty
-** containers, strings escaped with ensure_ascii.  Numbers are written from their
+** containers, strings as UTF-8 (ensure_ascii=False).  Numbers are written from their
 ** Python text (repr of floats, exact big ints), never through a double.  Knows
 ** values, not trees or paths: object.json's structure is render.c's business.
 */
@@ -84,38 +84,9 @@ void jw_string(JsonW *w, const char *s, size_t n) {
 void jw_cstring(JsonW *w, const char *s) { jw_string(w, s, strlen(s)); }
 
 void json_escape(Buf *b, const char *str, size_t n) {
-  const unsigned char *s = (const unsigned char *)str;
-  buf_putc(b, '"');
-  size_t run = 0;   /* start of a run of plain ASCII, copied at once */
-  for (size_t i = 0; i < n;) {
-    unsigned char c = s[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      i++;
-      continue;
-    }
-    buf_add(b, s + run, i - run);
-    uint32_t cp;
-    if (!utf8_decode(s, n, &i, &cp)) cp = 0xfffd;
-    switch (cp) {
-      case '"': buf_puts(b, "\\\""); break;
-      case '\\': buf_puts(b, "\\\\"); break;
-      case '\n': buf_puts(b, "\\n"); break;
-      case '\r': buf_puts(b, "\\r"); break;
-      case '\t': buf_puts(b, "\\t"); break;
-      case '\b': buf_puts(b, "\\b"); break;
-      case '\f': buf_puts(b, "\\f"); break;
-      default:
-        if (cp >= 0x10000) {
-          uint32_t v = cp - 0x10000;
-          buf_printf(b, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-        } else {
-          buf_printf(b, "\\u%04x", cp);
-        }
-    }
-    run = i;
-  }
-  buf_add(b, s + run, n - run);
-  buf_putc(b, '"');
+  char *out = n < SIZE_MAX / 8 ? buf_room(b, UTF8_JSON_ROOM(n)) : NULL;
+  if (out != NULL) buf_grew(b, utf8_json_quote(out, str, n));
+  else b->oom = 1;
 }
 
 const Value *json_unwrap(const Value *v) {

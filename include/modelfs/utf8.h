@@ -62,4 +62,11 @@ static inline size_t utf8_encode(uint8_t *out, uint32_t cp) {
 ** caller chooses what such a byte shows as). */
 int utf8_decode(const uint8_t *s, size_t n, size_t *i, uint32_t *cp);
 
+/* s[0..n) as a JSON string, quotes included, the way Python's
+** json.dumps(ensure_ascii=False) writes it (control characters and lone
+** surrogates escaped, bytes that are not UTF-8 as U+FFFD), into out, which has
+** room for UTF8_JSON_ROOM(n) bytes: the length written. */
+#define UTF8_JSON_ROOM(n) (2 + 6 * (n))
+size_t utf8_json_quote(char *out, const char *s, size_t n);
+
 #endif

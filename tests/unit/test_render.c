@@ -294,7 +294,7 @@ static void test_json_layout_vs_python(void **state) {
   FILE *f = fopen("/tmp/modelfs_render_json.py", "w");
   fputs("import json,sys\n"
         "d={'k\\u00e9y':1e22,'7':-0.0,'None':'tab\\t\\x01 \\U0001f600','True':-12345678901234}\n"
-        "sys.stdout.write(json.dumps(d,indent=2)+'\\n')\n", f);
+        "sys.stdout.buffer.write((json.dumps(d,indent=2,ensure_ascii=False)+'\\n').encode())\n", f);
   fclose(f);
   FILE *p = popen("/usr/bin/python3 /tmp/modelfs_render_json.py", "r");
   char want[4096];
