@@ -309,16 +309,25 @@ obj = {
     "fortran": np.ma.masked_array(np.asfortranarray(np.arange(6.0).reshape(2, 3)), mask=np.eye(2, 3)),
     "objects": np.ma.masked_array(np.array([0.1, "a", None], dtype=object), mask=[0, 1, 0]),
 }
+for dt in ("f4", "c16", "c8", "u1", "i4", "b1", "U5", "S4", "M8[ns]", "m8[s]"):
+    obj["k_" + dt.strip("<>[]").replace("[", "_")] = np.ma.masked_array(np.zeros(2, dtype=dt), mask=[0, 1])
+obj["custom_f4"] = np.ma.masked_array(np.zeros(2, dtype="f4"), mask=[0, 1], fill_value=1e19)
 for p in (0, 2, 4, 5):
     with open("m.p%d.pkl" % p, "wb") as f: pickle.dump(obj, f, protocol=p)
 joblib.dump(obj, "m.joblib"); joblib.dump(obj, "m.z.joblib", compress=3)
+# loaded and saved again: the load turned each unset fill_value into numpy.ma's default
+again = pickle.loads(pickle.dumps(obj, protocol=4))
+assert again["plain"]._fill_value is not None
+with open("m.again.pkl", "wb") as f: pickle.dump(again, f, protocol=4)
+joblib.dump(again, "m.again.joblib")
 """)
     return str(tmp)
 
 
 def test_masked_arrays_are_data_mask_fill_value(masked_models):
     models = [os.path.join(masked_models, f) for f in
-              ("m.p0.pkl", "m.p2.pkl", "m.p4.pkl", "m.p5.pkl", "m.joblib", "m.z.joblib")]
+              ("m.p0.pkl", "m.p2.pkl", "m.p4.pkl", "m.p5.pkl", "m.joblib", "m.z.joblib",
+               "m.again.pkl", "m.again.joblib")]
     with open(models[2], "rb") as f:
         want = pickle.load(f)
     for m in models:
@@ -334,7 +343,9 @@ def test_masked_arrays_are_data_mask_fill_value(masked_models):
                 data = npy_of(m, name + "/data.npy")
                 assert data.dtype == arr.dtype and np.array_equal(data, arr.data), (m, name)
         assert npy_of(m, "filled/fill_value.npy") == -1   # stored as a 0-d array
-        assert "plain/fill_value" not in ent        # never set: the file stores None
+        # never set: the file stores None, or numpy.ma's default after a load
+        assert not [p for p in ent if "/fill_value" in p and not p.startswith(("filled/", "custom"))], m
+        assert npy_of(m, "custom_f4/fill_value.npy") == np.float32(1e19)
     assert_same_tree(models)
 
 

@@ -21,6 +21,8 @@
 #include "modelfs/recognise.h"
 #include "modelfs/utf8.h"
 
+#define LITTLE_HOST (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
 /* The durations map keeps timedeltas under their id and timezones under id|TZ_KEY. */
 #define TZ_KEY (1ULL << 63)
 #define USEC_PER_DAY 86400000000LL
@@ -558,11 +560,67 @@ static Value *tuple_of(Recog *rc, Value **items, size_t n);
 
 /* ---- numpy.ma ------------------------------------------------------------------------ */
 
+/* The bytes of a 0-d array in host order, the first 16 (zero-padded); 0 when v is
+** not a small 0-d array of plain data. */
+static int scalar_bytes(Recog *rc, const Value *v, const Dtype **d, uint8_t out[16]) {
+  if (v == NULL || v->kind != VAL_NDARRAY) return 0;
+  const NdArray *a = v->u.arr;
+  if (a->ndim != 0 || a->objects != NULL || a->error != NULL || a->dtype == NULL) return 0;
+  *d = a->dtype->u.dtype;
+  size_t n = (size_t)(*d)->itemsize;
+  uint8_t tmp[16] = {0};
+  if (n == 0 || n > 16 || a->data.len != n || blob_read(&a->data, 0, tmp, n, &rc->m->err) != MFS_OK)
+    return 0;
+  int swap = (*d)->byteorder == (LITTLE_HOST ? '>' : '<') && (*d)->kind != 'U';
+  memset(out, 0, 16);
+  size_t half = (*d)->kind == 'c' ? n / 2 : n;   /* complex: each part swapped alone */
+  for (size_t i = 0; i < n; i++)
+    out[i] = swap ? tmp[(i / half) * half + half - 1 - i % half] : tmp[i];
+  return 1;
+}
+
+/* Whether a masked array's stored fill_value is numpy.ma's default for data of kind
+** `kind` (1e20, 999999, True, 'N/A', '?', NaT).  Loading a masked array turns the
+** stored None into that default as a 0-d array of its own type (np.array(1e20): float64
+** for any float data), so a model pickled after a load stores it while the same
+** model pickled fresh stores None and skops stores nothing: all mean "not set"
+** (`a.fill_value` is the same), and none is shown. */
+static int is_default_fill(Recog *rc, const Value *fv, char kind) {
+  const Dtype *d;
+  uint8_t b[16];
+  if (!scalar_bytes(rc, fv, &d, b)) return 0;
+  double f8;
+  float f4;
+  int64_t i8 = 0;
+  switch (kind) {
+    case 'f': case 'c':
+      if (d->kind != kind || (d->kind == 'c' && memcmp(b + d->itemsize / 2, "\0\0\0\0\0\0\0\0", d->itemsize / 2) != 0))
+        return 0;
+      if (d->itemsize == (kind == 'c' ? 16u : 8u)) return memcpy(&f8, b, 8), f8 == 1e20;
+      if (d->itemsize == (kind == 'c' ? 8u : 4u)) return memcpy(&f4, b, 4), f4 == (float)1e20;
+      return 0;
+    case 'i': case 'u':
+      if ((d->kind != 'i' && d->kind != 'u') || d->itemsize < 4 || d->itemsize > 8) return 0;
+      memcpy(&i8, b, (size_t)d->itemsize);   /* 999999 fits: no sign to extend */
+      return LITTLE_HOST && i8 == 999999;
+    case 'b': return d->kind == 'b' && b[0] == 1;
+    case 'M': case 'm':
+      memcpy(&i8, b, 8);
+      return d->kind == kind && d->itemsize == 8 && i8 == INT64_MIN;
+    case 'S': return d->kind == 'S' && d->itemsize >= 3 && memcmp(b, "N/A", 4) == 0;
+    case 'U': return d->kind == 'U' && d->itemsize >= 12 && d->byteorder != '>' &&
+                     memcmp(b, "N\0\0\0/\0\0\0A\0\0\0", 13) == 0;
+    case 'O': return d->kind == 'U' && d->itemsize >= 4 && d->byteorder != '>' && memcmp(b, "?\0\0\0", 5) == 0;
+    default: return 0;
+  }
+}
+
 /* MaskedArray.__setstate__((version, shape, dtype, is_fortran, data, mask, fill_value))
 ** onto numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b'): SPEC 3.2's one
 ** form, an object of class numpy.ma.core.MaskedArray with data, mask and fill_value
-** (the fill_value only when the file stores one: None is the default, and skops
-** never stores it).  Structured dtypes (a mask of records) keep the plain form. */
+** (the fill_value only when the file stores one that is not the default: None and
+** numpy.ma's default mean the same, and skops never stores it).  Structured dtypes (a
+** mask of records) keep the plain form. */
 static MfsStatus build_masked(Recog *rc, Value *self, const Value *st, int *done) {
   Object *o = self->u.obj;
   Value *cls = o->args != NULL && nargs(o->args) == 4 ? arg(o->args, 0) : NULL;
@@ -582,7 +640,7 @@ static MfsStatus build_masked(Recog *rc, Value *self, const Value *st, int *done
   if (kd == NULL || km == NULL || dict_put(vs, state, kd, data) != MFS_OK ||
       dict_put(vs, state, km, mask) != MFS_OK)
     return rc->m->err.code;
-  if (!is_none(arg(st, 6))) {
+  if (!is_none(arg(st, 6)) && !is_default_fill(rc, arg(st, 6), d->kind)) {
     Value *kf = value_str(vs, "fill_value", 10);
     if (kf == NULL || dict_put(vs, state, kf, arg(st, 6)) != MFS_OK) return rc->m->err.code;
   }
