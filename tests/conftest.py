@@ -160,6 +160,25 @@ def cat_many(model, paths, sizes):
     return out
 
 
+def diff_names(a, b):
+    """Names `diff -r -q` reports between two directories (relative to them)."""
+    p = subprocess.run(["diff", "-r", "-q", a, b], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode in (0, 1), p.stderr
+    names = set()
+    for line in p.stdout.decode().splitlines():
+        if line.startswith("Files "):
+            names.add(os.path.relpath(line.split(" ")[1], a))
+        elif line.startswith("Only in "):
+            where, _, what = line[len("Only in "):].partition(": ")
+            root = a if where.startswith(a) else b
+            names.add(os.path.relpath(os.path.join(where, what), root))
+        elif line.startswith("File ") and " while file " in line:   # a file and a folder
+            names.add(os.path.relpath(line.split(" ")[1], a))
+        else:
+            names.add(line)
+    return names
+
 # ---- mount helpers (test_mount.py) ------------------------------------------------
 
 @contextlib.contextmanager

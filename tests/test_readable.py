@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import ROOT, TESTDATA, cat, cat_many, cli, mounted, tree_entries
+from conftest import ROOT, TESTDATA, cat, cat_many, cli, diff_names, mounted, tree_entries
 
 FORMAT_DEPENDENT = {"meta.json", "types.txt", "untrusted.txt", "compat.json", "summary.txt"}
 
@@ -544,24 +544,6 @@ with open("lgbm.p2.pkl", "wb") as f: pickle.dump(lg, f, protocol=2)
         yield str(tmp), mnt, {k: sorted(v) for k, v in groups.items()}
 
 
-def diff_r(a, b):
-    """Names (relative to the model directory) that `diff -r A B` reports."""
-    p = subprocess.run(["diff", "-r", a, b], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=300)
-    assert p.returncode in (0, 1), p.stderr.decode(errors="replace")
-    names = set()
-    for line in p.stdout.decode("utf-8", "surrogateescape").splitlines():
-        if line.startswith("diff -r "):
-            names.add(os.path.relpath(line.split(" ")[2], a))
-        elif line.startswith("Only in "):
-            where, _, name = line[len("Only in "):].partition(": ")
-            top = a if where.startswith(a) else b
-            names.add(os.path.relpath(os.path.join(where, name), top))
-        elif line.startswith(("File ", "Binary files ")):
-            names.add(os.path.relpath(line.split(" ")[1 if line[0] == "F" else 2], a))
-    return names
-
-
 TWIN_GROUPS = ["tfidf", "cv", "mlp", "lgbm", "m", "s", "hgb", "py2_logreg", "py2_vectorizer",
                "py2_package"] + sorted("sk_" + f[:-6] for f in os.listdir(SKOPS_DATA)
                                       if f.endswith(".skops") and
@@ -579,7 +561,7 @@ def test_twins_differ_only_in_container_facts(twins, group):
     first = os.path.join(mnt, files[0])
     assert os.path.isdir(first)
     for other in files[1:]:
-        differ = diff_r(first, os.path.join(mnt, other))
+        differ = diff_names(first, os.path.join(mnt, other))
         if "object.json" in differ - allowed and ".joblib" in files[0] + other:
             # joblib pickles an array reached twice twice (a new wrapper each time), and
             # what holds one: the pickle's {"__ref__"} is a copy there (SPEC 3.3's

@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import MODELFS, TESTDATA, cat, cli, mounted, run_script
+from conftest import MODELFS, TESTDATA, cat, cli, diff_names, mounted, run_script
 
 TORCHDATA = os.path.join(TESTDATA, "torch")
 # What differs between layouts of the same state_dict: facts about the container.
@@ -115,24 +115,6 @@ def test_tied_weights_are_links(mnt, manifest, name):
         assert os.path.islink(p[:-4] + ".txt"), npy
     for npy in set(entry["arrays"]) - set(entry["links"]):
         assert not os.path.islink(os.path.join(mnt, name, npy)), npy
-
-
-def diff_names(a, b):
-    """Names `diff -r -q` reports between two directories (relative to them)."""
-    p = subprocess.run(["diff", "-r", "-q", a, b], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
-    assert p.returncode in (0, 1), p.stderr
-    names = set()
-    for line in p.stdout.decode().splitlines():
-        if line.startswith("Files "):
-            names.add(os.path.relpath(line.split(" ")[1], a))
-        elif line.startswith("Only in "):
-            where, _, what = line[len("Only in "):].partition(": ")
-            root = a if where.startswith(a) else b
-            names.add(os.path.relpath(os.path.join(where, what), root))
-        else:
-            names.add(line)
-    return names
 
 
 @pytest.mark.parametrize("pair", [("state.pt", "state_legacy.pt"), ("state.pt", "state.safetensors"),
