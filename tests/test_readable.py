@@ -280,6 +280,22 @@ def test_py2_keys_are_unquoted_names(py2_models, name):
         assert np.array_equal(npy_of(py2, "coef.npy"), want["coef"])
 
 
+
+@pytest.mark.parametrize("name", ["logreg", "vectorizer", "package"])
+def test_py2_summary_and_diff_are_python3s(py2_models, name):
+    """Python 3 loads a Python-2 str as a str: summary.txt, meta.json's sklearn_version
+    and `modelfs diff` of a Python-2 writer's file are those of the same object pickled by
+    Python 3 (before: no hyperparameters, `sklearn unknown`, `penalty: l2 -> 'l2'`)."""
+    py2 = os.path.join(py2_models, name + ".py2.pkl")
+    py3 = os.path.join(py2_models, name + ".p2.pkl")
+    assert cat(py2, "summary.txt") == cat(py3, "summary.txt")
+    want = json.loads(cat(py3, "meta.json"))["sklearn_version"]
+    assert json.loads(cat(py2, "meta.json"))["sklearn_version"] == want
+    assert want is not None or name == "package"
+    p = cli("diff", "--json", py2, py3)
+    changes = json.loads(p.stdout)["changes"]
+    assert [c for c in changes if c["kind"] != "fact"] == [], changes
+
 REALWORLD_PY2 = ["sskiswani__HearMe__svm.pkl",
                  "joblib__joblib__joblib__test__data__joblib_0.10.0_pickle_py27_np17.pkl.xz",
                  "joblib__joblib__joblib__test__data__joblib_0.8.4_compressed_pickle_py27_np17.gz"]
@@ -295,6 +311,11 @@ def test_real_py2_files_have_no_quoted_names(fname):
         for key in doc:
             if key not in ("__class__", "__args__"):
                 assert any(p == key or p.startswith(key + ".") for p in ent), key
+    if isinstance(doc, dict) and doc.get("__class__", "").startswith("sklearn."):
+        # summary.txt reads the Python-2 keys too: C, dual, ... under hyperparameters
+        summary = cat(path, "summary.txt").decode()
+        params = summary.split("\nhyperparameters")[1].split("\n\n")[0].splitlines()[1:]
+        assert "C" in [line[4:].split()[0] for line in params], summary
 
 
 # ---- 3. well-known types have one canonical form (SPEC 3.2), in every format ---------

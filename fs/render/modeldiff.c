@@ -688,9 +688,13 @@ static void list_changes(DCtx *c, const char *what, const char **a, size_t na, c
   }
 }
 
-static const char *version_of(const Value *root) {
-  const Value *v = rv_attr(root, "_sklearn_version");
-  return v && v->kind == VAL_STR ? v->u.str.s : NULL;
+/* The root's _sklearn_version into b (a Python-2 str too): 0 when it has none. */
+static int version_of(Buf *b, const Value *root) {
+  size_t n;
+  const char *v = rv_str(rv_attr(root, "_sklearn_version"), &n);
+  if (v == NULL) buf_puts(b, "None");
+  else buf_add(b, v, n);
+  return v != NULL;
 }
 
 MfsStatus model_diff(const Model *a, const Judgement *ja, const Model *b, const Judgement *jb,
@@ -708,17 +712,14 @@ MfsStatus model_diff(const Model *a, const Judgement *ja, const Model *b, const 
   fact(&c, "verdict", ja->verdict, jb->verdict);
   list_changes(&c, "dangerous", ja->dangerous, ja->ndangerous, jb->dangerous, jb->ndangerous);
   list_changes(&c, "untrusted", ja->untrusted, ja->nuntrusted, jb->untrusted, jb->nuntrusted);
-  const char *va = version_of(a->root), *vb = version_of(b->root);
-  if ((va || vb) && (!va || !vb || strcmp(va, vb) != 0)) {
-    Buf x, y;
-    buf_init(&x);
-    buf_init(&y);
-    buf_puts(&x, va ? va : "None");
-    buf_puts(&y, vb ? vb : "None");
+  Buf x, y;
+  buf_init(&x);
+  buf_init(&y);
+  int va = version_of(&x, a->root), vb = version_of(&y, b->root);
+  if ((va || vb) && (x.len != y.len || memcmp(x.p, y.p, x.len) != 0))
     add_item(&c, DK_VERSION, NULL, "sklearn_version", &x, &y);
-    buf_free(&x);
-    buf_free(&y);
-  }
+  buf_free(&x);
+  buf_free(&y);
   Buf path;
   buf_init(&path);
   if (a->root && b->root) diff_value(&c, &path, a->root, b->root, 0);

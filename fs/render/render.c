@@ -941,15 +941,15 @@ static const char *root_class(RTree *t, Buf *b) {
   }
 }
 
-static const Value *sklearn_version(RTree *t) {
+/* The root's _sklearn_version (a Python-2 str too, as Python 3 loads it): its text and
+** *n, else NULL. */
+static const char *sklearn_version(RTree *t, size_t *n) {
   const Value *r = unwrap(t->m->root);
   if (r == NULL || r->kind != VAL_OBJECT || r->u.obj->state == NULL) return NULL;
   const Value *s = r->u.obj->state;
-  const Value *v = NULL;
-  if (s->kind == VAL_DICT) v = dict_get_str(s, "_sklearn_version");
-  else if (is_slots_state(s))
-    for (int k = 0; k < 2 && v == NULL; k++) v = dict_get_str(s->u.seq.items[k], "_sklearn_version");
-  return v != NULL && v->kind == VAL_STR ? v : NULL;
+  const Value *v = rv_attr(r, "_sklearn_version");
+  if (v == NULL && is_slots_state(s)) v = dict_get_str(s->u.seq.items[1], "_sklearn_version");
+  return rv_str(v, n);
 }
 
 typedef struct MetaKey {
@@ -1153,10 +1153,11 @@ static MfsStatus make_meta(RTree *t, Buf *out, Err *e) {
   meta_str(keys, &n, cap, "compression", m->compression);
   meta_u64(keys, &n, cap, "protocol", (unsigned long long)(m->protocol < 0 ? 0 : m->protocol));
   meta_str(keys, &n, cap, "class", root_class(t, &cls));
-  const Value *sv = sklearn_version(t);
+  size_t svn;
+  const char *sv = sklearn_version(t, &svn);
   Buf b;
   buf_init(&b);
-  if (sv) json_escape(&b, sv->u.str.s, sv->u.str.len);
+  if (sv) json_escape(&b, sv, svn);
   else buf_puts(&b, "null");
   meta_put(keys, &n, cap, "sklearn_version", &b);
   meta_u64(keys, &n, cap, "size", (unsigned long long)(m->size == SOURCE_SIZE_UNKNOWN ? 0 : m->size));

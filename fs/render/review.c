@@ -48,6 +48,17 @@ const Value *rv_attr(const Value *obj, const char *key) {
   return NULL;
 }
 
+const char *rv_str(const Value *v, size_t *n) {
+  v = rv_unwrap(v);
+  if (v == NULL) return NULL;
+  if (v->kind == VAL_STR) return *n = v->u.str.len, v->u.str.s;
+  if (v->kind != VAL_BYTES || !(v->flags & VF_PY2STR) || v->u.bytes.mem == NULL) return NULL;
+  for (uint64_t i = 0; i < v->u.bytes.len; i++)
+    if (v->u.bytes.mem[i] >= 0x80) return NULL;
+  *n = (size_t)v->u.bytes.len;
+  return (const char *)v->u.bytes.mem;
+}
+
 int rv_class(Buf *b, const Value *v) {
   v = rv_unwrap(v);
   if (v == NULL || v->kind != VAL_OBJECT) return 0;
@@ -67,6 +78,15 @@ static int repr_scalar(Buf *b, const Value *v) {
   if (v == NULL) return 0;
   switch (v->kind) {
     case VAL_STR: text_repr_str(b, v->u.str.s, v->u.str.len); return 1;
+    case VAL_BYTES: {   /* a Python-2 str is the str Python 3 loads: its latin-1 text */
+      if (!(v->flags & VF_PY2STR) || v->u.bytes.mem == NULL) return 0;
+      Buf t;
+      buf_init(&t);
+      text_latin1(&t, v->u.bytes.mem, (size_t)v->u.bytes.len);
+      text_repr_str(b, t.p ? t.p : "", t.len);
+      buf_free(&t);
+      return 1;
+    }
     case VAL_NONE: case VAL_BOOL: case VAL_INT: case VAL_BIGINT: case VAL_FLOAT:
     case VAL_COMPLEX:
       return text_scalar(b, v, NULL);

@@ -297,6 +297,18 @@ static int is_public_fitted(const char *k) {
 
 static void brief(Buf *b, const Value *v, int depth);
 
+/* A state key's name, NUL-terminated: a str, or a Python-2 str (ASCII) copied into buf
+** (cap bytes); NULL for other keys (ints, tuples) and longer names. */
+static const char *key_name(const Value *k, char *buf, size_t cap) {
+  size_t n;
+  const char *s = rv_str(k, &n);
+  if (s == NULL || k->kind == VAL_STR) return s;
+  if (n >= cap) return NULL;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return buf;
+}
+
 /* Class(param=value, ...) with the parameters that differ from the defaults. */
 static void est_call(Buf *b, const Value *est, int depth) {
   Buf cls;
@@ -306,11 +318,12 @@ static void est_call(Buf *b, const Value *est, int depth) {
   buf_puts(b, rv_short(c));
   const Value *s = rv_state(est);
   int n = 0;
+  char kb[MFS_SUMMARY_WIDTH];
   for (size_t i = 0; s && i < s->u.dict.n; i++) {
-    const Value *k = s->u.dict.keys[i];
-    if (k->kind != VAL_STR || rv_param(c, k->u.str.s) != 1) continue;
+    const char *k = key_name(s->u.dict.keys[i], kb, sizeof kb);
+    if (k == NULL || rv_param(c, k) != 1) continue;
     size_t dl;
-    const char *def = rv_default(c, k->u.str.s, &dl);
+    const char *def = rv_default(c, k, &dl);
     const Value *v = rv_unwrap(s->u.dict.vals[i]);
     int diff = rv_differs(v, def, dl);
     if (diff == 0) continue;
@@ -320,7 +333,7 @@ static void est_call(Buf *b, const Value *est, int depth) {
       if (!is_estimator(v)) continue;
     }
     buf_puts(b, n++ ? ", " : "(");
-    buf_printf(b, "%s=", k->u.str.s);
+    buf_printf(b, "%s=", k);
     if (is_estimator(v) && depth < 3) est_call(b, v, depth + 1);
     else brief(b, v, depth + 1);
   }
@@ -444,12 +457,13 @@ static void header(const Model *m, const Judgement *j, const Value *root, Buf *o
   if (!rv_class(&c, root)) buf_puts(&c, container_class(root));
   buf_printf(out, "class     %s\n", c.p ? c.p : "");
   buf_free(&c);
-  const Value *sv = rv_attr(root, "_sklearn_version");
+  size_t svn;
+  const char *sv = rv_str(rv_attr(root, "_sklearn_version"), &svn);
   Buf np;
   buf_init(&np);
   numpy_line(m, &np);
-  if (sv && sv->kind == VAL_STR)
-    buf_printf(out, "versions  sklearn %.*s%.*s\n", (int)sv->u.str.len, sv->u.str.s, (int)np.len, np.p);
+  if (sv)
+    buf_printf(out, "versions  sklearn %.*s%.*s\n", (int)svn, sv, (int)np.len, np.p);
   else if (is_estimator(root))
     buf_printf(out, "versions  sklearn unknown%.*s\n", (int)np.len, np.p);
   else if (np.len)
@@ -587,23 +601,24 @@ static void params_section(const Value *est, Buf *out) {
   size_t vl = 0;
   const char *ver = rv_defaults_version(&vl);
   size_t w = 0;
+  char kb[MFS_SUMMARY_WIDTH];
   for (size_t i = 0; s && i < s->u.dict.n; i++) {
-    const Value *k = s->u.dict.keys[i];
-    if (k->kind == VAL_STR && k->u.str.len > w && k->u.str.len < MFS_SUMMARY_WIDTH) w = k->u.str.len;
+    const char *k = key_name(s->u.dict.keys[i], kb, sizeof kb);
+    if (k != NULL && strlen(k) > w && strlen(k) < MFS_SUMMARY_WIDTH) w = strlen(k);
   }
   int known = rv_param(c, "") >= 0;
   if (known) buf_printf(out, "\nhyperparameters  (* differs from the default of sklearn %.*s)\n", (int)vl, ver ? ver : "?");
   else buf_puts(out, "\nhyperparameters  (defaults unknown for this class)\n");
   for (size_t i = 0; s && i < s->u.dict.n; i++) {
-    const Value *k = s->u.dict.keys[i];
-    if (k->kind != VAL_STR) continue;
-    int p = rv_param(c, k->u.str.s);
-    if (p == 0 || (p < 0 && (k->u.str.s[0] == '_' || is_public_fitted(k->u.str.s)))) continue;
+    const char *k = key_name(s->u.dict.keys[i], kb, sizeof kb);
+    if (k == NULL) continue;
+    int p = rv_param(c, k);
+    if (p == 0 || (p < 0 && (k[0] == '_' || is_public_fitted(k)))) continue;
     const Value *v = rv_unwrap(s->u.dict.vals[i]);
     size_t dl;
-    const char *def = rv_default(c, k->u.str.s, &dl);
+    const char *def = rv_default(c, k, &dl);
     int diff = rv_differs(v, def, dl);
-    buf_printf(out, "  %c %-*s  ", diff > 0 ? '*' : ' ', (int)w, k->u.str.s);
+    buf_printf(out, "  %c %-*s  ", diff > 0 ? '*' : ' ', (int)w, k);
     if (rv_is_step_list(v)) buf_puts(out, "(the steps above)");
     else brief(out, v, 0);
     if (diff > 0) buf_printf(out, "   (default %.*s)", (int)dl, def);
@@ -615,23 +630,24 @@ static void params_section(const Value *est, Buf *out) {
 static void fitted_section(const Value *est, const char *title, Buf *out) {
   const Value *s = rv_state(est);
   size_t shown = 0, total = 0, w = 0;
+  char kb[MFS_SUMMARY_WIDTH];
   for (size_t i = 0; s && i < s->u.dict.n; i++) {
-    const Value *k = s->u.dict.keys[i];
-    if (k->kind == VAL_STR && is_public_fitted(k->u.str.s)) {
+    const char *k = key_name(s->u.dict.keys[i], kb, sizeof kb);
+    if (k != NULL && is_public_fitted(k)) {
       total++;
-      if (k->u.str.len > w && k->u.str.len < MFS_SUMMARY_WIDTH) w = k->u.str.len;
+      if (strlen(k) > w && strlen(k) < MFS_SUMMARY_WIDTH) w = strlen(k);
     }
   }
   if (total == 0) return;
   buf_printf(out, "\nfitted%s\n", title);
   for (size_t i = 0; s && i < s->u.dict.n; i++) {
-    const Value *k = s->u.dict.keys[i];
-    if (k->kind != VAL_STR || !is_public_fitted(k->u.str.s)) continue;
+    const char *k = key_name(s->u.dict.keys[i], kb, sizeof kb);
+    if (k == NULL || !is_public_fitted(k)) continue;
     if (shown == MFS_SUMMARY_LINES) {
       buf_printf(out, "  " ELLIPSIS " %zu more\n", total - shown);
       break;
     }
-    buf_printf(out, "  %-*s  ", (int)w, k->u.str.s);
+    buf_printf(out, "  %-*s  ", (int)w, k);
     fitted_value(out, s->u.dict.vals[i]);
     buf_putc(out, '\n');
     shown++;

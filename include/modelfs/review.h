@@ -67,6 +67,9 @@ const Value *rv_unwrap(const Value *v);
 const Value *rv_state(const Value *obj);
 /* A state entry of an object by name, unwrapped; NULL when absent. */
 const Value *rv_attr(const Value *obj, const char *key);
+/* The text of a str, or of a Python-2 str that is ASCII (Python 3 loads it as that str):
+** *n its length, NUL-terminated only for a str.  NULL for anything else. */
+const char *rv_str(const Value *v, size_t *n);
 /* Dotted class of an object ("<dynamic>" when its callable is built); 0 if v is none. */
 int rv_class(Buf *b, const Value *v);
 /* The last component of a dotted name. */
