@@ -417,6 +417,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 rng = np.random.RandomState(0)
 a = rng.rand(6, 5); a[a < 0.6] = 0
 obj = {fmt: sp.csr_matrix(a).asformat(fmt) for fmt in ("csr", "csc", "coo", "bsr", "dia", "lil", "dok")}
+obj.update({"arr_" + fmt: sp.csr_array(a).asformat(fmt) for fmt in ("csr", "coo", "dia", "dok")})
 obj["int"] = sp.coo_matrix((a * 100).astype(np.int64))
 obj["sym"] = sp.csr_matrix(a @ a.T)
 obj["tfidf"] = TfidfVectorizer().fit(["aa bb cc", "bb cc dd", "cc dd ee"])
