@@ -175,6 +175,35 @@ def test_missing_companion_array_has_no_size(tmp_path):
             assert e.value.errno == errno.EIO, entry
 
 
+def test_tree_without_stored_depth_has_its_depth(tmp_path):
+    """Trees of old scikit-learn store no max_depth (a real pre-0.10 ExtraTreesClassifier
+    showed `depth up to -1`): summary.txt gives the depth the node array has, which is
+    what the real tree reports."""
+    write_models(tmp_path, """
+import pickle, numpy as np
+from sklearn.ensemble import ExtraTreesClassifier
+from sklearn.tree._tree import Tree
+rng = np.random.RandomState(0)
+X = rng.rand(80, 4); y = (X[:, 0] + X[:, 1] > 1).astype(int)
+forest = ExtraTreesClassifier(n_estimators=3, random_state=0).fit(X, y)
+class Old(pickle.Pickler):
+    def reducer_override(self, obj):
+        if type(obj) is Tree:
+            cls, args, state = obj.__reduce__()
+            state = {k: v for k, v in state.items() if k != "max_depth"}
+            return cls, args, state
+        return NotImplemented
+with open("old.pkl", "wb") as f:
+    Old(f, protocol=2).dump(forest)
+with open("depths.txt", "w") as f:
+    f.write(" ".join(str(e.tree_.max_depth) for e in forest.estimators_))
+""")
+    path = str(tmp_path / "old.pkl")
+    depths = [int(d) for d in (tmp_path / "depths.txt").read_text().split()]
+    assert "estimators_/0/tree_/max_depth" not in tree_entries(path)
+    summary = cat(path, "summary.txt").decode()
+    assert "depth up to %d\n" % max(depths) in summary, summary
+
 # ---- 2. Python-2 string keys are names as their latin-1 text --------------------------
 
 PY2_PICKLER = '''

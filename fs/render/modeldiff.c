@@ -119,7 +119,7 @@ static void describe(Buf *b, const Value *v) {
       const Value *t = rv_attr(v, "tree_");
       if (is_tree(t))
         buf_printf(b, " (tree of %lld nodes, depth %lld)", int_attr(t, "node_count"),
-                   int_attr(t, "max_depth"));
+                   rv_tree_depth(t));
       return;
     }
     default:

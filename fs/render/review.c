@@ -266,6 +266,55 @@ MfsStatus rv_doubles(const NdArray *a, double **out, uint64_t *n, Err *e) {
   return MFS_OK;
 }
 
+const Dtype *rv_field(const Dtype *d, const char *name, uint64_t *off) {
+  for (size_t i = 0; i < d->nfields; i++) {
+    const DtypeField *f = &d->fields[i];
+    if (strcmp(f->name, name) != 0 || f->dtype == NULL || f->dtype->kind != VAL_DTYPE) continue;
+    const Dtype *fd = f->dtype->u.dtype;
+    if (!rv_numeric_dtype(fd) || f->offset + fd->itemsize > d->itemsize) return NULL;
+    *off = f->offset;
+    return fd;
+  }
+  return NULL;
+}
+
+/* The depth of a Tree from its node array, as Tree.max_depth counts it (a lone root is
+** depth 0): scikit-learn's builders add a node after its parent, so one pass in order
+** gives every node's depth.  -1 when the array cannot be read or breaks that order. */
+static long long nodes_depth(const Value *tree) {
+  const Value *nodes = rv_attr(tree, "nodes");
+  if (nodes == NULL || nodes->kind != VAL_NDARRAY || nodes->u.arr->ndim != 1) return -1;
+  const NdArray *a = nodes->u.arr;
+  const Dtype *d = a->dtype && a->dtype->kind == VAL_DTYPE ? a->dtype->u.dtype : NULL;
+  uint64_t ol, orr, nb, n = a->shape[0];
+  const Dtype *dl, *dr;
+  if (d == NULL || n == 0 || !(dl = rv_field(d, "left_child", &ol)) || !(dr = rv_field(d, "right_child", &orr)))
+    return -1;
+  uint8_t *raw;
+  Err e;
+  err_clear(&e);
+  if (rv_bytes(a, &raw, &nb, &e) != MFS_OK) return -1;
+  long long *depth = calloc((size_t)n, sizeof *depth), max = 0;
+  for (uint64_t i = 0; depth != NULL && i < n && max >= 0; i++) {
+    double kids[2] = {rv_element(dl, raw + i * d->itemsize + ol), rv_element(dr, raw + i * d->itemsize + orr)};
+    for (int k = 0; k < 2 && max >= 0; k++) {
+      if (kids[k] < 0) continue;   /* a leaf: TREE_LEAF is -1 */
+      if (kids[k] <= (double)i || kids[k] >= (double)n) max = -1;
+      else if ((depth[(uint64_t)kids[k]] = depth[i] + 1) > max) max = depth[i] + 1;
+    }
+  }
+  if (depth == NULL) max = -1;
+  free(depth);
+  free(raw);
+  return max;
+}
+
+long long rv_tree_depth(const Value *tree) {
+  const Value *v = rv_attr(tree, "max_depth");
+  if (v != NULL && v->kind == VAL_INT) return v->u.i;
+  return nodes_depth(tree);
+}
+
 int rv_is_step_list(const Value *v) {
   v = rv_unwrap(v);
   if (v == NULL || (v->kind != VAL_LIST && v->kind != VAL_TUPLE) || v->u.seq.n == 0) return 0;

@@ -384,7 +384,7 @@ static long long int_attr(const Value *obj, const char *key) {
 /* "17 nodes, depth 5" of a fitted sklearn Tree object. */
 static int tree_facts(const Value *tree, long long *nodes, long long *depth) {
   *nodes = int_attr(tree, "node_count");
-  *depth = int_attr(tree, "max_depth");
+  *depth = *nodes >= 0 ? rv_tree_depth(tree) : -1;
   return *nodes >= 0;
 }
 
@@ -698,19 +698,6 @@ static int axis_names(const Value *pipe, size_t step, const Value *est, uint64_t
   return 1;
 }
 
-/* The numeric field of a structured dtype, or NULL. */
-static const Dtype *field(const Dtype *d, const char *name, uint64_t *off) {
-  for (size_t i = 0; i < d->nfields; i++) {
-    const DtypeField *f = &d->fields[i];
-    if (strcmp(f->name, name) != 0 || f->dtype == NULL || f->dtype->kind != VAL_DTYPE) continue;
-    const Dtype *fd = f->dtype->u.dtype;
-    if (!rv_numeric_dtype(fd) || f->offset + fd->itemsize > d->itemsize) return NULL;
-    *off = f->offset;
-    return fd;
-  }
-  return NULL;
-}
-
 /* Adds a fitted Tree's normalised impurity-based importances to imp[nf] (what
 ** sklearn's Tree.compute_feature_importances() returns).  0 when the tree has
 ** one node or its node array cannot be read; -1 when it is malformed. */
@@ -721,9 +708,9 @@ static int tree_importances(const Value *tree, uint64_t nf, double *imp) {
   const Dtype *d = a->dtype && a->dtype->kind == VAL_DTYPE ? a->dtype->u.dtype : NULL;
   uint64_t ol, orr, of, oi, ow;
   const Dtype *dl, *dr, *df, *di, *dw;
-  if (d == NULL || !(dl = field(d, "left_child", &ol)) || !(dr = field(d, "right_child", &orr)) ||
-      !(df = field(d, "feature", &of)) || !(di = field(d, "impurity", &oi)) ||
-      !(dw = field(d, "weighted_n_node_samples", &ow)))
+  if (d == NULL || !(dl = rv_field(d, "left_child", &ol)) || !(dr = rv_field(d, "right_child", &orr)) ||
+      !(df = rv_field(d, "feature", &of)) || !(di = rv_field(d, "impurity", &oi)) ||
+      !(dw = rv_field(d, "weighted_n_node_samples", &ow)))
     return -1;
   uint8_t *raw;
   uint64_t nb, n = a->shape[0];

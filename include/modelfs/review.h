@@ -98,6 +98,11 @@ double rv_element(const Dtype *d, const uint8_t *p);
 MfsStatus rv_bytes(const NdArray *a, uint8_t **out, uint64_t *nbytes, Err *e);
 /* A list whose items are (name, estimator[, columns]) tuples: Pipeline.steps,
 ** ColumnTransformer.transformers(_), FeatureUnion.transformer_list, voting estimators. */
+/* The numeric field of a structured dtype (its offset in *off), or NULL. */
+const Dtype *rv_field(const Dtype *d, const char *name, uint64_t *off);
+/* A fitted Tree's depth: its max_depth, else (old scikit-learn did not store it) the
+** depth its node array has; -1 when unknown. */
+long long rv_tree_depth(const Value *tree);
 int rv_is_step_list(const Value *v);
 /* The repr of the shipped default of class.param, NULL when unknown ("?" in the file). */
 const char *rv_default(const char *cls, const char *param, size_t *len);
