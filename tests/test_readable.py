@@ -204,6 +204,28 @@ with open("depths.txt", "w") as f:
     summary = cat(path, "summary.txt").decode()
     assert "depth up to %d\n" % max(depths) in summary, summary
 
+def test_summary_array_paths_are_tree_paths(tmp_path):
+    """The arrays summary.txt lists for a container root are named by their paths in the
+    tree (steps by name, __args__, escaped names), so `cat PATH.npy` works (a real
+    dict of a Pipeline and a tree listed `pipe/steps/0/1/...` and `model/tree_/0/1`)."""
+    write_models(tmp_path, """
+import pickle, numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+rng = np.random.RandomState(0)
+X = rng.rand(30, 3); y = (X[:, 0] > 0.5).astype(int)
+obj = {"pipe": Pipeline([("scale", StandardScaler().fit(X))]),
+       "model": DecisionTreeClassifier(max_depth=2).fit(X, y), "a/b": np.arange(3)}
+with open("d.pkl", "wb") as f: pickle.dump(obj, f, protocol=4)
+""")
+    path = str(tmp_path / "d.pkl")
+    ent = tree_entries(path)
+    summary = cat(path, "summary.txt").decode()
+    listed = [line.split()[0] for line in summary.split("\narrays")[1].splitlines()[1:] if line]
+    assert "pipe/steps/scale/1/mean_" in listed and "a%2Fb" in listed, summary
+    assert [p for p in listed if p + ".npy" not in ent] == [], summary
+
 # ---- 2. Python-2 string keys are names as their latin-1 text --------------------------
 
 PY2_PICKLER = '''

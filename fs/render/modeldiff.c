@@ -133,19 +133,7 @@ static void diff_value(DCtx *c, Buf *path, const Value *a, const Value *b, int d
 
 static void path_push(Buf *path, const Value *key, size_t index, size_t *mark) {
   *mark = path->len;
-  if (path->len) buf_putc(path, '/');
-  Buf raw;
-  buf_init(&raw);
-  if (key && key->kind == VAL_STR) buf_add(&raw, key->u.str.s, key->u.str.len);
-  else if (key && key->kind == VAL_BYTES && (key->flags & VF_PY2STR)) text_scalar(&raw, key, NULL);
-  else if (key) text_key(&raw, key);
-  else buf_printf(&raw, "%zu", index);
-  for (size_t i = 0; i < raw.len; i++) {
-    if (raw.p[i] == '%') buf_puts(path, "%25");
-    else if (raw.p[i] == '/') buf_puts(path, "%2F");
-    else buf_putc(path, raw.p[i]);
-  }
-  buf_free(&raw);
+  rv_path_push(path, key, index);
 }
 
 static void path_pop(Buf *path, size_t mark) {

@@ -59,6 +59,23 @@ const char *rv_str(const Value *v, size_t *n) {
   return (const char *)v->u.bytes.mem;
 }
 
+void rv_path_push(Buf *path, const Value *key, size_t index) {
+  if (path->len) buf_putc(path, '/');
+  Buf raw;
+  buf_init(&raw);
+  if (key && key->kind == VAL_STR) buf_add(&raw, key->u.str.s, key->u.str.len);
+  else if (key && key->kind == VAL_BYTES && (key->flags & VF_PY2STR)) text_scalar(&raw, key, NULL);
+  else if (key) text_key(&raw, key);
+  else buf_printf(&raw, "%zu", index);
+  for (size_t i = 0; i < raw.len; i++) {
+    if (raw.p[i] == '%') buf_puts(path, "%25");
+    else if (raw.p[i] == '/') buf_puts(path, "%2F");
+    else if (raw.p[i] == '\0') buf_puts(path, "%00");
+    else buf_putc(path, raw.p[i]);
+  }
+  buf_free(&raw);
+}
+
 int rv_class(Buf *b, const Value *v) {
   v = rv_unwrap(v);
   if (v == NULL || v->kind != VAL_OBJECT) return 0;

@@ -16,6 +16,7 @@
 #include "modelfs/json.h"
 #include "modelfs/limits.h"
 #include "modelfs/review.h"
+#include "modelfs/steps.h"
 #include "modelfs/text.h"
 #include "modelfs/u64map.h"
 
@@ -864,16 +865,22 @@ typedef struct Walk {
 
 static void walk_arrays(Walk *w, const Value *v, Buf *path, int depth);
 
+/* Into the child named as the tree names it (render.c): a key, an index, or one of an
+** object's own names (__args__, __state__, __items__, __dictitems__) as `own`. */
 static void walk_child(Walk *w, const Value *key, size_t index, const Value *v, Buf *path,
                        int depth) {
   size_t mark = path->len;
-  if (mark) buf_putc(path, '/');
-  if (key && key->kind == VAL_STR) buf_add(path, key->u.str.s, key->u.str.len);
-  else if (key) text_key(path, key);
-  else buf_printf(path, "%zu", index);
+  rv_path_push(path, key, index);
   walk_arrays(w, v, path, depth + 1);
   path->len = mark;
   if (path->p) path->p[mark] = '\0';
+}
+
+static void walk_own(Walk *w, const char *own, const Value *v, Buf *path, int depth) {
+  Value key = {.kind = VAL_STR};
+  key.u.str.s = own;
+  key.u.str.len = strlen(own);
+  walk_child(w, &key, 0, v, path, depth);
 }
 
 static void walk_dict(Walk *w, const Value *d, Buf *path, int depth) {
@@ -914,17 +921,29 @@ static void walk_arrays(Walk *w, const Value *v, Buf *path, int depth) {
       }
       return;
     }
-    case VAL_LIST: case VAL_TUPLE: case VAL_SET: case VAL_FROZENSET:
-      for (size_t i = 0; i < v->u.seq.n; i++) walk_child(w, NULL, i, v->u.seq.items[i], path, depth);
+    case VAL_LIST: case VAL_TUPLE: case VAL_SET: case VAL_FROZENSET: {
+      int named = steps_named(v);   /* steps/clf/1/..., as the tree lays them out */
+      for (size_t i = 0; i < v->u.seq.n; i++)
+        walk_child(w, named ? v->u.seq.items[i]->u.seq.items[0] : NULL, i, v->u.seq.items[i], path, depth);
       return;
+    }
     case VAL_DICT: walk_dict(w, v, path, depth); return;
     case VAL_OBJECT: {
       const Object *o = v->u.obj;
-      if (o->args) walk_child(w, NULL, 0, o->args, path, depth);
-      if (o->state && o->state->kind == VAL_DICT) walk_dict(w, o->state, path, depth);
-      else if (o->state) walk_arrays(w, o->state, path, depth);
-      if (o->items) walk_arrays(w, o->items, path, depth);
-      if (o->dictitems) walk_dict(w, o->dictitems, path, depth);
+      const Value *st = o->state;
+      if (o->args && o->args->u.seq.n) walk_own(w, "__args__", o->args, path, depth);
+      if (st && st->kind == VAL_DICT) {
+        walk_dict(w, st, path, depth);
+      } else if (st && st->kind == VAL_TUPLE && st->u.seq.n == 2 &&    /* (dict, slots): merged */
+                 (st->u.seq.items[0] == NULL || st->u.seq.items[0]->kind == VAL_DICT || st->u.seq.items[0]->kind == VAL_NONE) &&
+                 st->u.seq.items[1] && st->u.seq.items[1]->kind == VAL_DICT) {
+        walk_dict(w, st->u.seq.items[0], path, depth);
+        walk_dict(w, st->u.seq.items[1], path, depth);
+      } else if (st) {
+        walk_own(w, "__state__", st, path, depth);
+      }
+      if (o->items) walk_own(w, "__items__", o->items, path, depth);
+      if (o->dictitems) walk_own(w, "__dictitems__", o->dictitems, path, depth);
       return;
     }
     default: return;

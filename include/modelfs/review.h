@@ -70,6 +70,9 @@ const Value *rv_attr(const Value *obj, const char *key);
 /* The text of a str, or of a Python-2 str that is ASCII (Python 3 loads it as that str):
 ** *n its length, NUL-terminated only for a str.  NULL for anything else. */
 const char *rv_str(const Value *v, size_t *n);
+/* Appends "/NAME" (no slash at the start) to path: a key as the tree names it (its text,
+** % / NUL escaped), or the index when key is NULL. */
+void rv_path_push(Buf *path, const Value *key, size_t index);
 /* Dotted class of an object ("<dynamic>" when its callable is built); 0 if v is none. */
 int rv_class(Buf *b, const Value *v);
 /* The last component of a dotted name. */
