@@ -404,6 +404,45 @@ def test_small_model_answers_while_hostile_files_decode(tmp_path):
         assert small < t1, "small model took %.2f s; one hostile decode alone %.2f s" % (small, t1)
 
 
+def _drop_kernel_caches():
+    """The kernel forgets unused dentries and inodes (root only, as test_mount
+    does), so the next stat is a LOOKUP that reaches the daemon."""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
+OTHERS = 24
+
+
+def test_text_size_is_not_made_again_after_eviction(tmp_path):
+    """A .txt view's size costs its whole text; it is learnt once per version.
+    The model's tree is evicted when 24 other models are decoded into
+    -o cache_mb=1, then decoded again for a stat (a LOOKUP, the kernel's caches
+    dropped) of the same .txt: the size comes from what was remembered, and
+    user.modelfs.text_sizings (sizes made the costly way) stays where it was."""
+    _dump(_logreg(1.0, features=20000), tmp_path / "big.pkl")
+    other = pickle.dumps(_logreg(2.0, features=2000), protocol=4)
+    for i in range(OTHERS):
+        (tmp_path / ("o%02d.pkl" % i)).write_bytes(other)
+    with mounted(str(tmp_path), "-o", "cache_mb=1") as m:
+        txt = os.path.join(m, "big.pkl", "coef_.txt")
+        before = mount_counter(m, "text_sizings")
+        size = os.stat(txt).st_size
+        learnt = mount_counter(m, "text_sizings")
+        assert learnt == before + 1, (before, learnt)
+        assert mount_counter(os.path.join(m, "big.pkl")) == 1
+        _drop_kernel_caches()
+        for i in range(OTHERS):
+            with open(os.path.join(m, "o%02d.pkl" % i, "meta.json")) as f:
+                f.read()
+        _drop_kernel_caches()
+        assert os.stat(txt).st_size == size
+        assert mount_counter(os.path.join(m, "big.pkl")) == 2, "big.pkl's tree was not evicted"
+        assert mount_counter(m, "text_sizings") == learnt, "the size was made again"
+        with open(txt, "rb") as f:
+            assert len(f.read()) == size
+
+
 # ---- point 3: no ESTALE to applications -----------------------------------------------------
 
 @pytest.mark.parametrize("watch", sorted(WATCH))

@@ -116,6 +116,7 @@ struct Cache {
   size_t held_bytes;          /* of them, trees held (CacheModel.held) */
   uint32_t held_count;
   uint64_t decodes, evictions;
+  uint64_t sizings;              /* cache_size_put calls: sizes made the costly way */
   atomic_size_t untrimmed;       /* bytes of trees freed since the last trim */
   atomic_uint_fast64_t trims;
 };
@@ -1226,6 +1227,7 @@ int cache_size_get(Cache *c, const SlotStat *ss, uint32_t index, uint64_t *size)
 
 void cache_size_put(Cache *c, const SlotStat *ss, uint32_t index, uint64_t size) {
   pthread_mutex_lock(&c->lock);
+  c->sizings++;
   Slot *s = slot_get(c, ss->id);
   if (s && s->version == ss->version) {
     if (s->sizes && s->sizes_version != ss->version) {
@@ -1254,6 +1256,7 @@ void cache_stats(Cache *c, CacheStats *st) {
   st->max_models = c->max_models;
   st->trims = atomic_load(&c->trims);
   st->slots = c->live;
+  st->sizings = c->sizings;
   pthread_mutex_unlock(&c->lock);
   source_tally_get(&c->tally, &st->source_reads, &st->source_bytes);
 }

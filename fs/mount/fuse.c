@@ -65,6 +65,7 @@
 ** pair; read it before and after an operation to see what the operation cost). */
 #define XA_SRC_READS "user.modelfs.source_reads"
 #define XA_SRC_BYTES "user.modelfs.source_bytes"
+#define XA_SIZINGS   "user.modelfs.text_sizings"
 
 typedef enum HandleKind { H_PASS, H_MODEL } HandleKind;
 
@@ -1144,6 +1145,7 @@ static int xattr_value(Mount *mt, fuse_ino_t ino, const char *name, char *out, s
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_MODELS) == 0) v = cs.models;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_BYTES) == 0) v = cs.bytes;
   else if (ino == FUSE_ROOT_ID && strcmp(name, XA_SLOTS) == 0) v = cs.slots;
+  else if (ino == FUSE_ROOT_ID && strcmp(name, XA_SIZINGS) == 0) v = cs.sizings;
   else if (ino != FUSE_ROOT_ID && index == 0 && strcmp(name, XA_DECODES) == 0) {
     SlotStat ss;
     if (cache_get(mt->cache, slot, &ss) != 0 || ss.kind != SLOT_MODEL) return -ENODATA;
@@ -1171,7 +1173,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   static const char root_names[] = XA_DECODES "\0" XA_EVICTIONS "\0" XA_MODELS "\0" XA_BYTES
-                                   "\0" XA_SLOTS "\0" XA_SRC_READS "\0" XA_SRC_BYTES;
+                                   "\0" XA_SLOTS "\0" XA_SRC_READS "\0" XA_SRC_BYTES "\0" XA_SIZINGS;
   static const char model_names[] = XA_DECODES "\0" XA_SRC_READS "\0" XA_SRC_BYTES;
   static const char node_names[] = XA_SRC_READS "\0" XA_SRC_BYTES;
   char tmp[8];

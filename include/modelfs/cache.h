@@ -160,7 +160,8 @@ int cache_old_stat(Cache *c, uint32_t slot, uint32_t ver8, SlotStat *out);
 void cache_release(Cache *c, CacheModel *m);
 RTree *cache_tree(const CacheModel *m);
 /* Sizes of files that cost their whole content to know (.txt views), kept per
-** slot for its current version SS, across evictions of its tree. */
+** slot for its current version SS, across evictions of its tree.  Every size
+** learnt the costly way is put here (and counted: CacheStats.sizings). */
 int cache_size_get(Cache *c, const SlotStat *ss, uint32_t index, uint64_t *size);
 void cache_size_put(Cache *c, const SlotStat *ss, uint32_t index, uint64_t size);
 const SlotStat *cache_model_stat(const CacheModel *m);  /* the version it was decoded from */
@@ -176,6 +177,7 @@ typedef struct CacheStats {
   uint64_t slots;            /* paths of SOURCE with a slot now (names gone are reclaimed) */
   uint64_t source_reads;     /* reads of SOURCE's files since mount (SourceTally) */
   uint64_t source_bytes;     /* and their bytes */
+  uint64_t sizings;          /* sizes learnt by making a whole content (cache_size_put) */
 } CacheStats;
 void cache_stats(Cache *c, CacheStats *s);
 /* Decodes of one slot since mount. */
