@@ -153,6 +153,54 @@ def test_sigterm_exits_at_once_when_idle(tmp_path):
         assert took < 1.0, "SIGTERM took %.2f s on an idle mount" % took
 
 
+def _minute_long(path, pickles=200, pairs=20_000_000):
+    """A gzipped file that takes minutes to decode within every limit: PICKLES
+    pickles one after the other (each a trailing pickle, decoded and judged with
+    an opcode budget of its own), each PAIRS MARK/POP_MARK pairs then None.  One
+    pickle is compressed once after a full flush, so its deflate blocks repeat
+    byte for byte; the stream is cut after the last one (no trailer), which the
+    decoder would reach only at the very end."""
+    import zlib
+    co = zlib.compressobj(6, zlib.DEFLATED, 31)
+    head = co.compress(b"\x80\x04") + co.flush(zlib.Z_FULL_FLUSH)
+    block = co.compress(b"(1" * pairs + b"N.") + co.flush(zlib.Z_FULL_FLUSH)
+    with open(path, "wb") as f:
+        f.write(head)
+        for _ in range(pickles):
+            f.write(block)
+
+
+def test_sigterm_exits_while_a_long_decode_runs(tmp_path):
+    """SIGTERM while a decode of minutes runs (200 pickles of 40M opcodes each:
+    over a minute of the release build's CPU) must not wait for it: the decoder
+    looks at a stop flag, and the loop threads never wait for decodes.  It took
+    as long as the decode (libfuse joins its threads, and the one decoding does
+    not end).  Ordering, with a bound generous to a loaded machine: the daemon
+    is gone, the mount with it, within 15 s, long before the decode could end."""
+    _minute_long(tmp_path / "slow.pkl.gz")
+    with mount_process(str(tmp_path)) as (m, proc):
+        def ask():
+            try:
+                os.listdir(os.path.join(m, "slow.pkl.gz"))
+            except OSError:
+                pass                              # the mount went away under it
+
+        t = threading.Thread(target=ask)
+        t.start()
+        deadline = time.monotonic() + 60
+        while mount_counter(m) < 1:               # the decode has started
+            assert time.monotonic() < deadline, "the decode never started"
+            time.sleep(0.01)
+        time.sleep(0.5)                           # and is deep in its pickles
+        assert t.is_alive(), "the decode ended: the file is not slow enough"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        t.join(timeout=15)
+        assert not t.is_alive(), "the listing never returned"
+        assert not os.path.ismount(m), "the mount is still there"
+        assert _mounts_at_raw(m) == 0
+
+
 def test_statfs_after_source_is_gone_and_zero_blocks(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
@@ -402,6 +450,75 @@ def test_small_model_answers_while_hostile_files_decode(tmp_path):
         assert not errors, errors
         assert busy > 0, "the hostile decodes ended before the small model was asked"
         assert small < t1, "small model took %.2f s; one hostile decode alone %.2f s" % (small, t1)
+
+
+# The mount's loop threads (MFS_LOOP_THREADS in include/modelfs/limits.h).
+LOOP_THREADS = 32
+
+
+def _waits_for_the_mount(tid):
+    """Thread TID of this process is blocked in a FUSE request the daemon has
+    not answered yet (the kernel's request_wait_answer)."""
+    try:
+        with open("/proc/self/task/%d/wchan" % tid) as f:
+            return f.read().strip() == "request_wait_answer"
+    except OSError:
+        return False
+
+
+def test_small_model_answers_while_more_hostile_files_decode_than_loop_threads(tmp_path):
+    """Forty hostile files asked at once (a stat inside each: one LOOKUP that
+    needs its decode), more than the loop has threads; once every one of those
+    requests is in the daemon's hands, a small model already decoded is read.
+    A loop thread that waits for a decode holds the whole mount: with 32
+    threads and 40 requests, the small model's OPEN was read only after 9
+    hostile decodes had answered.  Handed to the decode pool instead, the
+    hostile requests leave the loop free: the small model answers while the
+    first wave of hostile decodes is still running (fewer than 40 - 32 of
+    them answered; ordering, not time)."""
+    n = 40
+    _hostile(tmp_path / "h00.pkl.gz", 3_000_000)
+    data = (tmp_path / "h00.pkl.gz").read_bytes()
+    for i in range(1, n):
+        (tmp_path / ("h%02d.pkl.gz" % i)).write_bytes(data)
+    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    with mounted(str(tmp_path)) as m:
+        small = os.path.join(m, "small.pkl", "meta.json")
+        with open(small) as f:
+            truth = f.read()
+        assert '"status": "ok"' in truth
+        for i in range(n):                        # the model directories: no decode
+            os.stat(os.path.join(m, "h%02d.pkl.gz" % i))
+        tids, answered, errors = {}, [], []
+        lock = threading.Lock()
+
+        def ask(i):
+            tids[i] = threading.get_native_id()
+            try:
+                os.stat(os.path.join(m, "h%02d.pkl.gz" % i, "meta.json"))
+            except OSError as e:
+                errors.append(e)
+            with lock:
+                answered.append(i)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 120
+        while not (len(tids) == n and all(_waits_for_the_mount(t) or i in answered
+                                          for i, t in tids.items())):
+            assert time.monotonic() < deadline, "the hostile requests never all reached the mount"
+            time.sleep(0.005)
+        with open(small) as f:
+            got = f.read()
+        with lock:
+            before = len(answered)
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert got == truth
+        assert before < n - LOOP_THREADS, (
+            "the small model answered only after %d of %d hostile decodes" % (before, n))
 
 
 def _drop_kernel_caches():
