@@ -157,7 +157,7 @@ static MfsStatus renumber(Model *m, Value **roots, size_t nroots) {
 ** (the ones before stay browsable) and the walk stops with MFS_ELIMIT. */
 static Value *member_model(Model *m, Source *ms, const char *label, const char *name,
                            int first, const char *method) {
-  Model *sub = model_decode_member(ms, label, m->depth + 1);
+  Model *sub = model_decode_member(ms, label, m);
   if (sub == NULL) {
     err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     return NULL;

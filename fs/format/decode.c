@@ -78,11 +78,13 @@ static void decode_stream(Model *m, Source *stream) {
 static Model *model_decode_into(Model *m, Source *src, int depth);
 
 Model *model_decode_source(Source *src, const char *name) {
-  return model_decode_member(src, name, 0);
+  return model_decode_into(model_new(name ? name : src->name), src, 0);
 }
 
-Model *model_decode_member(Source *src, const char *name, int depth) {
-  return model_decode_into(model_new(name ? name : src->name), src, depth);
+Model *model_decode_member(Source *src, const char *name, const Model *parent) {
+  Model *m = model_new(name ? name : src->name);
+  if (m != NULL) m->stop = parent->stop;
+  return model_decode_into(m, src, parent->depth + 1);
 }
 
 /* Decode src into m, a new model (NULL: out of memory, returned as is). */
@@ -117,10 +119,10 @@ static Model *model_decode_into(Model *m, Source *src, int depth) {
 
 Model *model_decode(const char *path) {
   SourceFileOpts opts = {NULL, SOURCE_PROVE_OPEN};
-  return model_decode_with(path, &opts);
+  return model_decode_with(path, &opts, NULL);
 }
 
-Model *model_decode_with(const char *path, const SourceFileOpts *opts) {
+Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop) {
   Err e;
   err_clear(&e);
   Source *src = source_open_file_with(path, opts, &e);
@@ -132,7 +134,10 @@ Model *model_decode_with(const char *path, const SourceFileOpts *opts) {
     return m;
   }
   Model *m = model_new(path);
-  if (m != NULL) m->file_opts = *opts;
+  if (m != NULL) {
+    m->file_opts = *opts;
+    m->stop = stop;
+  }
   m = model_decode_into(m, src, 0);
   source_unref(src);
   return m;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1103,6 +1104,7 @@ static void nested_bytes(Vm *vm, const Value *b, int handed) {
   Source *s = bl->mem ? source_from_memory(bl->mem, (size_t)bl->len, "nested pickle")
                       : source_slice(bl->src, bl->off, bl->len, "nested pickle");
   Model *scratch = s ? model_new(vm->m->path) : NULL;
+  if (scratch) scratch->stop = vm->m->stop;
   Reader r2;
   if (scratch != NULL && reader_init(&r2, s, 0, &scratch->err) == MFS_OK) {
     Value *res;
@@ -1969,6 +1971,7 @@ static void salvage(Vm *vm) {
     Model *scratch = model_new(vm->m->path);
     Reader r2;
     if (scratch == NULL) return;
+    scratch->stop = vm->m->stop;
     if (reader_init(&r2, vm->r->src, at, &scratch->err) == MFS_OK) {
       Value *res;
       run(scratch, &r2, NULL, vm->depth + 1, &res, NULL, SALVAGE_OPCODES);
@@ -1991,6 +1994,13 @@ static MfsStatus frame_disagrees(Vm *vm) {
   return vm_fail(vm, MFS_ECORRUPT, "the opcode at offset %llu runs past the frame's end "
                  "(pickle's Python unpickler refuses the file, the C one reads on)",
                  (unsigned long long)(vm->straddle - 1));
+}
+
+/* Opcodes between two looks at the Model's stop flag: ~1 ms of the cheapest. */
+#define STOP_CHECK_MASK 0xffffu
+
+static int stopped(const Model *m) {
+  return m->stop != NULL && atomic_load_explicit(m->stop, memory_order_relaxed) != 0;
 }
 
 MfsStatus pickle_run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
@@ -2021,6 +2031,12 @@ static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   MfsStatus st = MFS_OK;
   int stop = 0;
   for (uint64_t n = 0; st == MFS_OK && !stop; n++) {
+    if ((n & STOP_CHECK_MASK) == 0 && stopped(m)) {
+      vm.op_off = reader_pos(r);
+      vm.op = -1;
+      st = vm_fail(&vm, MFS_ELIMIT, "stopped: the result is not wanted any more (unmount)");
+      break;
+    }
     if (n >= max_ops) {
       vm.op_off = reader_pos(r);
       vm.op = -1;

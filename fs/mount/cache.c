@@ -9,10 +9,16 @@
 ** Freed trees go back to the system: glibc keeps freed heap memory, so after
 ** every MFS_TRIM_BYTES of trees freed the heap is trimmed (malloc_trim).
 **
+** A caller that must not wait (a FUSE loop thread) asks with
+** cache_acquire_now and hands its request to the decode pool when the tree is
+** not there; a pool job whose tree another thread is decoding is parked on the
+** slot (cache_park) and handed back (CacheConfig.ready) when that decode ends.
+**
 ** Must never: hold the lock across a syscall, a decode or a free of a tree;
 ** decode one version of one file twice at the same time, or more than
 ** MFS_MAX_PARALLEL_DECODES files at once; let the cache grow past its byte
-** budget except by the trees in use right now.
+** budget except by the trees in use right now; keep a job parked once its
+** decode ended.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +48,7 @@ typedef struct Slot {
   struct stat st;
   CacheModel *model;          /* cached tree of the current version, or NULL */
   int decoding;               /* a thread is decoding the current version */
+  PoolJob *waiters;           /* jobs parked until that decode ends (cache_park) */
   uint64_t decodes;
   uint64_t krefs;             /* the kernel's lookups of the current version's inodes */
   uint64_t nested;            /* of them, of nodes below the model directory */
@@ -87,6 +94,9 @@ struct Cache {
   pthread_cond_t decoded;        /* a slot's decode ended */
   pthread_cond_t decode_room;    /* a decode ended: room for a waiting one */
   uint32_t decoding;             /* decodes running now (MFS_MAX_PARALLEL_DECODES) */
+  _Atomic int stop;              /* unmounting: decodes running give up (cache_stop) */
+  CacheReady ready;              /* jobs parked on a decode that ended go here */
+  void *ready_ctx;
   char *source;
   int srcfd;
   const TrustList *trust;
@@ -673,6 +683,8 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
   c->max_models = cfg->max_models ? cfg->max_models : MFS_CACHE_MAX_MODELS;
   c->changed = cfg->changed;
   c->changed_ctx = cfg->changed_ctx;
+  c->ready = cfg->ready;
+  c->ready_ctx = cfg->ready_ctx;
   c->hide = cfg->hide ? strdup(cfg->hide) : NULL;
   c->hcap = 1024;
   c->capslots = 256;
@@ -983,7 +995,7 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
     if (err) return err == ENOENT ? ESTALE : err;
     if (!same_identity(SLOT_MODEL, &a, &want->st)) return ESTALE;
     SourceFileOpts opts = cache_file_opts(c);
-    Model *m = model_decode_with(path, &opts);
+    Model *m = model_decode_with(path, &opts, &c->stop);
     if (m == NULL) return ENOMEM;
     err = stat_rel(c, s->relpath, &b);
     if (err || !same_identity(SLOT_MODEL, &a, &b)) {
@@ -1018,7 +1030,47 @@ static CacheModel *old_tree(Cache *c, Slot *s, uint32_t ver8) {
   return o->model;
 }
 
+/* Under the lock.  S's decode ended: the jobs parked on it, for the caller to
+** hand over (cache_ready) once unlocked. */
+static PoolJob *decode_ended(Cache *c, Slot *s) {
+  PoolJob *ready = s->waiters;
+  s->waiters = NULL;
+  s->decoding = 0;
+  c->decoding--;
+  pthread_cond_signal(&c->decode_room);
+  pthread_cond_broadcast(&c->decoded);
+  return ready;
+}
+
+static void hand_over(Cache *c, PoolJob *ready) {
+  if (ready && c->ready) c->ready(c->ready_ctx, ready);
+}
+
+static int acquire(Cache *c, uint32_t id, uint32_t ver8, int wait, CacheModel **out);
+
 int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
+  return acquire(c, id, ver8, 1, out);
+}
+
+int cache_acquire_now(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
+  return acquire(c, id, ver8, 0, out);
+}
+
+int cache_park(Cache *c, uint32_t id, PoolJob *j) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  int parked = s && s->decoding;
+  if (parked) {
+    j->next = s->waiters;
+    s->waiters = j;
+  }
+  pthread_mutex_unlock(&c->lock);
+  return parked;
+}
+
+void cache_stop(Cache *c) { atomic_store(&c->stop, 1); }
+
+static int acquire(Cache *c, uint32_t id, uint32_t ver8, int wait, CacheModel **out) {
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, id);
   for (;;) {
@@ -1042,6 +1094,10 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
       pthread_mutex_unlock(&c->lock);
       *out = m;
       return 0;
+    }
+    if (!wait) {   /* a decode to start or to wait for: the caller hands it on */
+      pthread_mutex_unlock(&c->lock);
+      return EWOULDBLOCK;
     }
     if (!s->decoding) break;
     pthread_cond_wait(&c->decoded, &c->lock);
@@ -1067,10 +1123,7 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
 
   CacheModel *dropped = NULL;
   pthread_mutex_lock(&c->lock);
-  s->decoding = 0;
-  c->decoding--;
-  pthread_cond_signal(&c->decode_room);
-  pthread_cond_broadcast(&c->decoded);
+  PoolJob *ready = decode_ended(c, s);
   if (!err && s->version != want.version) {
     /* Replaced while decoding: the tree is still that version's, which the
     ** kernel may hold inodes of. */
@@ -1088,6 +1141,7 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
       held_update(c, m);
       enforce(c, m, &dropped);
       pthread_mutex_unlock(&c->lock);
+      hand_over(c, ready);
       free_dropped(c, dropped);
       *out = m;
       return 0;
@@ -1106,6 +1160,7 @@ int cache_acquire(Cache *c, uint32_t id, uint32_t ver8, CacheModel **out) {
     enforce(c, m, &dropped);
   }
   pthread_mutex_unlock(&c->lock);
+  hand_over(c, ready);
   free_dropped(c, dropped);
   if (err == ESTALE) {
     if (m) model_destroy(c, m);

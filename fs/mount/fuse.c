@@ -11,7 +11,8 @@
 ** Must never: write to SOURCE; decode, render or interpret bytes itself; send
 ** a notification from inside a request handler (the kernel may deadlock on the
 ** request it is waiting for); serve .npy with direct_io (mmap needs the page
-** cache); answer with bytes of another version than the one a handle opened.
+** cache); answer with bytes of another version than the one a handle opened;
+** wait for a decode on a loop thread (see "waiting").
 */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include "modelfs/limits.h"
 #include "modelfs/mount.h"
 #include "modelfs/mountopt.h"
+#include "modelfs/pool.h"
 #include "modelfs/source.h"
 
 /* Seconds the kernel may trust a name or attributes.  Content is immutable per
@@ -100,6 +102,7 @@ typedef struct Notice {
 
 typedef struct Mount {
   Cache *cache;
+  Pool *pool;                   /* requests that wait for a decode (see "waiting") */
   TrustList *trust;
   struct fuse_session *se;
   /* Lock order: the cache's lock may be held when qlock is taken (on_changed),
@@ -234,6 +237,12 @@ static void entry_of(struct fuse_entry_param *e, const struct stat *st, uint32_t
 static void wake(Mount *mt) {
   uint64_t one = 1;
   if (write(mt->wake_fd, &one, sizeof one) < 0) { /* counter full: already awake */ }
+}
+
+/* Requests parked on a decode that ended (cache_park): they run next. */
+static void on_ready(void *ctx, PoolJob *list) {
+  Mount *mt = ctx;
+  pool_submit_ready(mt->pool, list);
 }
 
 /* Called by the cache (under its lock) when a known entry changed identity. */
@@ -511,11 +520,20 @@ static Handle *handle_of(const struct fuse_file_info *fi) {
 
 /* ---- resolving inode numbers ---------------------------------------------- */
 
-/* A node of a decoded model; the tree is held until model_put. */
-static int model_get(Mount *mt, fuse_ino_t ino, CacheModel **m, const RNode **n) {
+/* What a handler called without WAIT returns when it would have to wait for a
+** decode: it answered nothing, and the request goes to the pool (answer). */
+#define WOULD_WAIT EWOULDBLOCK
+
+static int acquire(Mount *mt, uint32_t slot, uint32_t ver8, int wait, CacheModel **m) {
+  return wait ? cache_acquire(mt->cache, slot, ver8, m) : cache_acquire_now(mt->cache, slot, ver8, m);
+}
+
+/* A node of a decoded model; the tree is held until cache_release.  Without
+** WAIT, WOULD_WAIT when the tree must be decoded first. */
+static int model_get(Mount *mt, fuse_ino_t ino, int wait, CacheModel **m, const RNode **n) {
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
-  int err = cache_acquire(mt->cache, slot, ver8, m);
+  int err = acquire(mt, slot, ver8, wait, m);
   SlotStat now;
   if (err == ESTALE && index == 0 && cache_get(mt->cache, slot, &now) == 0 &&
       !cache_same_version(&now, ver8)) {
@@ -525,7 +543,7 @@ static int model_get(Mount *mt, fuse_ino_t ino, CacheModel **m, const RNode **n)
     ** or nothing when the file is gone, as a removed directory does. */
     for (int tries = 0; err == ESTALE && tries < MFS_DECODE_TRIES; tries++) {
       if (now.kind != SLOT_MODEL) err = ENOENT;
-      else err = cache_acquire(mt->cache, slot, now.version & CACHE_VERSION_MASK, m);
+      else err = acquire(mt, slot, now.version & CACHE_VERSION_MASK, wait, m);
       if (err == ESTALE && cache_get(mt->cache, slot, &now) != 0) err = ENOENT;
     }   /* ESTALE again: replaced while decoding; the newer one is tried */
   }
@@ -604,34 +622,37 @@ static double ttl_in_model(uint32_t slot, const RNode *dir) {
   return slot == 0 && dir->index == 0 ? TTL_UNWATCHED : TTL_FOREVER;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+/* The handlers that may need a decode answer (0) or, without WAIT, return
+** WOULD_WAIT having answered nothing and changed nothing. */
+static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, int wait) {
   Mount *mt = mount_of(req);
   uint32_t slot, ver8, index;
   cache_ino_split(parent, &slot, &ver8, &index);
   SlotStat ps;
   if (index == 0) {
-    if (cache_get(mt->cache, slot, &ps) != 0) return (void)fuse_reply_err(req, ENOENT);
+    if (cache_get(mt->cache, slot, &ps) != 0) return fuse_reply_err(req, ENOENT), 0;
     int same = cache_same_version(&ps, ver8);
     /* An earlier version of a directory of SOURCE finds names as they are now;
     ** one of a model, in its kept tree (model_get). */
-    if (ps.kind == SLOT_DIR) return lookup_source(req, mt, slot, name);
-    if (same && ps.kind == SLOT_GONE) return (void)fuse_reply_err(req, ENOENT);
-    if (same && ps.kind != SLOT_MODEL) return (void)fuse_reply_err(req, ENOTDIR);
+    if (ps.kind == SLOT_DIR) return lookup_source(req, mt, slot, name), 0;
+    if (same && ps.kind == SLOT_GONE) return fuse_reply_err(req, ENOENT), 0;
+    if (same && ps.kind != SLOT_MODEL) return fuse_reply_err(req, ENOTDIR), 0;
   }
   CacheModel *m;
   const RNode *dir;
-  int err = model_get(mt, parent, &m, &dir);
-  if (err) return (void)fuse_reply_err(req, err);
+  int err = model_get(mt, parent, wait, &m, &dir);
+  if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  if (err) return fuse_reply_err(req, err), 0;
   RTree *t = cache_tree(m);
   const SlotStat *ss = cache_model_stat(m);
   if (dir->kind != RK_DIR) {
     cache_release(mt->cache, m);
-    return (void)fuse_reply_err(req, ENOTDIR);
+    return fuse_reply_err(req, ENOTDIR), 0;
   }
   const RNode *n = render_lookup(t, dir, name);
   if (n == NULL) {
     cache_release(mt->cache, m);
-    return reply_negative(req, TTL_FOREVER);
+    return reply_negative(req, TTL_FOREVER), 0;
   }
   struct stat st;
   struct fuse_entry_param e;
@@ -640,6 +661,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   SlotStat held = *ss;
   cache_release(mt->cache, m);
   reply_entry_counted(req, mt, &held, &e);
+  return 0;
 }
 
 static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st) {
@@ -661,50 +683,54 @@ static int attr_of_handle(Mount *mt, Handle *h, fuse_ino_t ino, struct stat *st)
   return ENOENT;
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static int do_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int wait) {
   Mount *mt = mount_of(req);
   struct stat st;
   Handle *h = handle_of(fi);
-  if (h && attr_of_handle(mt, h, ino, &st) == 0) return (void)fuse_reply_attr(req, &st, TTL_FOREVER);
+  if (h && attr_of_handle(mt, h, ino, &st) == 0) return fuse_reply_attr(req, &st, TTL_FOREVER), 0;
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
   if (index == 0) {
     SlotStat ss;
     int err = slot_stat_of(mt, ino, &ss);
-    if (err) return (void)fuse_reply_err(req, err);
+    if (err) return fuse_reply_err(req, err), 0;
     slot_attr(&ss, &st);
     st.st_ino = ino;
-    return (void)fuse_reply_attr(req, &st, ss.kind == SLOT_DIR || slot == 0
-                                               ? ttl_for_dir(mt, slot) : TTL_FOREVER);
+    return fuse_reply_attr(req, &st, ss.kind == SLOT_DIR || slot == 0
+                                         ? ttl_for_dir(mt, slot) : TTL_FOREVER), 0;
   }
   CacheModel *m;
   const RNode *n;
-  int err = model_get(mt, ino, &m, &n);
-  if (err) return (void)fuse_reply_err(req, err);
+  int err = model_get(mt, ino, wait, &m, &n);
+  if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  if (err) return fuse_reply_err(req, err), 0;
   node_attr(mt->cache, cache_tree(m), cache_model_stat(m), n, &st);
   cache_release(mt->cache, m);
   fuse_reply_attr(req, &st, TTL_FOREVER);
+  return 0;
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+static int do_readlink(fuse_req_t req, fuse_ino_t ino, int wait) {
   Mount *mt = mount_of(req);
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
   if (index == 0) {
     char buf[PATH_MAX];
     long n = cache_readlink(mt->cache, slot, buf, sizeof buf - 1);
-    if (n < 0) return (void)fuse_reply_err(req, (int)-n);
+    if (n < 0) return fuse_reply_err(req, (int)-n), 0;
     buf[n] = 0;
-    return (void)fuse_reply_readlink(req, buf);
+    return fuse_reply_readlink(req, buf), 0;
   }
   CacheModel *m;
   const RNode *n;
-  int err = model_get(mt, ino, &m, &n);
-  if (err) return (void)fuse_reply_err(req, err);
+  int err = model_get(mt, ino, wait, &m, &n);
+  if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  if (err) return fuse_reply_err(req, err), 0;
   if (n->kind != RK_LINK || n->target == NULL) err = EINVAL;
   else fuse_reply_readlink(req, n->target);
   cache_release(mt->cache, m);
   if (err) fuse_reply_err(req, err);
+  return 0;
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -739,10 +765,10 @@ static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info
   return 0;
 }
 
-static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi) {
+static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi, int wait) {
   CacheModel *m;
   const RNode *n;
-  int err = model_get(mt, ino, &m, &n);
+  int err = model_get(mt, ino, wait, &m, &n);
   if (err) return err;
   uint64_t size;
   Err e;
@@ -762,10 +788,10 @@ static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi)
   return 0;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int wait) {
   Mount *mt = mount_of(req);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT | O_APPEND)))
-    return (void)fuse_reply_err(req, EROFS);
+    return fuse_reply_err(req, EROFS), 0;
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
   SlotStat ss;
@@ -776,9 +802,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ** so the kernel walks the path again and opens the current version. */
   int stale = index != 0 && cache_get(mt->cache, slot, &ss) == 0 && !cache_same_version(&ss, ver8);
   int err = stale ? 0 : fresh(mt, ino, &ss);
-  if (!err) err = index == 0 ? open_source_file(mt, &ss, fi) : open_model_file(mt, ino, fi);
-  if (err) return (void)fuse_reply_err(req, err);
+  if (!err) err = index == 0 ? open_source_file(mt, &ss, fi) : open_model_file(mt, ino, fi, wait);
+  if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  if (err) return fuse_reply_err(req, err), 0;
   fuse_reply_open(req, fi);
+  return 0;
 }
 
 /* A plain file: through its Source, which proves every read is of the version
@@ -922,7 +950,7 @@ static void dirview_close(Mount *mt, DirView *dv) {
 
 /* Directory INO.  At the start of a listing the source entry is checked
 ** again (ESTALE: the kernel looks the path up anew) and SOURCE listed afresh. */
-static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, DirView *dv) {
+static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, int wait, DirView *dv) {
   memset(dv, 0, sizeof *dv);
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
@@ -945,7 +973,7 @@ static int dirview_open(Mount *mt, fuse_ino_t ino, int at_start, DirView *dv) {
     return listing_take(mt, slot, at_start, &dv->listing);
   }
   if (index == 0 && ss.kind != SLOT_MODEL) return ss.kind == SLOT_GONE ? ENOENT : ENOTDIR;
-  if ((err = model_get(mt, ino, &dv->model, &dv->node)) != 0) return err;
+  if ((err = model_get(mt, ino, wait, &dv->model, &dv->node)) != 0) return err;
   if (dv->node->kind != RK_DIR) {
     dirview_close(mt, dv);
     return ENOTDIR;
@@ -1043,21 +1071,24 @@ static size_t dir_fill(fuse_req_t req, Mount *mt, const DirView *dv, size_t i, c
   return used;
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus) {
+static int do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus,
+                      int wait) {
   Mount *mt = mount_of(req);
   DirView dv;
-  int err = dirview_open(mt, ino, off == 0, &dv);
-  if (err) return (void)fuse_reply_err(req, err);
+  int err = dirview_open(mt, ino, off == 0, wait, &dv);
+  if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  if (err) return fuse_reply_err(req, err), 0;
   char *buf = malloc(size ? size : 1);
   if (buf == NULL) {
     dirview_close(mt, &dv);
-    return (void)fuse_reply_err(req, ENOMEM);
+    return fuse_reply_err(req, ENOMEM), 0;
   }
   size_t used = dir_fill(req, mt, &dv, dir_first(&dv, off), buf, size, plus);
   if (used == 0 && dv.listing) listing_done(mt, dv.slot, dv.listing);
   dirview_close(mt, &dv);
   fuse_reply_buf(req, buf, used);
   free(buf);
+  return 0;
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -1081,16 +1112,100 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   fuse_reply_open(req, fi);
 }
 
+/* ---- waiting: requests that need a decode ------------------------------------ */
+
+/* A loop thread never waits for a decode: a request that would is copied
+** here and handed to the pool, whose threads decode (at most
+** MFS_MAX_PARALLEL_DECODES at once) and answer it; the loop thread goes back
+** to the requests that need no decode.  A job whose model another pool thread
+** is decoding is parked on that decode (cache_park) instead of holding a pool
+** thread, and comes back first when it ends. */
+typedef enum DeferOp { D_LOOKUP, D_GETATTR, D_READLINK, D_OPEN, D_READDIR, D_READDIRPLUS } DeferOp;
+
+typedef struct Deferred {
+  PoolJob job;                  /* first: the pool hands this back */
+  DeferOp op;
+  fuse_req_t req;
+  fuse_ino_t ino;
+  uint32_t slot;                /* whose decode it waits for */
+  int has_fi;
+  struct fuse_file_info fi;
+  size_t size;
+  off_t off;
+  const char *name;             /* D_LOOKUP: the request's, then the copy below */
+  char copy[];
+} Deferred;
+
+static int run_request(Deferred *d, int wait) {
+  struct fuse_file_info *fi = d->has_fi ? &d->fi : NULL;
+  switch (d->op) {
+  case D_LOOKUP: return do_lookup(d->req, d->ino, d->name, wait);
+  case D_GETATTR: return do_getattr(d->req, d->ino, fi, wait);
+  case D_READLINK: return do_readlink(d->req, d->ino, wait);
+  case D_OPEN: return do_open(d->req, d->ino, &d->fi, wait);
+  case D_READDIR: return do_readdir(d->req, d->ino, d->size, d->off, 0, wait);
+  case D_READDIRPLUS: return do_readdir(d->req, d->ino, d->size, d->off, 1, wait);
+  }
+  return fuse_reply_err(d->req, ENOSYS), 0;
+}
+
+static void deferred_run(PoolJob *j, int stopping) {
+  Deferred *d = (Deferred *)j;
+  Mount *mt = mount_of(d->req);
+  if (stopping) {
+    fuse_reply_err(d->req, ENOTCONN);   /* unmounting: no decode will answer it */
+    free(d);
+    return;
+  }
+  if (cache_park(mt->cache, d->slot, j)) return;
+  (void)run_request(d, 1);
+  free(d);
+}
+
+/* On a loop thread: answer now, or hand the request to the pool. */
+static void answer(fuse_req_t req, DeferOp op, fuse_ino_t ino, const char *name,
+                   struct fuse_file_info *fi, size_t size, off_t off) {
+  Deferred now = {.op = op, .req = req, .ino = ino, .has_fi = fi != NULL, .size = size,
+                  .off = off, .name = name};
+  if (fi) now.fi = *fi;
+  if (run_request(&now, 0) != WOULD_WAIT) return;
+  size_t nlen = name ? strlen(name) + 1 : 0;
+  Deferred *d = malloc(sizeof *d + nlen);
+  if (d == NULL) return (void)fuse_reply_err(req, ENOMEM);
+  *d = now;
+  d->job.run = deferred_run;
+  uint32_t ver8, index;
+  cache_ino_split(ino, &d->slot, &ver8, &index);
+  if (name) d->name = memcpy(d->copy, name, nlen);
+  pool_submit(mount_of(req)->pool, &d->job);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  answer(req, D_LOOKUP, parent, name, NULL, 0, 0);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  answer(req, D_GETATTR, ino, NULL, fi, 0, 0);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  answer(req, D_READLINK, ino, NULL, NULL, 0, 0);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  answer(req, D_OPEN, ino, NULL, fi, 0, 0);
+}
+
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
   (void)fi;
-  do_readdir(req, ino, size, off, 0);
+  answer(req, D_READDIR, ino, NULL, NULL, size, off);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi) {
   (void)fi;
-  do_readdir(req, ino, size, off, 1);
+  answer(req, D_READDIRPLUS, ino, NULL, NULL, size, off);
 }
 
 /* ---- the kernel lets go of inodes ------------------------------------------ */
@@ -1405,6 +1520,10 @@ static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *op
     r = fuse_session_loop_mt(mt->se, cfg);
     fuse_loop_cfg_destroy(cfg);
   }
+  /* Decodes running give up at once (a minute-long hostile one too), and the
+  ** requests waiting for them are answered: nothing holds the exit. */
+  cache_stop(mt->cache);
+  pool_stop(mt->pool);
   notifier_stop(mt);
   if (mt->stats) print_stats(mt);
   /* 0: unmounted; > 0: the signal that ended the loop.  Both are a clean exit. */
@@ -1420,6 +1539,8 @@ out_session:
 }
 
 static void mount_cleanup(Mount *mt) {
+  if (mt->cache) cache_stop(mt->cache);
+  pool_free(mt->pool);
   while (mt->handles) handle_free(mt, mt->handles);
   while (mt->queue) {
     Notice *n = mt->queue;
@@ -1519,8 +1640,12 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
     return 2;
   }
   (void)mountpoint;
+  if ((mt->pool = pool_new(MFS_MAX_PARALLEL_DECODES)) == NULL) {
+    fprintf(stderr, "modelfs: out of memory\n");
+    return 1;
+  }
   CacheConfig cc = {conf->source, (size_t)conf->o.cache_mb << 20, mt->trust, on_changed, mt, NULL,
-                    conf->o.target, raise_fd_limit(), conf->o.frugal};
+                    conf->o.target, raise_fd_limit(), conf->o.frugal, on_ready, mt};
   mt->cache = cache_new(&cc, &e);
   if (mt->cache == NULL) {
     fprintf(stderr, "modelfs: %s\n", e.msg);

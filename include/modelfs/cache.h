@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include "modelfs/err.h"
+#include "modelfs/pool.h"
 #include "modelfs/render.h"
 #include "modelfs/trust.h"
 
@@ -74,6 +75,9 @@ typedef struct CacheModel CacheModel;
 typedef void (*CacheChanged)(void *ctx, const SlotStat *old, SlotKind now, uint64_t parent_ino,
                              const char *name);
 
+/* Called, unlocked, with the jobs parked on a decode (cache_park) once it ended. */
+typedef void (*CacheReady)(void *ctx, PoolJob *list);
+
 typedef struct CacheConfig {
   const char *source;        /* SOURCE directory */
   size_t budget;             /* bytes of decoded trees kept (render_memory) */
@@ -86,6 +90,8 @@ typedef struct CacheConfig {
   uint32_t max_models;       /* trees kept at most (each holds its file open); 0:
                                 MFS_CACHE_MAX_MODELS.  cache_max_models() picks one. */
   int frugal;                /* -o frugal: no sums at open (SOURCE_PROVE_NONE) */
+  CacheReady ready;          /* jobs parked on a decode that ended (cache_park), or NULL */
+  void *ready_ctx;
 } CacheConfig;
 
 /* How many trees a process allowed NOFILE open files can keep: each holds its
@@ -140,6 +146,14 @@ long cache_readlink(Cache *c, uint32_t slot, char *buf, size_t size);
 ** with its kept tree.  0 or errno: ESTALE when that version's tree is gone,
 ** ENOENT when it is not a model, ENOMEM. */
 int cache_acquire(Cache *c, uint32_t slot, uint32_t ver8, CacheModel **out);
+/* The same without waiting: EWOULDBLOCK, nothing done, when the tree must be
+** decoded first or another thread is decoding it. */
+int cache_acquire_now(Cache *c, uint32_t slot, uint32_t ver8, CacheModel **out);
+/* A job that would wait for SLOT's decode running now is parked instead (1):
+** handed to CacheConfig.ready when that decode ends.  0: no decode runs. */
+int cache_park(Cache *c, uint32_t slot, PoolJob *j);
+/* Unmounting: decodes running stop at their next check and fail. */
+void cache_stop(Cache *c);
 CacheModel *cache_hold(Cache *c, CacheModel *m);   /* one more reference */
 
 /* The kernel's references.  Each reply that hands the kernel inode INO of

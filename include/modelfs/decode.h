@@ -18,15 +18,16 @@
 /* Decode the file at path.  Returns NULL only when out of memory. */
 Model *model_decode(const char *path);
 /* The same with the file (and its companions) opened with opts: their reads
-** counted, their bytes proven as opts says (source.h). */
-Model *model_decode_with(const char *path, const SourceFileOpts *opts);
+** counted, their bytes proven as opts says (source.h); giving up (the Model
+** fails with MFS_ELIMIT) once *stop is set, when stop is not NULL. */
+Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop);
 /* Decode bytes from any source (tests, fuzzers, zip members).  name is for messages
 ** and for companion-file lookups (legacy joblib); it may be NULL. */
 Model *model_decode_source(Source *src, const char *name);
 
 /* A member of an archive: as model_decode_source, one archive level deeper than
-** the parent (depth = parent's depth + 1). */
-Model *model_decode_member(Source *src, const char *name, int depth);
+** the parent (depth = parent's depth + 1), stopping when the parent would. */
+Model *model_decode_member(Source *src, const char *name, const Model *parent);
 /* The first Format of the table whose sniff claims this (already decompressed)
 ** stream, or NULL.  head holds the stream's first n bytes (up to MFS_IDENT_BYTES). */
 const Format *format_for_stream(Source *stream, const uint8_t *head, size_t n);

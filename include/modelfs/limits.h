@@ -131,11 +131,13 @@
 ** need more, 1 MiB is beyond any of them. */
 #define MFS_MAX_NPY_HEADER       (1u << 20)
 
-/* Decodes the mount runs at once (cache.c), each within the limits above: a
-** slow or hostile file decodes beside the others instead of before them, and
-** together they hold at most this many decoders' memory.  The mount's loop has
-** MFS_LOOP_THREADS threads (unless -o max_threads= says otherwise), so requests
-** that need no decode always find one free. */
+/* Decodes the mount runs at once, each within the limits above: a slow or
+** hostile file decodes beside the others instead of before them, and together
+** they hold at most this many decoders' memory.  They run on the mount's decode
+** pool (pool.c), this many threads; a loop thread never waits for a decode (it
+** hands the request to the pool), so requests that need no decode find one of
+** the MFS_LOOP_THREADS loop threads free (unless -o max_threads= says
+** otherwise) however many slow files are asked for at once. */
 #define MFS_MAX_PARALLEL_DECODES 16
 /* Costly sizes (.txt views) the mount remembers per model version. */
 #define MFS_MAX_REMEMBERED_SIZES 4096

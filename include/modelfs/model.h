@@ -38,6 +38,9 @@ typedef struct Model {
   int depth;               /* archives (zip, 7z) this model is a member of: an archive
                               format refuses to open one deeper than MFS_MAX_ARCHIVE_DEPTH */
   SourceFileOpts file_opts; /* how files it opens (companions) are read: tally, proof */
+  const _Atomic int *stop; /* set (nonzero) when nobody will want the result any more
+                              (the mount is going away): decoders give up at their next
+                              check; NULL: never */
 } Model;
 
 typedef struct Format {
