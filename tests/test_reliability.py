@@ -466,6 +466,41 @@ def _waits_for_the_mount(tid):
         return False
 
 
+def _asked_at_once(m, paths, small):
+    """stat PATHS from one thread each; once every one of those requests is in
+    the daemon's hands (request_wait_answer), read SMALL.  Returns SMALL's text
+    and how many of the stats the daemon had answered by then (their threads
+    no longer wait in the kernel: counted by the kernel, not by Python threads
+    that may not have run since)."""
+    tids, answered, errors = {}, [], []
+    lock = threading.Lock()
+
+    def ask(i):
+        tids[i] = threading.get_native_id()
+        try:
+            os.stat(paths[i])
+        except OSError as e:
+            errors.append(e)
+        with lock:
+            answered.append(i)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(paths))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 120
+    while not (len(tids) == len(paths) and all(_waits_for_the_mount(t) or i in answered
+                                               for i, t in tids.items())):
+        assert time.monotonic() < deadline, "the requests never all reached the mount"
+        time.sleep(0.005)
+    with open(small) as f:
+        got = f.read()
+    before = sum(not _waits_for_the_mount(tid) for tid in tids.values())
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return got, before
+
+
 def test_small_model_answers_while_more_hostile_files_decode_than_loop_threads(tmp_path):
     """Forty hostile files asked at once (a stat inside each: one LOOKUP that
     needs its decode), more than the loop has threads; once every one of those
@@ -489,36 +524,39 @@ def test_small_model_answers_while_more_hostile_files_decode_than_loop_threads(t
         assert '"status": "ok"' in truth
         for i in range(n):                        # the model directories: no decode
             os.stat(os.path.join(m, "h%02d.pkl.gz" % i))
-        tids, answered, errors = {}, [], []
-        lock = threading.Lock()
-
-        def ask(i):
-            tids[i] = threading.get_native_id()
-            try:
-                os.stat(os.path.join(m, "h%02d.pkl.gz" % i, "meta.json"))
-            except OSError as e:
-                errors.append(e)
-            with lock:
-                answered.append(i)
-
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 120
-        while not (len(tids) == n and all(_waits_for_the_mount(t) or i in answered
-                                          for i, t in tids.items())):
-            assert time.monotonic() < deadline, "the hostile requests never all reached the mount"
-            time.sleep(0.005)
-        with open(small) as f:
-            got = f.read()
-        with lock:
-            before = len(answered)
-        for t in threads:
-            t.join()
-        assert not errors, errors
+        got, before = _asked_at_once(m, [os.path.join(m, "h%02d.pkl.gz" % i, "meta.json")
+                                         for i in range(n)], small)
         assert got == truth
         assert before < n - LOOP_THREADS, (
             "the small model answered only after %d of %d hostile decodes" % (before, n))
+
+
+def test_small_model_answers_while_big_text_views_are_sized(tmp_path):
+    """A .txt view of a big array costs its whole text to size (4.7 s for the
+    issue's 646 MB one).  Eight such stats at once on a mount of four loop
+    threads (-o max_threads=4), then a small model already decoded is read:
+    sized on the loop threads, the small model's OPEN came after five of them;
+    sized on the decode pool, it answers while they are all still being made
+    (ordering, as above).  Each size is made once."""
+    n, threads = 8, 4
+    for i in range(n):
+        rng = np.random.RandomState(i)
+        _dump({"a": rng.rand(600, 1000)}, tmp_path / ("big%d.pkl" % i))   # 4.8 MB of data
+    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    with mounted(str(tmp_path), "-o", "max_threads=%d" % threads) as m:
+        small = os.path.join(m, "small.pkl", "meta.json")
+        with open(small) as f:
+            truth = f.read()
+        for i in range(n):                        # decoded; their .txt not sized yet
+            with open(os.path.join(m, "big%d.pkl" % i, "meta.json")) as f:
+                f.read()
+        sized = mount_counter(m, "text_sizings")
+        got, before = _asked_at_once(m, [os.path.join(m, "big%d.pkl" % i, "a.txt")
+                                         for i in range(n)], small)
+        assert got == truth
+        assert before < n - threads, (
+            "the small model answered only after %d of %d sizes were made" % (before, n))
+        assert mount_counter(m, "text_sizings") == sized + n
 
 
 def _drop_kernel_caches():
