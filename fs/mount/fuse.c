@@ -222,6 +222,13 @@ static void node_attr(Cache *c, RTree *t, const SlotStat *ss, const RNode *n, st
   (void)node_attr_of(c, t, ss, n, st, 0);
 }
 
+/* Learning N's size would format a big .txt view (seconds) and WAIT is not
+** allowed: a pool thread learns it (see "waiting"). */
+static int sizing_would_wait(Cache *c, RTree *t, const SlotStat *ss, const RNode *n, int wait) {
+  uint64_t size;
+  return !wait && render_size_costly(t, n) && !cache_size_get(c, ss, n->index, &size);
+}
+
 static void entry_of(struct fuse_entry_param *e, const struct stat *st, uint32_t gen,
                      double ttl) {
   memset(e, 0, sizeof *e);
@@ -654,6 +661,10 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, int wa
     cache_release(mt->cache, m);
     return reply_negative(req, TTL_FOREVER), 0;
   }
+  if (sizing_would_wait(mt->cache, t, ss, n, wait)) {
+    cache_release(mt->cache, m);
+    return WOULD_WAIT;
+  }
   struct stat st;
   struct fuse_entry_param e;
   node_attr(mt->cache, t, ss, n, &st);
@@ -704,6 +715,10 @@ static int do_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
   int err = model_get(mt, ino, wait, &m, &n);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
   if (err) return fuse_reply_err(req, err), 0;
+  if (sizing_would_wait(mt->cache, cache_tree(m), cache_model_stat(m), n, wait)) {
+    cache_release(mt->cache, m);
+    return WOULD_WAIT;
+  }
   node_attr(mt->cache, cache_tree(m), cache_model_stat(m), n, &st);
   cache_release(mt->cache, m);
   fuse_reply_attr(req, &st, TTL_FOREVER);
@@ -775,7 +790,10 @@ static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi,
   err_clear(&e);
   if (n->kind == RK_DIR) err = EISDIR;
   else if (n->kind != RK_FILE) err = ELOOP;
-  else if (render_size(cache_tree(m), n, &size, &e) != MFS_OK) err = EIO;
+  else if (!wait && render_size_costly(cache_tree(m), n)) {   /* it makes the text */
+    cache_release(mt->cache, m);
+    return WOULD_WAIT;
+  } else if (render_size(cache_tree(m), n, &size, &e) != MFS_OK) err = EIO;
   Handle *h = err ? NULL : handle_new(mt, H_MODEL);
   if (h == NULL) {
     cache_release(mt->cache, m);

@@ -1714,6 +1714,14 @@ int render_size_known(RTree *t, const RNode *n, uint64_t *size) {
   return render_size(t, n, size, &e) == MFS_OK;
 }
 
+int render_size_costly(RTree *t, const RNode *n) {
+  uint64_t size, nb;
+  Err e;
+  err_clear(&e);
+  if (n->kind != RK_FILE || n->content != C_TXT || render_size_known(t, n, &size)) return 0;
+  return array_nbytes(n->value->u.arr, &nb, &e) == MFS_OK && nb > MFS_TEXT_WHOLE;
+}
+
 
 static MfsStatus read_npy(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,
                           size_t *got, Err *e) {

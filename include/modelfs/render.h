@@ -55,6 +55,10 @@ MfsStatus render_size(RTree *t, const RNode *n, uint64_t *size, Err *e);
 ** whole text (.txt views, N.json, object.json, compat.json): a directory
 ** listing need not format every array it shows. */
 int render_size_known(RTree *t, const RNode *n, uint64_t *size);
+/* Nonzero when the size is not known yet and learning it means formatting a
+** .txt view of more than MFS_TEXT_WHOLE data bytes (seconds for a big array):
+** the mount learns it on a thread of its decode pool, never a loop thread. */
+int render_size_costly(RTree *t, const RNode *n);
 /* Read file bytes at off; *got < len only at the end of the file.  An entry whose
 ** data cannot be produced fails (the FUSE layer answers EIO). */
 MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,
