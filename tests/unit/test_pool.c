@@ -1,0 +1,163 @@
+/*
+** test_pool.c -- the mount's decode pool: every job runs exactly once, never
+** more at once than the pool has threads, ready jobs before queued ones, and
+** after pool_stop the jobs left (and any submitted later) run with stopping set.
+** Ordering and counts only: a gate (a condition variable) holds jobs, no timing.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "modelfs/pool.h"
+
+/* Jobs of one test share this: a gate they wait at, and what they record. */
+typedef struct Bench {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int open;                 /* the gate */
+  int running, peak;        /* jobs inside run at once */
+  int entered;              /* jobs that reached the gate */
+  int order[64], n;         /* ids in the order they ran */
+  int stopped[64];          /* ran with stopping set */
+  int runs[64];             /* times each ran */
+} Bench;
+
+typedef struct TJob {
+  PoolJob job;              /* first */
+  Bench *b;
+  int id, gated;
+} TJob;
+
+static void tjob_run(PoolJob *j, int stopping) {
+  TJob *t = (TJob *)j;
+  Bench *b = t->b;
+  pthread_mutex_lock(&b->mu);
+  b->runs[t->id]++;
+  b->stopped[t->id] = stopping;
+  b->order[b->n++] = t->id;
+  if (++b->running > b->peak) b->peak = b->running;
+  b->entered++;
+  pthread_cond_broadcast(&b->cv);
+  while (t->gated && !b->open && !stopping) pthread_cond_wait(&b->cv, &b->mu);
+  b->running--;
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void bench_init(Bench *b) {
+  memset(b, 0, sizeof *b);
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+}
+
+static void wait_entered(Bench *b, int n) {
+  pthread_mutex_lock(&b->mu);
+  while (b->entered < n) pthread_cond_wait(&b->cv, &b->mu);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void open_gate(Bench *b) {
+  pthread_mutex_lock(&b->mu);
+  b->open = 1;
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void tjob_init(TJob *t, Bench *b, int id, int gated) {
+  memset(t, 0, sizeof *t);
+  t->job.run = tjob_run;
+  t->b = b;
+  t->id = id;
+  t->gated = gated;
+}
+
+/* 40 gated jobs on 4 threads: 4 reach the gate, the others wait in the queue;
+** opened, all 40 run once, never more than 4 at once. */
+static void test_bounded_and_each_once(void **state) {
+  (void)state;
+  Bench b;
+  bench_init(&b);
+  TJob jobs[40];
+  Pool *p = pool_new(4);
+  assert_non_null(p);
+  for (int i = 0; i < 40; i++) {
+    tjob_init(&jobs[i], &b, i, 1);
+    pool_submit(p, &jobs[i].job);
+  }
+  wait_entered(&b, 4);
+  pthread_mutex_lock(&b.mu);
+  assert_int_equal(b.entered, 4);
+  pthread_mutex_unlock(&b.mu);
+  open_gate(&b);
+  wait_entered(&b, 40);
+  pool_free(p);
+  assert_true(b.peak <= 4);
+  for (int i = 0; i < 40; i++) {
+    assert_int_equal(b.runs[i], 1);
+    assert_int_equal(b.stopped[i], 0);
+  }
+}
+
+/* One thread held at the gate, two jobs queued, then a ready one: the ready
+** one runs before the queued ones. */
+static void test_ready_first(void **state) {
+  (void)state;
+  Bench b;
+  bench_init(&b);
+  TJob hold, a1, a2, r;
+  tjob_init(&hold, &b, 0, 1);
+  tjob_init(&a1, &b, 1, 0);
+  tjob_init(&a2, &b, 2, 0);
+  tjob_init(&r, &b, 3, 0);
+  Pool *p = pool_new(1);
+  pool_submit(p, &hold.job);
+  wait_entered(&b, 1);
+  pool_submit(p, &a1.job);
+  pool_submit(p, &a2.job);
+  r.job.next = NULL;
+  pool_submit_ready(p, &r.job);
+  open_gate(&b);
+  wait_entered(&b, 4);
+  pool_free(p);
+  int want[] = {0, 3, 1, 2};
+  assert_memory_equal(b.order, want, sizeof want);
+}
+
+/* Stopped with one job held and two queued: the held one ends (the gate opens,
+** as a decode ends on its stop flag), each queued one runs exactly once (taken
+** by the thread before the stop reached it, or answered by pool_stop), and a
+** job submitted after the stop runs at once with stopping set. */
+static void test_stop_answers_the_rest(void **state) {
+  (void)state;
+  Bench b;
+  bench_init(&b);
+  TJob hold, q1, q2, late;
+  tjob_init(&hold, &b, 0, 1);
+  tjob_init(&q1, &b, 1, 0);
+  tjob_init(&q2, &b, 2, 0);
+  tjob_init(&late, &b, 3, 0);
+  Pool *p = pool_new(1);
+  pool_submit(p, &hold.job);
+  wait_entered(&b, 1);
+  pool_submit(p, &q1.job);
+  pool_submit(p, &q2.job);
+  open_gate(&b);            /* what a decode's stop flag does for a real job */
+  pool_stop(p);
+  pool_submit(p, &late.job);
+  pool_free(p);
+  assert_int_equal(b.runs[0], 1);
+  assert_int_equal(b.stopped[0], 0);
+  for (int i = 1; i < 4; i++) assert_int_equal(b.runs[i], 1);
+  assert_int_equal(b.stopped[3], 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_bounded_and_each_once),
+    cmocka_unit_test(test_ready_first),
+    cmocka_unit_test(test_stop_answers_the_rest),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
