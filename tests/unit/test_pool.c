@@ -100,24 +100,28 @@ static void test_bounded_and_each_once(void **state) {
   }
 }
 
-/* One thread held at the gate, two jobs queued, then a ready one: the ready
-** one runs before the queued ones. */
+/* A pool of one thread held at the gate by job 0, jobs 1 and 2 queued behind
+** it; job 3 made, not submitted. */
+static Pool *held_two_queued(Bench *b, TJob j[4]) {
+  bench_init(b);
+  for (int i = 0; i < 4; i++) tjob_init(&j[i], b, i, i == 0);
+  Pool *p = pool_new(1);
+  assert_non_null(p);
+  pool_submit(p, &j[0].job);
+  wait_entered(b, 1);
+  pool_submit(p, &j[1].job);
+  pool_submit(p, &j[2].job);
+  return p;
+}
+
+/* Then a ready job: it runs before the queued ones. */
 static void test_ready_first(void **state) {
   (void)state;
   Bench b;
-  bench_init(&b);
-  TJob hold, a1, a2, r;
-  tjob_init(&hold, &b, 0, 1);
-  tjob_init(&a1, &b, 1, 0);
-  tjob_init(&a2, &b, 2, 0);
-  tjob_init(&r, &b, 3, 0);
-  Pool *p = pool_new(1);
-  pool_submit(p, &hold.job);
-  wait_entered(&b, 1);
-  pool_submit(p, &a1.job);
-  pool_submit(p, &a2.job);
-  r.job.next = NULL;
-  pool_submit_ready(p, &r.job);
+  TJob j[4];
+  Pool *p = held_two_queued(&b, j);
+  j[3].job.next = NULL;
+  pool_submit_ready(p, &j[3].job);
   open_gate(&b);
   wait_entered(&b, 4);
   pool_free(p);
@@ -125,31 +129,21 @@ static void test_ready_first(void **state) {
   assert_memory_equal(b.order, want, sizeof want);
 }
 
-/* Stopped with one job held and two queued: the held one ends (the gate opens,
-** as a decode ends on its stop flag), each queued one runs exactly once (taken
-** by the thread before the stop reached it, or answered by pool_stop), and a
-** job submitted after the stop runs at once with stopping set. */
+/* Then stopped: the held job ends (the gate opens, as a decode ends on its
+** stop flag), each queued one runs exactly once (taken by the thread before
+** the stop reached it, or answered by pool_stop), and a job submitted after
+** the stop runs at once with stopping set. */
 static void test_stop_answers_the_rest(void **state) {
   (void)state;
   Bench b;
-  bench_init(&b);
-  TJob hold, q1, q2, late;
-  tjob_init(&hold, &b, 0, 1);
-  tjob_init(&q1, &b, 1, 0);
-  tjob_init(&q2, &b, 2, 0);
-  tjob_init(&late, &b, 3, 0);
-  Pool *p = pool_new(1);
-  pool_submit(p, &hold.job);
-  wait_entered(&b, 1);
-  pool_submit(p, &q1.job);
-  pool_submit(p, &q2.job);
-  open_gate(&b);            /* what a decode's stop flag does for a real job */
+  TJob j[4];
+  Pool *p = held_two_queued(&b, j);
+  open_gate(&b);
   pool_stop(p);
-  pool_submit(p, &late.job);
+  pool_submit(p, &j[3].job);
   pool_free(p);
-  assert_int_equal(b.runs[0], 1);
   assert_int_equal(b.stopped[0], 0);
-  for (int i = 1; i < 4; i++) assert_int_equal(b.runs[i], 1);
+  for (int i = 0; i < 4; i++) assert_int_equal(b.runs[i], 1);
   assert_int_equal(b.stopped[3], 1);
 }
 
