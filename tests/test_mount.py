@@ -252,6 +252,25 @@ def test_statfs_and_mount_options(src, mnt):
     assert "ro" in line[3].split(",") and "default_permissions" in line[3].split(",")
 
 
+def test_block_size_is_small_for_small_files(tmp_path):
+    """st_blksize is 128 KiB (cat and cp read that much at once) except for the
+    files of a model smaller than that: 4 KiB, so diff -r over thousands of
+    small files does not allocate 128 KiB a file."""
+    import joblib
+    big = np.arange(40000.0)
+    joblib.dump({"big": big, "small": np.arange(3)}, tmp_path / "m.joblib")
+    (tmp_path / "plain.bin").write_bytes(b"x" * 10)
+    with mounted(str(tmp_path)) as m:
+        small = os.stat(os.path.join(m, "m.joblib", "meta.json"))
+        assert small.st_size < 4096 and small.st_blksize == 4096
+        assert os.stat(os.path.join(m, "m.joblib", "small.txt")).st_blksize == 4096
+        npy = os.stat(os.path.join(m, "m.joblib", "big.npy"))
+        assert npy.st_size > big.nbytes and npy.st_blksize == 128 * 1024
+        assert np.array_equal(np.load(os.path.join(m, "m.joblib", "big.npy")), big)
+        assert os.stat(os.path.join(m, "plain.bin")).st_blksize == 128 * 1024
+        assert os.stat(os.path.join(m, "m.joblib")).st_blksize == 128 * 1024
+
+
 def test_error_directory_for_corrupt_files(mnt):
     for name in ("bad.pkl", "truncated.pkl"):
         d = os.path.join(mnt, name)

@@ -54,8 +54,13 @@
 #define NOTIFIER_GRACE_S 2
 /* libfuse's own bound on loop threads (FUSE_LOOP_MT_MAX_THREADS). */
 #define MAX_LOOP_THREADS 100000
-/* st_blksize: makes cat and cp read in large blocks. */
+/* st_blksize: makes cat and cp read in large blocks.  A file of a model smaller
+** than that says SMALL_BLOCK: diff -r allocates a buffer of st_blksize per file
+** it compares (mmap and page faults at 128 KiB, ~4 a file over a forest's
+** thousands of small files), while cat and cp read at least 128 KiB whatever
+** it says. */
 #define IO_BLOCK      (128 * 1024)
+#define SMALL_BLOCK   4096
 
 /* Extended attributes for tests and curious users: counters, never content. */
 #define XA_DECODES   "user.modelfs.decodes"
@@ -214,6 +219,7 @@ static int node_attr_of(Cache *c, RTree *t, const SlotStat *ss, const RNode *n,
     }
     st->st_size = (off_t)size;
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    if (size < IO_BLOCK) st->st_blksize = SMALL_BLOCK;
   }
   return 1;
 }
