@@ -216,22 +216,27 @@ MfsStatus rv_bytes(const NdArray *a, uint8_t **out, uint64_t *nbytes, Err *e) {
 double rv_element(const Dtype *d, const uint8_t *p) {
   uint8_t t[8];
   size_t n = (size_t)d->itemsize;
-  for (size_t i = 0; i < n; i++) t[i] = d->byteorder == '>' ? p[n - 1 - i] : p[i];
+  /* Big-endian bytes are turned around; others are read where they lie (the
+  ** summary of a forest reads millions of elements). */
+  if (d->byteorder == '>') {
+    for (size_t i = 0; i < n; i++) t[i] = p[n - 1 - i];
+    p = t;
+  }
   switch (d->kind) {
-    case 'b': return t[0] != 0;
+    case 'b': return p[0] != 0;
     case 'i':
-      if (n == 1) return (int8_t)t[0];
-      if (n == 2) { int16_t v; memcpy(&v, t, 2); return v; }
-      if (n == 4) { int32_t v; memcpy(&v, t, 4); return v; }
-      { int64_t v; memcpy(&v, t, 8); return (double)v; }
+      if (n == 1) return (int8_t)p[0];
+      if (n == 2) { int16_t v; memcpy(&v, p, 2); return v; }
+      if (n == 4) { int32_t v; memcpy(&v, p, 4); return v; }
+      { int64_t v; memcpy(&v, p, 8); return (double)v; }
     case 'u':
-      if (n == 1) return t[0];
-      if (n == 2) { uint16_t v; memcpy(&v, t, 2); return v; }
-      if (n == 4) { uint32_t v; memcpy(&v, t, 4); return v; }
-      { uint64_t v; memcpy(&v, t, 8); return (double)v; }
+      if (n == 1) return p[0];
+      if (n == 2) { uint16_t v; memcpy(&v, p, 2); return v; }
+      if (n == 4) { uint32_t v; memcpy(&v, p, 4); return v; }
+      { uint64_t v; memcpy(&v, p, 8); return (double)v; }
     default:
-      if (n == 4) { float v; memcpy(&v, t, 4); return v; }
-      { double v; memcpy(&v, t, 8); return v; }
+      if (n == 4) { float v; memcpy(&v, p, 4); return v; }
+      { double v; memcpy(&v, p, 8); return v; }
   }
 }
 

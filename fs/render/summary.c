@@ -722,20 +722,21 @@ static int tree_importances(const Value *tree, uint64_t nf, double *imp) {
     free(raw);
     return 0;
   }
-  double *t = calloc((size_t)nf, sizeof *t);
-  int ok = t != NULL;
+  /* Each node's weighted impurity once (every node is a child once more). */
+  double *t = calloc((size_t)nf, sizeof *t), *wi = malloc((size_t)n * sizeof *wi);
+  int ok = t != NULL && wi != NULL;
 #define REC(i, off, fd) rv_element(fd, raw + (i) * d->itemsize + (off))
+  for (uint64_t i = 0; ok && i < n; i++) wi[i] = REC(i, ow, dw) * REC(i, oi, di);
   for (uint64_t i = 0; ok && i < n; i++) {
     double l = REC(i, ol, dl), r = REC(i, orr, dr), f = REC(i, of, df);
     if (l < 0) continue;   /* a leaf */
     ok = l < (double)n && r >= 0 && r < (double)n && f >= 0 && f < (double)nf;
     if (!ok) break;
-    uint64_t li = (uint64_t)l, ri = (uint64_t)r;
-    t[(uint64_t)f] += REC(i, ow, dw) * REC(i, oi, di) - REC(li, ow, dw) * REC(li, oi, di) -
-                      REC(ri, ow, dw) * REC(ri, oi, di);
+    t[(uint64_t)f] += wi[i] - wi[(uint64_t)l] - wi[(uint64_t)r];
   }
   double root = ok ? REC(0, ow, dw) : 0;
 #undef REC
+  free(wi);
   double sum = 0;
   for (uint64_t k = 0; ok && k < nf; k++) sum += (t[k] /= root);
   for (uint64_t k = 0; ok && k < nf; k++) imp[k] += sum > 0 ? t[k] / sum : t[k];
