@@ -72,3 +72,17 @@ def test_float64_text_is_repr(tmp_path):
 def test_float32_text_is_numpy_str(tmp_path):
     a = floats()
     assert_txt_view(tmp_path, "f", a, [str(x) for x in a])
+
+
+def test_integer_text_is_str(tmp_path):
+    """Integers are written digits-first from their length (text.c udigits): every
+    digit count, each side of every power of ten, and the extremes."""
+    p10 = [10 ** k for k in range(20)]
+    u = sorted({v for p in p10 for v in (p - 1, p, p + 1) if 0 <= v < 2**64} | {0, 2**64 - 1, 2**63})
+    a = np.array(u, dtype=np.uint64)
+    assert_txt_view(tmp_path, "u", a, [str(int(x)) for x in a])
+    s = sorted({v for x in u for v in (x, -x) if -2**63 <= v < 2**63} | {-2**63, 2**63 - 1})
+    b = np.array(s, dtype=np.int64)
+    assert_txt_view(tmp_path, "i", b, [str(int(x)) for x in b])
+    c = np.array([float(x) for x in u if x < 10**15] + [-0.0, 0.0, 1e15 - 1], dtype=np.float64)
+    assert_txt_view(tmp_path, "d", c, [repr(float(x)) for x in c])
