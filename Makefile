@@ -3,8 +3,13 @@
 
 CC       := gcc
 PKGS     := fuse3 zlib libdeflate libcjson libzip liblzma liblz4 libarchive
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2 -lm -lpthread
+# Opened at run time, not linked (fs/format/sevenzip.c says why): its soname.
+DLOPENED := libarchive
+ARCHIVE_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libarchive 2>/dev/null)/libarchive.so \
+                    2>/dev/null | awk '/SONAME/ {print $$2}')
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+              $(if $(ARCHIVE_SONAME),-DMFS_LIBARCHIVE_SONAME='"$(ARCHIVE_SONAME)"')
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out $(DLOPENED),$(PKGS)) 2>/dev/null) -lbz2 -lm -lpthread
 CSTD     := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g

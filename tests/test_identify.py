@@ -298,6 +298,17 @@ def test_pickle_inside_7z_is_judged(tmp_path):
         assert meta["container"] == "7z" and meta["verdict"] == "dangerous"
 
 
+def test_libarchive_is_loaded_by_the_first_7z_only():
+    """libarchive (and the libxml2, ICU, libstdc++ it brings) is not linked: it is
+    opened when a 7z is first decoded (the test above), so a start loads none of it."""
+    import subprocess
+    from conftest import MODELFS
+    needed = subprocess.run(["objdump", "-p", MODELFS], check=True, stdout=subprocess.PIPE).stdout
+    libs = [l.split()[1] for l in needed.decode().splitlines() if l.split()[:1] == ["NEEDED"]]
+    assert "libfuse3.so.3" in libs
+    assert not [l for l in libs if l.startswith(("libarchive", "libxml2", "libicu", "libstdc++"))], libs
+
+
 # ---- pre-0.10 joblib companions, check DIR, unreadable files (issue 16 point 7) -----------
 
 COMPAT = os.path.join(TESTDATA, "compat")

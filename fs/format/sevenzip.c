@@ -9,17 +9,100 @@
 ** MFS_MAX_ZIP_MEMBER_IN_MEMORY per member and MFS_MAX_GRAPH_BYTES for the archive
 ** (charged to the arena); a larger member is reported, never half-read.  It must
 ** never extract anything to a host path: member names only ever become dict keys.
+**
+** libarchive is opened (dlopen) the first time a 7z is decoded, not linked: it
+** brings libxml2, ICU, libstdc++, nettle and more, whose loading took half of every
+** modelfs start (~2 ms of CPU before a mount could answer), for a format few files
+** have.  Without it a 7z is an error saying so; nothing else depends on it.
 */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/archive.h"
 #include "modelfs/limits.h"
 
+/* The library's file name (its soname), set by the Makefile from the one built against. */
+#ifndef MFS_LIBARCHIVE_SONAME
+#define MFS_LIBARCHIVE_SONAME "libarchive.so.13"
+#endif
+
 static const uint8_t magic[6] = {'7', 'z', 0xbc, 0xaf, 0x27, 0x1c};
+
+/* ---- libarchive, opened on first use ------------------------------------------------ */
+
+/* The functions used, typed from archive.h.  One table for the process, filled
+** once (pthread_once) and never changed after: it stands for the binding the
+** dynamic linker would have made at start. */
+typedef struct LibArchive {
+  __typeof__(archive_read_new) *read_new;
+  __typeof__(archive_read_free) *read_free;
+  __typeof__(archive_read_support_format_7zip) *support_7zip;
+  __typeof__(archive_read_set_read_callback) *set_read_callback;
+  __typeof__(archive_read_set_seek_callback) *set_seek_callback;
+  __typeof__(archive_read_set_skip_callback) *set_skip_callback;
+  __typeof__(archive_read_set_callback_data) *set_callback_data;
+  __typeof__(archive_read_open1) *open1;
+  __typeof__(archive_read_next_header) *next_header;
+  __typeof__(archive_read_data) *read_data;
+  __typeof__(archive_error_string) *error_string;
+  __typeof__(archive_set_error) *set_error;
+  __typeof__(archive_entry_size_is_set) *entry_size_is_set;
+  __typeof__(archive_entry_size) *entry_size;
+  __typeof__(archive_entry_pathname) *entry_pathname;
+  __typeof__(archive_entry_filetype) *entry_filetype;
+  char why[256];                /* empty when every function was found */
+} LibArchive;
+
+static LibArchive lib;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+
+/* dlsym into a function pointer: POSIX's own idiom (ISO C has no such cast). */
+static int find(void *h, const char *name, void *slot) {
+  void *f = dlsym(h, name);
+  memcpy(slot, &f, sizeof f);
+  if (f == NULL && lib.why[0] == 0)
+    snprintf(lib.why, sizeof lib.why, "%s has no %s", MFS_LIBARCHIVE_SONAME, name);
+  return f != NULL;
+}
+
+static void lib_load(void) {
+  void *h = dlopen(MFS_LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) {
+    const char *why = dlerror();
+    snprintf(lib.why, sizeof lib.why, "cannot load %s: %s", MFS_LIBARCHIVE_SONAME,
+             why ? why : "?");
+    return;
+  }
+  int ok = find(h, "archive_read_new", &lib.read_new) & find(h, "archive_read_free", &lib.read_free) &
+           find(h, "archive_read_support_format_7zip", &lib.support_7zip) &
+           find(h, "archive_read_set_read_callback", &lib.set_read_callback) &
+           find(h, "archive_read_set_seek_callback", &lib.set_seek_callback) &
+           find(h, "archive_read_set_skip_callback", &lib.set_skip_callback) &
+           find(h, "archive_read_set_callback_data", &lib.set_callback_data) &
+           find(h, "archive_read_open1", &lib.open1) &
+           find(h, "archive_read_next_header", &lib.next_header) &
+           find(h, "archive_read_data", &lib.read_data) &
+           find(h, "archive_error_string", &lib.error_string) &
+           find(h, "archive_set_error", &lib.set_error) &
+           find(h, "archive_entry_size_is_set", &lib.entry_size_is_set) &
+           find(h, "archive_entry_size", &lib.entry_size) &
+           find(h, "archive_entry_pathname", &lib.entry_pathname) &
+           find(h, "archive_entry_filetype", &lib.entry_filetype);
+  if (!ok) dlclose(h);   /* the library stays out; every 7z says why */
+}
+
+/* The table, or NULL with *why when libarchive cannot be used. */
+static const LibArchive *libarchive(const char **why) {
+  pthread_once(&lib_once, lib_load);
+  *why = lib.why;
+  return lib.why[0] ? NULL : &lib;
+}
 
 /* ---- libarchive over a Source ------------------------------------------------------ */
 
@@ -35,7 +118,7 @@ static la_ssize_t io_read(struct archive *a, void *ud, const void **out) {
   Err e;
   err_clear(&e);
   if (io->src->ops->read(io->src, io->pos, io->buf, sizeof io->buf, &got, &e) != MFS_OK) {
-    archive_set_error(a, EIO, "%s", e.msg);
+    lib.set_error(a, EIO, "%s", e.msg);
     return -1;
   }
   io->pos += got;
@@ -67,7 +150,7 @@ static la_int64_t io_skip(struct archive *a, void *ud, la_int64_t n) {
 /* The member's bytes in memory as a Source, or NULL with why. */
 static Source *member_source(struct archive *a, Model *m, struct archive_entry *en,
                              const char *label, char *why, size_t cap) {
-  int64_t declared = archive_entry_size_is_set(en) ? archive_entry_size(en) : -1;
+  int64_t declared = lib.entry_size_is_set(en) ? lib.entry_size(en) : -1;
   uint64_t limit = MFS_MAX_ZIP_MEMBER_IN_MEMORY;
   if (declared > (int64_t)limit) {
     snprintf(why, cap, "member of %lld bytes is too large to read into memory",
@@ -94,9 +177,9 @@ static Source *member_source(struct archive *a, Model *m, struct archive_entry *
       buf = nb;
       continue;
     }
-    la_ssize_t got = archive_read_data(a, buf + n, cap_bytes - n);
+    la_ssize_t got = lib.read_data(a, buf + n, cap_bytes - n);
     if (got < 0) {
-      snprintf(why, cap, "cannot read member: %s", archive_error_string(a));
+      snprintf(why, cap, "cannot read member: %s", lib.error_string(a));
       free(buf);
       return NULL;
     }
@@ -117,9 +200,9 @@ static Source *member_source(struct archive *a, Model *m, struct archive_entry *
 
 static MfsStatus add_entry(ArchiveBuild *ab, struct archive *a, struct archive_entry *en) {
   Model *m = ab->m;
-  const char *path = archive_entry_pathname(en);
+  const char *path = lib.entry_pathname(en);
   /* py7zr (picklescan's fixtures) leaves the type unset: a file unless said otherwise */
-  mode_t type = archive_entry_filetype(en);
+  mode_t type = lib.entry_filetype(en);
   if (path == NULL || (type != AE_IFREG && type != 0)) return MFS_OK;
   char label[1024], why[600] = "";
   snprintf(label, sizeof label, "%s:%s", m->path, path);
@@ -137,13 +220,12 @@ static int sniff(Source *src, const uint8_t *head, size_t n) {
 }
 
 static MfsStatus open_archive(Model *m, struct archive *a, Io *io) {
-  if (archive_read_support_format_7zip(a) != ARCHIVE_OK ||
-      archive_read_set_read_callback(a, io_read) != ARCHIVE_OK ||
-      archive_read_set_seek_callback(a, io_seek) != ARCHIVE_OK ||
-      archive_read_set_skip_callback(a, io_skip) != ARCHIVE_OK ||
-      archive_read_set_callback_data(a, io) != ARCHIVE_OK || archive_read_open1(a) != ARCHIVE_OK)
+  if (lib.support_7zip(a) != ARCHIVE_OK || lib.set_read_callback(a, io_read) != ARCHIVE_OK ||
+      lib.set_seek_callback(a, io_seek) != ARCHIVE_OK ||
+      lib.set_skip_callback(a, io_skip) != ARCHIVE_OK ||
+      lib.set_callback_data(a, io) != ARCHIVE_OK || lib.open1(a) != ARCHIVE_OK)
     return err_set(&m->err, MFS_ECORRUPT, MFS_NO_OFFSET, "not a readable 7z archive: %s",
-                   archive_error_string(a) ? archive_error_string(a) : "unknown error");
+                   lib.error_string(a) ? lib.error_string(a) : "unknown error");
   return MFS_OK;
 }
 
@@ -154,8 +236,12 @@ static MfsStatus decode(Model *m, Source *src) {
   if (src->size == SOURCE_SIZE_UNKNOWN)
     return err_set(&m->err, MFS_EUNSUPPORTED, MFS_NO_OFFSET,
                    "a 7z archive inside a compressed stream is not opened");
+  const char *why;
+  if (libarchive(&why) == NULL)
+    return err_set(&m->err, MFS_EUNSUPPORTED, MFS_NO_OFFSET, "7z archives need libarchive: %s",
+                   why);
   Io *io = calloc(1, sizeof *io);
-  struct archive *a = io ? archive_read_new() : NULL;
+  struct archive *a = io ? lib.read_new() : NULL;
   if (a == NULL) {
     free(io);
     return err_set(&m->err, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
@@ -164,10 +250,10 @@ static MfsStatus decode(Model *m, Source *src) {
   st = open_archive(m, a, io);
   struct archive_entry *en;
   for (size_t count = 0; st == MFS_OK; count++) {
-    int r = archive_read_next_header(a, &en);
+    int r = lib.next_header(a, &en);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      st = err_set(&m->err, MFS_ECORRUPT, MFS_NO_OFFSET, "7z archive: %s", archive_error_string(a));
+      st = err_set(&m->err, MFS_ECORRUPT, MFS_NO_OFFSET, "7z archive: %s", lib.error_string(a));
       break;
     }
     if (count >= MFS_MAX_ZIP_MEMBERS)
@@ -178,7 +264,7 @@ static MfsStatus decode(Model *m, Source *src) {
     /* A broken member is reported but the others are still shown. */
     if (st != MFS_OK && st != MFS_ENOMEM && st != MFS_ELIMIT) st = MFS_OK;
   }
-  archive_read_free(a);
+  lib.read_free(a);
   free(io);
   return st != MFS_OK ? st : m->err.code;
 }
