@@ -342,7 +342,10 @@ static int npy_fortran(const NdArray *a) {
 
 /* Latin-1 bytes of UTF-8 text; 0 when a code point is above U+00FF. */
 static int to_latin1(const char *s, size_t n, Buf *out) {
-  for (size_t i = 0; i < n; i++) {
+  size_t ascii = 0;
+  while (ascii < n && (unsigned char)s[ascii] < 0x80) ascii++;
+  buf_add(out, s, ascii);         /* all of it, nearly always: one copy */
+  for (size_t i = ascii; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x80) {
       buf_putc(out, (char)c);
@@ -355,6 +358,9 @@ static int to_latin1(const char *s, size_t n, Buf *out) {
   }
   return 1;
 }
+
+/* Padding, added in one copy (readdirplus sizes every .npy by its header). */
+static const char SPACES[65] = "                                                                ";
 
 char *npy_header(const NdArray *a, size_t *len, int *fortran_order, Err *e) {
   const Dtype *d = dtype_of(a->dtype);
@@ -382,7 +388,7 @@ char *npy_header(const NdArray *a, size_t *len, int *fortran_order, Err *e) {
   if (a->ndim > 0) {
     char dim[24];
     int n = snprintf(dim, sizeof dim, "%llu", (unsigned long long)a->shape[fo ? a->ndim - 1 : 0]);
-    for (int i = n; i < 21; i++) buf_putc(&h, ' ');
+    if (n < 21) buf_add(&h, SPACES, (size_t)(21 - n));
   }
   Buf enc;
   buf_init(&enc);
@@ -416,7 +422,7 @@ char *npy_header(const NdArray *a, size_t *len, int *fortran_order, Err *e) {
   }
   buf_add(&out, enc.p ? enc.p : "", enc.len);
   buf_free(&enc);
-  for (size_t i = 0; i < pad; i++) buf_putc(&out, ' ');
+  buf_add(&out, SPACES, pad);     /* pad <= 64 */
   buf_putc(&out, '\n');
   char *res = buf_detach(&out, len);
   if (res == NULL) {
