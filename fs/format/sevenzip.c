@@ -20,7 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +62,30 @@ typedef struct LibArchive {
 static LibArchive lib;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
-/* dlsym into a function pointer: POSIX's own idiom (ISO C has no such cast). */
-static int find(void *h, const char *name, void *slot) {
-  void *f = dlsym(h, name);
-  memcpy(slot, &f, sizeof f);
-  if (f == NULL && lib.why[0] == 0)
-    snprintf(lib.why, sizeof lib.why, "%s has no %s", MFS_LIBARCHIVE_SONAME, name);
-  return f != NULL;
-}
+/* Where each function found goes in the table. */
+static const struct Symbol {
+  const char *name;
+  size_t at;
+} SYMBOLS[] = {
+  {"archive_read_new", offsetof(LibArchive, read_new)},
+  {"archive_read_free", offsetof(LibArchive, read_free)},
+  {"archive_read_support_format_7zip", offsetof(LibArchive, support_7zip)},
+  {"archive_read_set_read_callback", offsetof(LibArchive, set_read_callback)},
+  {"archive_read_set_seek_callback", offsetof(LibArchive, set_seek_callback)},
+  {"archive_read_set_skip_callback", offsetof(LibArchive, set_skip_callback)},
+  {"archive_read_set_callback_data", offsetof(LibArchive, set_callback_data)},
+  {"archive_read_open1", offsetof(LibArchive, open1)},
+  {"archive_read_next_header", offsetof(LibArchive, next_header)},
+  {"archive_read_data", offsetof(LibArchive, read_data)},
+  {"archive_error_string", offsetof(LibArchive, error_string)},
+  {"archive_set_error", offsetof(LibArchive, set_error)},
+  {"archive_entry_size_is_set", offsetof(LibArchive, entry_size_is_set)},
+  {"archive_entry_size", offsetof(LibArchive, entry_size)},
+  {"archive_entry_pathname", offsetof(LibArchive, entry_pathname)},
+  {"archive_entry_filetype", offsetof(LibArchive, entry_filetype)},
+};
 
+/* Every function or none: the library stays out and every 7z says why. */
 static void lib_load(void) {
   void *h = dlopen(MFS_LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
   if (h == NULL) {
@@ -79,22 +94,16 @@ static void lib_load(void) {
              why ? why : "?");
     return;
   }
-  int ok = find(h, "archive_read_new", &lib.read_new) & find(h, "archive_read_free", &lib.read_free) &
-           find(h, "archive_read_support_format_7zip", &lib.support_7zip) &
-           find(h, "archive_read_set_read_callback", &lib.set_read_callback) &
-           find(h, "archive_read_set_seek_callback", &lib.set_seek_callback) &
-           find(h, "archive_read_set_skip_callback", &lib.set_skip_callback) &
-           find(h, "archive_read_set_callback_data", &lib.set_callback_data) &
-           find(h, "archive_read_open1", &lib.open1) &
-           find(h, "archive_read_next_header", &lib.next_header) &
-           find(h, "archive_read_data", &lib.read_data) &
-           find(h, "archive_error_string", &lib.error_string) &
-           find(h, "archive_set_error", &lib.set_error) &
-           find(h, "archive_entry_size_is_set", &lib.entry_size_is_set) &
-           find(h, "archive_entry_size", &lib.entry_size) &
-           find(h, "archive_entry_pathname", &lib.entry_pathname) &
-           find(h, "archive_entry_filetype", &lib.entry_filetype);
-  if (!ok) dlclose(h);   /* the library stays out; every 7z says why */
+  for (size_t i = 0; i < sizeof SYMBOLS / sizeof *SYMBOLS; i++) {
+    void *f = dlsym(h, SYMBOLS[i].name);
+    if (f == NULL) {
+      snprintf(lib.why, sizeof lib.why, "%s has no %s", MFS_LIBARCHIVE_SONAME, SYMBOLS[i].name);
+      dlclose(h);
+      return;
+    }
+    /* dlsym's object pointer into a function pointer: POSIX's own idiom. */
+    memcpy((char *)&lib + SYMBOLS[i].at, &f, sizeof f);
+  }
 }
 
 /* The table, or NULL with *why when libarchive cannot be used. */
