@@ -1,9 +1,13 @@
-"""test_versions.py -- issue 13 point 3 beyond what test_reliability.py covers:
-replaced versions' trees evicted while the kernel still holds their inodes.
+"""test_versions.py -- issue 13 beyond what test_reliability.py covers: replaced
+versions' trees evicted while the kernel still holds their inodes (point 3), and
+open files of a source too big to be summed whole at open (points 1-2).
 
 Through a real mount (the sanitized daemon under `make check`).  The truth is
-what the mount listed before the change.
+what the mount listed before the change, or what numpy.save writes.
 """
+import contextlib
+import errno
+import io
 import os
 import pickle
 import time
@@ -91,3 +95,136 @@ def test_old_versions_answer_after_eviction(tmp_path, change):
         finally:
             for fd, _, _ in held:
                 os.close(fd)
+
+
+# ---- points 1-2 for a source past the 64 MiB summed at open ---------------------------------
+
+BIG_SHAPE = (9, 1000000)      # 72 MB of float64: past MFS_PROVE_MAX (64 MiB) with its pickle
+
+
+def _big_joblib(seed, shape=BIG_SHAPE):
+    """A joblib file (uncompressed: the array's bytes lie in the file, read lazily)
+    holding one big fitted-size array, and the .npy numpy.save writes for it."""
+    import joblib
+    arr = np.random.RandomState(seed).standard_normal(shape)
+    out = io.BytesIO()
+    np.save(out, arr)
+    raw = io.BytesIO()
+    joblib.dump({"coef_": arr}, raw)
+    return raw.getvalue(), out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def big_versions():
+    """The opened version, and versions written over it in place (bigger, smaller)."""
+    return {"old": _big_joblib(1), "bigger": _big_joblib(2, (9, 1100000)),
+            "smaller": _big_joblib(3, (9, 100000))}
+
+
+def _read_on(f):
+    """Read an open file to its end, dropping its cached pages before each read
+    so every byte comes from the daemon; None when the daemon said EIO."""
+    out = bytearray()
+    try:
+        while True:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return bytes(out)
+            out += chunk
+    except OSError as e:
+        assert e.errno == errno.EIO, e
+        return None
+
+
+def _open_read_change(tmp_path, data, watch, change):
+    """Mount a source holding DATA, open coef_.npy, read 64 KiB, CHANGE(path),
+    read on: (head, rest), rest None for EIO."""
+    from test_reliability import WATCH
+    path = tmp_path / "m.joblib"
+    path.write_bytes(data)
+    with mounted(str(tmp_path), *WATCH[watch]) as m:
+        with open(os.path.join(m, "m.joblib", "coef_.npy"), "rb", buffering=0) as f:
+            head = f.read(65536)
+            time.sleep(0.02)                      # a new mtime
+            with change(path):
+                time.sleep(0.2)
+                return head, _read_on(f)
+
+
+@contextlib.contextmanager
+def _touched(path):
+    os.utime(path)
+    yield
+
+
+@contextlib.contextmanager
+def _appended(path):
+    with open(path, "ab") as f:
+        f.write(b"appended after the pickle's STOP\n")
+    yield
+
+
+@contextlib.contextmanager
+def _same_bytes(path):
+    data = path.read_bytes()
+    with open(path, "r+b") as f:
+        f.write(data)
+    yield
+
+
+def _rewriting(data):
+    """A change: DATA written over the file in place, the writer keeping it open
+    while the reader goes on (no close event for inotify)."""
+    @contextlib.contextmanager
+    def rewrite(path):
+        with open(path, "r+b") as w:
+            w.truncate(0)
+            w.write(data)
+            w.flush()
+            yield
+    return rewrite
+
+
+BIG_CHANGES = {"touch": _touched, "append": _appended, "rewrite-same-bytes": _same_bytes}
+
+
+@pytest.mark.parametrize("watch", ["inotify", "nowatch"])
+@pytest.mark.parametrize("change", sorted(BIG_CHANGES))
+def test_touch_or_append_keeps_a_big_source_reading(tmp_path, big_versions, watch, change):
+    """Issue 13 point 2 past 64 MiB: a touch, an append or the same bytes written
+    again leave the opened array's bytes as they were, so the reader goes on and
+    gets exactly what numpy.save writes for the array."""
+    data, npy = big_versions["old"]
+    assert len(data) > 64 << 20
+    head, rest = _open_read_change(tmp_path, data, watch, BIG_CHANGES[change])
+    assert rest is not None, "EIO although the bytes did not change"
+    assert head + rest == npy
+
+
+@pytest.mark.parametrize("watch", ["inotify", "nowatch"])
+@pytest.mark.parametrize("new", ["bigger", "smaller"])
+def test_inplace_rewrite_of_a_big_source_fails_the_handle(tmp_path, big_versions, watch, new):
+    """Issue 13 point 1 past 64 MiB: another version written in place (the writer
+    keeps the file open) fails the open handle with EIO: never the new bytes
+    after the old ones, never a guess."""
+    data, npy = big_versions["old"]
+    head, rest = _open_read_change(tmp_path, data, watch, _rewriting(big_versions[new][0]))
+    assert head == npy[:65536]
+    assert rest is None, "read on after an in-place rewrite"
+
+
+@pytest.mark.parametrize("watch", ["inotify", "nowatch"])
+def test_compressed_source_reads_the_version_decoded(tmp_path, watch):
+    """A compressed joblib's decompressed bytes are kept by the decode's one pass
+    (memory, then the spill file), each proven when read: an open .npy reads on
+    with the version decoded whatever is written over the file since."""
+    import joblib
+    arr = np.random.RandomState(4).standard_normal((9, 100000))
+    npy = io.BytesIO()
+    np.save(npy, arr)
+    data, new = io.BytesIO(), io.BytesIO()
+    joblib.dump({"coef_": arr}, data, compress=("zlib", 3))
+    joblib.dump({"coef_": arr * 2}, new, compress=("zlib", 3))
+    head, rest = _open_read_change(tmp_path, data.getvalue(), watch, _rewriting(new.getvalue()))
+    assert rest is not None and head + rest == npy.getvalue()

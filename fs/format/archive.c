@@ -34,7 +34,7 @@ static void holder_destroy(Source *s) {
   free(s);
 }
 
-static const SourceOps holder_ops = {holder_read, holder_destroy};
+static const SourceOps holder_ops = {holder_read, holder_destroy, NULL};
 
 static int keep_model(Model *m, Model *sub) {
   Holder *h = calloc(1, sizeof *h);

@@ -325,7 +325,7 @@ static void stream_destroy(Source *src) {
   free(s);
 }
 
-static const SourceOps stream_ops = {stream_read, stream_destroy};
+static const SourceOps stream_ops = {stream_read, stream_destroy, NULL};
 
 /* Read a whole member of known size through libzip, checking it does not inflate
 ** to more than it declares (libzip also checks the CRC at the end). */

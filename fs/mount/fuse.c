@@ -800,6 +800,10 @@ static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi,
     cache_release(mt->cache, m);
     return WOULD_WAIT;
   } else if (render_size(cache_tree(m), n, &size, &e) != MFS_OK) err = EIO;
+  /* Sum the source bytes this file reads lazily while they are still those
+  ** decoded, so a touch or an append before its reads end is told from a
+  ** rewrite.  Failing, it changes nothing: its reads then prove or fail. */
+  if (!err) render_sum(cache_tree(m), n, &e);
   Handle *h = err ? NULL : handle_new(mt, H_MODEL);
   if (h == NULL) {
     cache_release(mt->cache, m);

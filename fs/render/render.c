@@ -1771,6 +1771,21 @@ MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t 
   return MFS_OK;
 }
 
+MfsStatus render_sum(RTree *t, const RNode *n, Err *e) {
+  if (checked(t, n) == NULL || n->kind != RK_FILE) return MFS_OK;
+  const Blob *b = NULL;
+  if (n->content == C_BIN) b = &n->value->u.bytes;
+  if (n->content == C_NPY) b = &n->value->u.arr->data;
+  if (n->content == C_TXT) {                      /* a big view reads its array on */
+    pthread_mutex_lock(&t->mu);
+    int streamed = t->x[n->index].tx != NULL;
+    pthread_mutex_unlock(&t->mu);
+    if (streamed) b = &n->value->u.arr->data;
+  }
+  if (b == NULL || b->mem != NULL || b->src == NULL) return MFS_OK;
+  return source_sum(b->src, b->off, b->len, e);
+}
+
 size_t render_memory(const RTree *t) {
   RTree *w = (RTree *)t;   /* the lock is not part of the tree's value */
   pthread_mutex_lock(&w->mu);

@@ -51,6 +51,10 @@ void source_tally_get(const SourceTally *t, uint64_t *reads, uint64_t *bytes) {
   *bytes = __atomic_load_n(&t->bytes, __ATOMIC_RELAXED);
 }
 
+MfsStatus source_sum(Source *s, uint64_t off, uint64_t len, Err *e) {
+  return s->ops->sum ? s->ops->sum(s, off, len, e) : MFS_OK;
+}
+
 /* ---- memory ---------------------------------------------------------------- */
 
 typedef struct MemSource {
@@ -76,7 +80,7 @@ static void mem_destroy(Source *s) {
   free(s);
 }
 
-static const SourceOps mem_ops = {mem_read, mem_destroy};
+static const SourceOps mem_ops = {mem_read, mem_destroy, NULL};
 
 Source *source_from_memory(const void *data, size_t len, const char *name) {
   MemSource *m = calloc(1, sizeof *m);
@@ -114,7 +118,14 @@ static void slice_destroy(Source *s) {
   free(s);
 }
 
-static const SourceOps slice_ops = {slice_read, slice_destroy};
+static MfsStatus slice_sum(Source *s, uint64_t off, uint64_t len, Err *e) {
+  SliceSource *sl = (SliceSource *)s;
+  if (off >= s->size) return MFS_OK;
+  if (len > s->size - off) len = s->size - off;
+  return source_sum(sl->inner, sl->start + off, len, e);
+}
+
+static const SourceOps slice_ops = {slice_read, slice_destroy, slice_sum};
 
 Source *source_slice(Source *inner, uint64_t off, uint64_t len, const char *name) {
   SliceSource *sl = calloc(1, sizeof *sl);

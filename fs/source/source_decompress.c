@@ -751,7 +751,21 @@ static void dsrc_destroy(Source *s) {
   free(d);
 }
 
-static const SourceOps dsrc_ops = {dsrc_read, dsrc_destroy};
+/* Bytes the store holds were decompressed from the file as it was when the first
+** pass read it (each of those reads proven), so nothing can change them.  Past
+** the store (it stopped: cap, full disk, no cache dir) they are inflated again
+** from the compressed bytes, which are summed from the stream's start to the
+** file's end: which of them a range needs is known only by inflating. */
+static MfsStatus dsrc_sum(Source *s, uint64_t off, uint64_t len, Err *e) {
+  DSrc *d = (DSrc *)s;
+  pthread_mutex_lock(&d->mu);
+  uint64_t se = store_end(d);
+  pthread_mutex_unlock(&d->mu);
+  if (len == 0 || (off < se && len <= se - off)) return MFS_OK;
+  return source_sum(d->inner, d->start, UINT64_MAX - d->start, e);
+}
+
+static const SourceOps dsrc_ops = {dsrc_read, dsrc_destroy, dsrc_sum};
 
 /* ---- construction ------------------------------------------------------------------ */
 

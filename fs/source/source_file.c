@@ -6,13 +6,19 @@
 ** long after the decode.  So each read is followed by an fstat of the
 ** descriptor; when size, mtime, ctime (or inode) moved, the bytes just read may
 ** be of another version and are not returned.  A touch, an append or a rewrite
-** with the same bytes also moves them without changing what was opened: for
-** files up to MFS_PROVE_MAX the bytes are summed per MFS_PROVE_BLOCK at open
-** (crc32), and a moved identity is accepted once every block still sums the
-** same and the file is not shorter.  Reads never go past the size opened.
+** with the same bytes also moves them without changing what was opened, so
+** blocks of MFS_PROVE_BLOCK bytes are summed (crc32) while the identity is still
+** the one opened: all of a file up to MFS_PROVE_MAX at open, and of a bigger one
+** the ranges a caller asks for with source_sum (an array when its file is
+** opened).  A moved identity is accepted once every summed block still sums the
+** same and the file is not shorter; blocks never summed cannot be proven then
+** and their reads fail (EIO), as do all reads once a summed block differs.
+** Under SOURCE_PROVE_NONE (identification, -o frugal) nothing is summed: any
+** change fails the reads after it.  Reads never go past the size opened.
 **
-** Must never: return bytes read while the file was not the version opened;
-** write to or seek the descriptor (any number of threads read at once).
+** Must never: return bytes read while the file was not the version opened, nor
+** bytes of a block not proven under the identity they were read under; write to
+** or seek the descriptor (any number of threads read at once).
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,14 +31,23 @@
 #include "modelfs/limits.h"
 #include "modelfs/source.h"
 
+/* A block's state.  B_OPEN: not summed, its bytes proven only while the identity
+** is still the one opened; B_SUMMED: its crc32 of the version opened is known;
+** B_LOST: the identity moved before it was summed, so nothing proves it. */
+enum { B_OPEN = 0, B_SUMMED = 1, B_LOST = 2 };
+
 typedef struct FileSource {
   Source base;
   int fd;
-  pthread_mutex_t lock;       /* cur, broken */
+  pthread_mutex_t prove_mu;   /* one sum or proof at a time; held by every writer of
+                                 cur, state[] and sums[] (so they may read them) */
+  pthread_mutex_t lock;       /* cur, broken, state[] for readers without prove_mu */
   struct stat cur;            /* identity under which the opened bytes are proven */
   int broken;                 /* proven changed: every later read fails */
-  uint32_t *sums;             /* crc32 per block of [0, size), or NULL: not provable */
-  size_t nsums;
+  size_t nblocks;             /* MFS_PROVE_BLOCK blocks of [0, size) */
+  uint8_t *state;             /* per block, B_* */
+  uint32_t *sums;             /* per block, where B_SUMMED */
+  SourceProve prove;          /* SOURCE_PROVE_NONE: no sums ever (-o frugal) */
   SourceTally *tally;         /* every pread counted here, or NULL */
 } FileSource;
 
@@ -61,45 +76,79 @@ static MfsStatus pread_all(int fd, SourceTally *tally, void *buf, size_t len, ui
   return MFS_OK;
 }
 
-/* The crc32 of every block of [0, size) into sums; 0 when all were read whole.
-** libdeflate's crc32 (carry-less multiply) is ~6x zlib's here: the sums run
-** over every byte of a file at open, before the decoder reads it once more. */
-static int sum_blocks(const FileSource *f, uint64_t size, uint32_t *sums, size_t nsums,
-                      uint8_t *buf) {
-  for (size_t i = 0; i < nsums; i++) {
-    uint64_t off = (uint64_t)i * MFS_PROVE_BLOCK;
-    size_t len = size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK;
-    size_t got;
-    if (pread_all(f->fd, f->tally, buf, len, off, &got) != MFS_OK || got != len) return -1;
-    sums[i] = libdeflate_crc32(0, buf, len);
-  }
+/* The crc32 of block b as the file holds it now; 0 when it was read whole.
+** libdeflate's crc32 (carry-less multiply) is ~6x zlib's here: sums run over
+** every byte summed, before the decoder or a reader reads it once more. */
+static int sum_block(FileSource *f, size_t b, uint8_t *buf, uint32_t *crc) {
+  uint64_t off = (uint64_t)b * MFS_PROVE_BLOCK, size = f->base.size;
+  size_t len = size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK, got;
+  if (pread_all(f->fd, f->tally, buf, len, off, &got) != MFS_OK || got != len) return -1;
+  *crc = libdeflate_crc32(0, buf, len);
   return 0;
 }
 
-/* The file's identity moved from f->cur to *now: accept *now when the opened
-** bytes are all still there (same sums, not shorter).  Bytes that differ, or
-** a file too big to have sums, break the source for good; a file still moving
-** while summed fails this read only.  MFS_OK when *now is proven. */
-static MfsStatus prove(FileSource *f, const struct stat *now, Err *e) {
-  uint64_t size = f->base.size;
-  int gone = f->sums == NULL || (uint64_t)now->st_size < size, stable = 0;
+/* prove_mu held.  1 when every summed block still sums the same, 0 when one
+** differs, -1 when one could not be read. */
+static int summed_blocks_same(FileSource *f, uint8_t *buf) {
+  for (size_t b = 0; b < f->nblocks; b++) {
+    uint32_t crc;
+    if (f->state[b] != B_SUMMED) continue;
+    if (sum_block(f, b, buf, &crc) != 0) return -1;
+    if (crc != f->sums[b]) return 0;
+  }
+  return 1;
+}
+
+/* prove_mu held.  The identity moved from cur: accept the file as it is now when
+** the opened bytes summed are all still there (same sums, not shorter); blocks
+** never summed are lost then.  A summed block that differs breaks the source
+** for good; a file still moving while summed fails this call only. */
+static MfsStatus prove_locked(FileSource *f, Err *e) {
+  struct stat now, after;
+  if (fstat(f->fd, &now) != 0)
+    return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s", f->base.name, strerror(errno));
+  pthread_mutex_lock(&f->lock);
+  int gone = f->broken, moved = !same_identity(&now, &f->cur), stable = 0;
+  pthread_mutex_unlock(&f->lock);
+  if (!gone && !moved) return MFS_OK;               /* proven meanwhile by another reader */
+  gone = gone || (uint64_t)now.st_size < f->base.size;
   uint8_t *buf = gone ? NULL : malloc(MFS_PROVE_BLOCK);
-  uint32_t *sums = gone ? NULL : malloc(f->nsums * sizeof *sums);
-  if (!gone && buf && sums && sum_blocks(f, size, sums, f->nsums, buf) == 0) {
-    struct stat after;
-    stable = fstat(f->fd, &after) == 0 && same_identity(&after, now);
-    gone = stable && memcmp(sums, f->sums, f->nsums * sizeof *sums) != 0;
+  if (!gone && buf == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+  if (!gone) {
+    int same = summed_blocks_same(f, buf);
+    stable = same >= 0 && fstat(f->fd, &after) == 0 && same_identity(&after, &now);
+    gone = stable && same == 0;
   }
   free(buf);
-  free(sums);
-  int ok = stable && !gone;
   pthread_mutex_lock(&f->lock);
-  if (ok) f->cur = *now;
   if (gone) f->broken = 1;
+  else if (stable) f->cur = now;
+  for (size_t b = 0; stable && !gone && b < f->nblocks; b++)
+    if (f->state[b] == B_OPEN) f->state[b] = B_LOST;
   pthread_mutex_unlock(&f->lock);
-  if (ok) return MFS_OK;
+  if (stable && !gone) return MFS_OK;
   return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s since it was opened", f->base.name,
                  gone ? "rewritten" : "being changed");
+}
+
+static MfsStatus prove(FileSource *f, Err *e) {
+  pthread_mutex_lock(&f->prove_mu);
+  MfsStatus st = prove_locked(f, e);
+  pthread_mutex_unlock(&f->prove_mu);
+  return st;
+}
+
+/* Under lock: does [off, off+len) touch a block nothing proves? */
+static int range_lost(const FileSource *f, uint64_t off, size_t len) {
+  if (len == 0) return 0;
+  for (uint64_t b = off / MFS_PROVE_BLOCK; b <= (off + len - 1) / MFS_PROVE_BLOCK; b++)
+    if (f->state[b] == B_LOST) return 1;
+  return 0;
+}
+
+static MfsStatus not_summed(const FileSource *f, uint64_t at, Err *e) {
+  return err_set(e, MFS_EIO, at, "%s: changed since it was opened, before the bytes at "
+                 "offset %llu were summed", f->base.name, (unsigned long long)at);
 }
 
 static MfsStatus file_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
@@ -117,46 +166,76 @@ static MfsStatus file_read(Source *s, uint64_t off, void *buf, size_t len, size_
       return err_set(e, MFS_EIO, off, "%s: %s", s->name, strerror(errno));
     pthread_mutex_lock(&f->lock);
     int broken = f->broken, same = same_identity(&now, &f->cur);
+    int lost = same && range_lost(f, off, done);
     pthread_mutex_unlock(&f->lock);
     if (broken) break;
+    if (lost) return not_summed(f, off, e);
     if (same) {
       *got = done;
       return MFS_OK;
     }
-    MfsStatus st = prove(f, &now, e);   /* then read again under the new identity */
+    MfsStatus st = prove(f, e);   /* then read again under the new identity */
     if (st != MFS_OK) return st;
   }
   return err_set(e, MFS_EIO, off, "%s: rewritten since it was opened", s->name);
+}
+
+/* prove_mu held.  Sum block b if the identity is still the one its bytes are
+** proven under; a block the identity moved away from first cannot be summed. */
+static MfsStatus take_sum(FileSource *f, size_t b, uint8_t *buf, Err *e) {
+  uint64_t at = (uint64_t)b * MFS_PROVE_BLOCK;
+  uint32_t crc;
+  struct stat now;
+  if (f->state[b] == B_SUMMED) return MFS_OK;
+  if (f->state[b] == B_LOST) return not_summed(f, at, e);
+  if (sum_block(f, b, buf, &crc) != 0)
+    return err_set(e, MFS_EIO, at, "%s: read at offset %llu: %s", f->base.name,
+                   (unsigned long long)at, strerror(errno));
+  if (fstat(f->fd, &now) != 0)
+    return err_set(e, MFS_EIO, at, "%s: %s", f->base.name, strerror(errno));
+  pthread_mutex_lock(&f->lock);
+  int ok = !f->broken && same_identity(&now, &f->cur);
+  if (ok) {
+    f->sums[b] = crc;
+    f->state[b] = B_SUMMED;
+  }
+  pthread_mutex_unlock(&f->lock);
+  return ok ? MFS_OK : not_summed(f, at, e);
+}
+
+/* Sum the blocks of [off, off+len) not summed yet, so a touch or an append after
+** this is told from a rewrite for these bytes (source_sum).  Nothing under
+** SOURCE_PROVE_NONE: reading a range twice is what -o frugal declines. */
+static MfsStatus file_sum(Source *s, uint64_t off, uint64_t len, Err *e) {
+  FileSource *f = (FileSource *)s;
+  if (off >= s->size || len == 0 || f->prove == SOURCE_PROVE_NONE) return MFS_OK;
+  if (len > s->size - off) len = s->size - off;
+  size_t b1 = (size_t)((off + len - 1) / MFS_PROVE_BLOCK) + 1;
+  uint8_t *buf = NULL;
+  MfsStatus st = MFS_OK;
+  pthread_mutex_lock(&f->prove_mu);
+  for (size_t b = (size_t)(off / MFS_PROVE_BLOCK); b < b1 && st == MFS_OK; b++) {
+    if (f->state[b] != B_SUMMED && buf == NULL && (buf = malloc(MFS_PROVE_BLOCK)) == NULL)
+      st = err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
+    else
+      st = take_sum(f, b, buf, e);
+  }
+  pthread_mutex_unlock(&f->prove_mu);
+  free(buf);
+  return st;
 }
 
 static void file_destroy(Source *s) {
   FileSource *f = (FileSource *)s;
   close(f->fd);
   pthread_mutex_destroy(&f->lock);
+  pthread_mutex_destroy(&f->prove_mu);
+  free(f->state);
   free(f->sums);
   free(s);
 }
 
-static const SourceOps file_ops = {file_read, file_destroy};
-
-/* Sum the blocks of a file small enough to prove later; NULL sums otherwise
-** (or when it changed while being summed: it is not provable then). */
-static void take_sums(FileSource *f) {
-  uint64_t size = (uint64_t)f->cur.st_size;
-  if (size > MFS_PROVE_MAX) return;
-  size_t n = (size_t)((size + MFS_PROVE_BLOCK - 1) / MFS_PROVE_BLOCK);
-  uint32_t *sums = malloc((n ? n : 1) * sizeof *sums);
-  uint8_t *buf = n ? malloc(MFS_PROVE_BLOCK) : NULL;
-  struct stat after;
-  if (sums && (n == 0 || buf) && sum_blocks(f, size, sums, n, buf) == 0 &&
-      fstat(f->fd, &after) == 0 && same_identity(&after, &f->cur)) {
-    f->sums = sums;
-    f->nsums = n;
-  } else {
-    free(sums);
-  }
-  free(buf);
-}
+static const SourceOps file_ops = {file_read, file_destroy, file_sum};
 
 Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts, Err *e) {
   struct stat st;
@@ -166,17 +245,31 @@ Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts
     return NULL;
   }
   FileSource *f = calloc(1, sizeof *f);
-  if (f == NULL) {
+  size_t n = (size_t)(((uint64_t)st.st_size + MFS_PROVE_BLOCK - 1) / MFS_PROVE_BLOCK);
+  if (f) {
+    f->state = calloc(n ? n : 1, 1);             /* all B_OPEN */
+    f->sums = malloc((n ? n : 1) * sizeof *f->sums);
+  }
+  if (f == NULL || f->state == NULL || f->sums == NULL) {
+    if (f) free(f->state), free(f->sums);
+    free(f);
     close(fd);
     err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     return NULL;
   }
   f->fd = fd;
   f->cur = st;
+  f->nblocks = n;
+  f->prove = opts ? opts->prove : SOURCE_PROVE_OPEN;
   f->tally = opts ? opts->tally : NULL;
   pthread_mutex_init(&f->lock, NULL);
-  if (opts == NULL || opts->prove == SOURCE_PROVE_OPEN) take_sums(f);
+  pthread_mutex_init(&f->prove_mu, NULL);
   source_init(&f->base, &file_ops, name, (uint64_t)st.st_size);
+  /* A small file is summed whole now: every byte of it stays provable, whatever
+  ** is opened later.  A failure (it changed meanwhile) shows in its reads. */
+  Err ignored;
+  err_clear(&ignored);
+  if ((uint64_t)st.st_size <= MFS_PROVE_MAX) file_sum(&f->base, 0, (uint64_t)st.st_size, &ignored);
   return &f->base;
 }
 

@@ -100,7 +100,21 @@ static void strided_destroy(Source *src) {
   free(src);
 }
 
-static const SourceOps strided_ops = {strided_read, strided_destroy};
+/* Every element the view can serve lies in one span of inner: sum it whole. */
+static MfsStatus strided_sum(Source *src, uint64_t off, uint64_t len, Err *e) {
+  Strided *s = (Strided *)src;
+  if (off >= src->size || len == 0) return MFS_OK;
+  int64_t lo = 0, hi = 0;
+  for (int d = 0; d < s->ndim; d++) {
+    int64_t far = (int64_t)(s->shape[d] - 1) * s->stride[d];
+    if (far < 0) lo += far;
+    else hi += far;
+  }
+  return source_sum(s->inner, s->base_off + (uint64_t)lo * s->isz,
+                    (uint64_t)(hi - lo + 1) * s->isz, e);
+}
+
+static const SourceOps strided_ops = {strided_read, strided_destroy, strided_sum};
 
 Source *source_strided(Source *inner, uint64_t base_off, size_t itemsize, int ndim,
                        const uint64_t *shape, const int64_t *stride, const char *name) {
@@ -184,7 +198,15 @@ static void widen_destroy(Source *src) {
   free(src);
 }
 
-static const SourceOps widen_ops = {widen_read, widen_destroy};
+static MfsStatus widen_sum(Source *src, uint64_t off, uint64_t len, Err *e) {
+  Widen *w = (Widen *)src;
+  if (off >= src->size || len == 0) return MFS_OK;
+  if (len > src->size - off) len = src->size - off;
+  uint64_t e0 = off / 4, e1 = (off + len + 3) / 4;
+  return source_sum(w->inner, e0 * w->in_size, (e1 - e0) * w->in_size, e);
+}
+
+static const SourceOps widen_ops = {widen_read, widen_destroy, widen_sum};
 
 Source *source_widen(Source *inner, const char *kind, const char *name) {
   Widen *w = calloc(1, sizeof *w);
@@ -227,7 +249,7 @@ static void bundle_destroy(Source *s) {
   free(b);
 }
 
-static const SourceOps bundle_ops = {bundle_read, bundle_destroy};
+static const SourceOps bundle_ops = {bundle_read, bundle_destroy, NULL};
 
 Source *source_bundle(const char *name) {
   Bundle *b = calloc(1, sizeof *b);

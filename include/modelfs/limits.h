@@ -146,8 +146,10 @@
 /* A file read lazily (source_file.c) proves each read is of the version opened
 ** (fstat after the read).  Files up to PROVE_MAX are summed per PROVE_BLOCK at
 ** open, so a touch or an append (bytes opened unchanged) can be told from a
-** rewrite; a bigger file read after any change fails with EIO.  A read retried
-** PROVE_TRIES times while the file keeps changing fails too. */
+** rewrite; of a bigger file only the ranges source_sum asks for are summed (an
+** array when its file is opened: reading every byte at open would make `ls` of
+** a 10 GB checkpoint read 10 GB), and bytes not summed before a change fail.
+** A read retried PROVE_TRIES times while the file keeps changing fails too. */
 #define MFS_PROVE_BLOCK          (1u << 20)
 #define MFS_PROVE_MAX            (64ULL << 20)
 #define MFS_PROVE_TRIES          3

@@ -64,6 +64,12 @@ int render_size_costly(RTree *t, const RNode *n);
 MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t len,
                       size_t *got, Err *e);
 
+/* Take what proves, after a touch or an append of the model file, the source
+** bytes a file reads lazily (an array's .npy, a big .txt view, a .bin): called
+** when the file is opened, after render_size.  A failure means those bytes
+** cannot be proven after a change (reads then fail with EIO, never a mix). */
+MfsStatus render_sum(RTree *t, const RNode *n, Err *e);
+
 /* Where the verdict comes from: for each dangerous or untrusted global (sorted,
 ** unique), the tree paths that use it -- an object directory built by calling it,
 ** a file holding it as a value -- in tree order, at most MFS_MAX_WHERE_PATHS each.

@@ -25,6 +25,12 @@ typedef struct SourceOps {
   /* Read up to len bytes at off into buf; *got < len only at end of data. */
   MfsStatus (*read)(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e);
   void (*destroy)(Source *s);
+  /* Take now what proves [off, off+len) later, while the bytes are still those
+  ** opened (a file's crc32 sums, source_file.c), so a touch or an append after
+  ** this is told from a rewrite.  NULL: nothing to take (the bytes are in
+  ** memory or in a private store), or nothing this source can take (then a
+  ** change to the file under it fails the reads that need it). */
+  MfsStatus (*sum)(Source *s, uint64_t off, uint64_t len, Err *e);
 } SourceOps;
 
 struct Source {
@@ -36,6 +42,9 @@ struct Source {
 
 /* Read exactly len bytes; a short read is MFS_ETRUNC with the offset. */
 MfsStatus source_read(Source *s, uint64_t off, void *buf, size_t len, Err *e);
+/* ops->sum when there is one; MFS_OK otherwise.  A failure means those bytes
+** cannot be proven after a change (their reads then fail); it changes nothing. */
+MfsStatus source_sum(Source *s, uint64_t off, uint64_t len, Err *e);
 Source *source_ref(Source *s);
 void source_unref(Source *s);
 /* For implementations: fill the common fields (refs = 1, name copied). */
@@ -54,9 +63,11 @@ void source_tally_add(SourceTally *t, uint64_t reads, uint64_t bytes);
 void source_tally_get(const SourceTally *t, uint64_t *reads, uint64_t *bytes);
 
 /* How a file source proves its bytes (see source_file.c).  SOURCE_PROVE_OPEN:
-** crc32 sums of every block taken at open (a touch never breaks a reader).
-** SOURCE_PROVE_NONE: no sums (identification: nothing read is served later),
-** every read still checked against the identity opened. */
+** crc32 sums of every block of a file up to MFS_PROVE_MAX taken at open, of a
+** bigger one the ranges source_sum asks for (a touch never breaks a reader of
+** summed bytes).  SOURCE_PROVE_NONE: no sums, source_sum included
+** (identification: nothing read is served later; -o frugal), every read still
+** checked against the identity opened. */
 typedef enum SourceProve { SOURCE_PROVE_OPEN = 0, SOURCE_PROVE_NONE } SourceProve;
 typedef struct SourceFileOpts {
   SourceTally *tally;     /* may be NULL */

@@ -45,7 +45,7 @@ static MfsStatus log_read(Source *s, uint64_t off, void *buf, size_t len, size_t
 
 static void log_destroy(Source *s) { free(s); }
 
-static const SourceOps log_ops = {log_read, log_destroy};
+static const SourceOps log_ops = {log_read, log_destroy, NULL};
 
 static LogSource *log_new(uint64_t size) {
   LogSource *l = calloc(1, sizeof *l);

@@ -147,7 +147,7 @@ static void counting_destroy(Source *s) {
   free(s);
 }
 
-static const SourceOps counting_ops = {counting_read, counting_destroy};
+static const SourceOps counting_ops = {counting_read, counting_destroy, NULL};
 
 static Counting *counting_over(const Buf *b) {
   Counting *c = calloc(1, sizeof *c);
@@ -767,6 +767,49 @@ static void test_file_versions(void **state) {
   free(got);
 }
 
+/* A file past MFS_PROVE_MAX is not summed at open: only the ranges asked for
+** (through a slice, as an array inside the file) survive a touch; bytes never
+** summed fail after it, and a summed byte that differs breaks the source. */
+static void test_big_file_sums(void **state) {
+  (void)state;
+  char path[] = "/tmp/modelfs-test-bigsums-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  size_t n = (size_t)MFS_PROVE_MAX + 3 * MFS_PROVE_BLOCK + 99, at = 10 * MFS_PROVE_BLOCK + 7;
+  uint8_t *data = malloc(n), *got = malloc(2 * MFS_PROVE_BLOCK);
+  for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 13 + (i >> 16));
+  write_file(path, data, n, "wb");
+  Err e;
+  err_clear(&e);
+  Source *s = source_open_file(path, &e);
+  assert_non_null(s);
+  Source *arr = source_slice(s, at, 2 * MFS_PROVE_BLOCK, "arr");  /* blocks 10-12 */
+  assert_int_equal(source_sum(arr, 0, arr->size, &e), MFS_OK);
+  usleep(20000);
+  assert_int_equal(utime(path, NULL), 0);                         /* touch */
+  assert_int_equal(source_read(arr, 0, got, arr->size, &e), MFS_OK);
+  assert_memory_equal(got, data + at, arr->size);
+  assert_int_equal(source_read(s, 0, got, 16, &e), MFS_EIO);     /* never summed */
+  assert_non_null(strstr(e.msg, "summed"));
+  err_clear(&e);
+  assert_int_equal(source_sum(s, 20 * MFS_PROVE_BLOCK, 16, &e), MFS_EIO);
+  err_clear(&e);
+  write_file(path, "tail", 4, "ab");                               /* append */
+  assert_int_equal(source_read(arr, 5, got, 4096, &e), MFS_OK);
+  assert_memory_equal(got, data + at + 5, 4096);
+  data[11 * MFS_PROVE_BLOCK] ^= 1;                                 /* a summed byte differs */
+  write_file(path, data, n, "r+b");
+  err_clear(&e);
+  assert_int_equal(source_read(arr, 5, got, 16, &e), MFS_EIO);
+  assert_non_null(strstr(e.msg, "rewritten"));
+  source_unref(arr);
+  source_unref(s);
+  unlink(path);
+  free(data);
+  free(got);
+}
+
 static int setup(void **state) {
   (void)state;
   make_plain();
@@ -794,7 +837,7 @@ int main(void) {
     cmocka_unit_test(test_without_store), cmocka_unit_test(test_threads_sequential),
     cmocka_unit_test(test_zero_runs),
     cmocka_unit_test(test_adler_trailer), cmocka_unit_test(test_reader_skip_stream),
-    cmocka_unit_test(test_file_versions),
+    cmocka_unit_test(test_file_versions), cmocka_unit_test(test_big_file_sums),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
