@@ -97,6 +97,69 @@ def test_old_versions_answer_after_eviction(tmp_path, change):
                 os.close(fd)
 
 
+def _new_version(model, ino):
+    """Wait until the mount shows MODEL (a path) as another version than inode
+    number INO: the writer's change was noticed."""
+    deadline = time.time() + 20
+    while os.stat(model).st_ino == ino:
+        assert time.time() < deadline, "the change was never noticed"
+        time.sleep(0.02)
+
+
+def _small_tree(v):
+    return {"sub": {"a": np.arange(3) + v}}
+
+
+def _wide_tree(v):
+    """~7 MB of decoded graph (100,000 distinct floats) and a directory inside."""
+    return {"sub": {"a": np.arange(3)}, "big": [float(i) + v for i in range(100000)]}
+
+
+HELD_CAPS = {"trees": (_small_tree, 66), "bytes": (_wide_tree, 12)}
+
+
+@pytest.mark.parametrize("cap", sorted(HELD_CAPS))
+def test_held_trees_stay_within_their_caps(tmp_path, cap):
+    """Replaced versions the kernel holds a directory of keep their trees beside
+    -o cache_mb (1 MiB here), at most 64 trees (MFS_MAX_HELD_TREES) and 64 MiB
+    (MFS_HELD_TREES_BYTES): past a cap the least recently used goes and only its
+    nodes answer ESTALE; every newer one lists as it did."""
+    make, n = HELD_CAPS[cap]
+    path = tmp_path / "m.pkl"
+    _dump(make(0), path)
+    held, answers = [], []
+    with mounted(str(tmp_path), "-o", "cache_mb=1") as m:
+        model = os.path.join(m, "m.pkl")
+        try:
+            for version in range(n):
+                ino = os.stat(model).st_ino
+                fd = os.open(os.path.join(model, "sub"), os.O_RDONLY | os.O_DIRECTORY)
+                held.append((fd, sorted(os.listdir(fd))))
+                time.sleep(0.01)                  # a new mtime
+                _dump(make(version + 1), path)
+                _new_version(model, ino)
+            os.listdir(os.path.join(model, "sub"))          # the current version decoded
+            cached = mount_counter(m, "cached_bytes")
+            _drop_kernel_caches()
+            for fd, before in held:
+                try:
+                    answers.append(sorted(os.listdir(fd)) == before)
+                except OSError as e:
+                    assert e.errno == errno.ESTALE, e
+                    answers.append(None)
+        finally:
+            for fd, _ in held:
+                os.close(fd)
+    gone = answers.count(None)
+    assert answers == [None] * gone + [True] * (n - gone), answers
+    if cap == "trees":
+        assert gone == n - 64
+    else:
+        assert 0 < gone < n - 1, answers
+        per_tree = cached / (n - gone + 1)      # the trees held, and the current one
+        assert cached - per_tree <= (64 + 1) << 20, cached     # held + cache_mb
+
+
 # ---- points 1-2 for a source past the 64 MiB summed at open ---------------------------------
 
 BIG_SHAPE = (9, 1000000)      # 72 MB of float64: past MFS_PROVE_MAX (64 MiB) with its pickle
