@@ -5,9 +5,11 @@
 ** a branch per byte would mispredict on every other one.  Each step classifies
 ** all its bytes at once (ASCII, lead C2/C3, continuation) and checks that every
 ** continuation follows a lead and every lead is followed; the conversion then
-** drops the leads and adds 0x40 after each C3.  SSE2 (every x86-64) checks 16
-** bytes a step; SSSE3, when the CPU has it, converts 16; elsewhere, 8 at a time
-** in a 64-bit word.
+** drops the leads and adds 0x40 after each C3.  AVX-512 (BW, and VBMI2 for
+** the conversion: vpcompressb drops the leads), when the CPU has it, goes 64
+** bytes a step; SSE2 (every x86-64) checks 16 bytes a step and SSSE3 converts
+** 16; elsewhere, 8 at a time in a 64-bit word.  Every level the CPU has is
+** tested against Python (tests/unit/test_utf8.c).
 **
 ** Must never: read outside the input or write outside out[0..n); return a
 ** position inside a sequence; keep state between calls.
@@ -16,9 +18,10 @@
 #include "modelfs/utf8.h"
 
 #if defined(__x86_64__) && defined(__SSE2__)
-#include <emmintrin.h>
-#include <tmmintrin.h>
+#include <immintrin.h>
 #define UTF8_X86 1
+#define AVX512_CHECK __attribute__((target("avx512f,avx512bw")))
+#define AVX512_CONVERT __attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt")))
 #endif
 
 #define BYTES_01 0x0101010101010101ULL
@@ -53,14 +56,55 @@ static inline int leads16(__m128i v, unsigned high, unsigned carry, unsigned *le
   unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, c0), x80));
   return high == (*lead | cont) && cont == (((*lead << 1) | carry) & 0xffff);
 }
+
+/* The same for 64 bytes; bytes of v past the input are 0 (never a lead). */
+AVX512_CHECK static inline int leads64(__m512i v, uint64_t high, uint64_t carry,
+                                       uint64_t *lead) {
+  const __m512i fe = _mm512_set1_epi8((char)0xfe), c2 = _mm512_set1_epi8((char)0xc2);
+  const __m512i c0 = _mm512_set1_epi8((char)0xc0), x80 = _mm512_set1_epi8((char)0x80);
+  *lead = _mm512_cmpeq_epi8_mask(_mm512_and_si512(v, fe), c2);
+  uint64_t cont = _mm512_cmpeq_epi8_mask(_mm512_and_si512(v, c0), x80);
+  return high == (*lead | cont) && cont == ((*lead << 1) | carry);
+}
 #endif
+
+int utf8_level_ok(int level) {
+#ifdef UTF8_X86
+  if (level == UTF8_AVX512)
+    return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2") &&
+           __builtin_cpu_supports("popcnt");
+  if (level == UTF8_SSE) return __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("popcnt");
+#endif
+  return level == UTF8_WORD;
+}
+
+/* The widest level the CPU has. */
+static int best_level(void) {
+  return utf8_level_ok(UTF8_AVX512) ? UTF8_AVX512 : utf8_level_ok(UTF8_SSE) ? UTF8_SSE : UTF8_WORD;
+}
 
 /* ---- checking ---------------------------------------------------------------- */
 
 #ifdef UTF8_X86
-/* 16 bytes a step; a lead at bit 15 is carried into the next step. */
-static size_t run16(const uint8_t *p, size_t i, size_t n, unsigned *carry_out) {
-  unsigned carry = 0;
+/* 64 bytes a step; a lead at bit 63 is carried into the next step. */
+AVX512_CHECK static size_t run64(const uint8_t *p, size_t i, size_t n, unsigned *carry_io) {
+  uint64_t carry = *carry_io;
+  while (n - i >= 64) {
+    __m512i v = _mm512_loadu_si512((const void *)(p + i));
+    uint64_t high = _mm512_movepi8_mask(v), lead;
+    if ((high | carry) != 0) {
+      if (!leads64(v, high, carry, &lead)) break;
+      carry = lead >> 63;
+    }
+    i += 64;
+  }
+  *carry_io = (unsigned)carry;
+  return i;
+}
+
+/* 16 bytes a step, likewise. */
+static size_t run16(const uint8_t *p, size_t i, size_t n, unsigned *carry_io) {
+  unsigned carry = *carry_io;
   while (n - i >= 16) {
     __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
     unsigned high = (unsigned)_mm_movemask_epi8(v), lead;
@@ -70,7 +114,7 @@ static size_t run16(const uint8_t *p, size_t i, size_t n, unsigned *carry_out) {
     }
     i += 16;
   }
-  *carry_out = carry;
+  *carry_io = carry;
   return i;
 }
 #endif
@@ -97,13 +141,18 @@ static size_t run8(const uint8_t *p, size_t i, size_t n, unsigned *carry_io) {
   return i;
 }
 
-size_t utf8_latin1_run(const uint8_t *p, size_t i, size_t n) {
+size_t utf8_latin1_run_at(int level, const uint8_t *p, size_t i, size_t n) {
   unsigned carry = 0;
 #ifdef UTF8_X86
-  i = run16(p, i, n, &carry);
+  if (level == UTF8_AVX512) i = run64(p, i, n, &carry);
+  if (level >= UTF8_SSE) i = run16(p, i, n, &carry);
 #endif
   i = run8(p, i, n, &carry);
   return carry ? i - 1 : i;     /* back to the lead: its sequence is checked whole */
+}
+
+size_t utf8_latin1_run(const uint8_t *p, size_t i, size_t n) {
+  return utf8_latin1_run_at(best_level(), p, i, n);
 }
 
 /* ---- converting -------------------------------------------------------------- */
@@ -178,10 +227,38 @@ __attribute__((target("ssse3,popcnt"))) static long to_latin1_16(const uint8_t *
   }
   return to_latin1_bytes(u, i, n, carry ? u[i - 1] : 0, out, k);
 }
+
+/* 64 bytes a step, the last one short (a masked load: the bytes past n read as
+** 0, so a lead at the end has no continuation).  A full step stores 64 bytes at
+** out + k <= out + i; the last stores only what it keeps. */
+AVX512_CONVERT static long to_latin1_64(const uint8_t *u, size_t n, uint8_t *out) {
+  const __m512i c3 = _mm512_set1_epi8((char)0xc3), x40 = _mm512_set1_epi8(0x40);
+  size_t i = 0, k = 0;
+  uint64_t carry = 0, carry_c3 = 0;
+  for (; i < n; i += 64) {
+    uint64_t in = n - i >= 64 ? ~0ULL : (1ULL << (n - i)) - 1;
+    __m512i v = _mm512_maskz_loadu_epi8(in, u + i);
+    uint64_t high = _mm512_movepi8_mask(v), lead = 0;
+    if ((high | carry) != 0) {
+      if (!leads64(v, high, carry, &lead)) return -1;
+      /* C2 xx is xx, C3 xx is xx + 0x40 */
+      uint64_t is_c3 = _mm512_cmpeq_epi8_mask(v, c3);
+      v = _mm512_mask_add_epi8(v, is_c3 << 1 | carry_c3, v, x40);
+      v = _mm512_maskz_compress_epi8(~lead, v);
+      carry = lead >> 63;
+      carry_c3 = is_c3 >> 63;
+    }
+    size_t kept = (size_t)__builtin_popcountll(in & ~lead);
+    if (in == ~0ULL) _mm512_storeu_si512((void *)(out + k), v);
+    else _mm512_mask_storeu_epi8(out + k, (1ULL << kept) - 1, v);
+    k += kept;
+  }
+  return carry ? -1 : (long)k;
+}
 #endif
 
 /* 8 bytes a step in a word; the leads are dropped one store each. */
-long utf8_to_latin1_portable(const uint8_t *u, size_t n, uint8_t *out) {
+static long to_latin1_8(const uint8_t *u, size_t n, uint8_t *out) {
   size_t i = 0, k = 0;
   unsigned lead = 0;
 #if LITTLE_ENDIAN_WORDS
@@ -218,11 +295,18 @@ long utf8_to_latin1_portable(const uint8_t *u, size_t n, uint8_t *out) {
   return to_latin1_bytes(u, i, n, lead, out, k);
 }
 
-long utf8_to_latin1(const uint8_t *u, size_t n, uint8_t *out) {
+long utf8_to_latin1_at(int level, const uint8_t *u, size_t n, uint8_t *out) {
 #ifdef UTF8_X86
-  if (n >= 16 && __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("popcnt")) return to_latin1_16(u, n, out);
+  if (level == UTF8_AVX512) return to_latin1_64(u, n, out);
+  if (level == UTF8_SSE && n >= 16) return to_latin1_16(u, n, out);
+#else
+  (void)level;
 #endif
-  return utf8_to_latin1_portable(u, n, out);
+  return to_latin1_8(u, n, out);
+}
+
+long utf8_to_latin1(const uint8_t *u, size_t n, uint8_t *out) {
+  return utf8_to_latin1_at(best_level(), u, n, out);
 }
 
 int utf8_decode(const uint8_t *s, size_t n, size_t *i, uint32_t *cp) {

@@ -27,8 +27,14 @@ size_t utf8_latin1_run(const uint8_t *p, size_t i, size_t n);
 ** or is not UTF-8. */
 long utf8_to_latin1(const uint8_t *u, size_t n, uint8_t *out);
 
-/* The same without SIMD: what other CPUs run, and what tests compare with. */
-long utf8_to_latin1_portable(const uint8_t *u, size_t n, uint8_t *out);
+/* The steps the two loops can take: 8 bytes in a word (any CPU), 16 (x86-64
+** SSE2/SSSE3), 64 (AVX-512 BW and VBMI2).  The calls above take the widest the
+** CPU has; tests run each level it has (utf8_level_ok) through the _at forms,
+** which must be given only such a level (another is an illegal instruction). */
+enum { UTF8_WORD, UTF8_SSE, UTF8_AVX512 };
+int utf8_level_ok(int level);
+size_t utf8_latin1_run_at(int level, const uint8_t *p, size_t i, size_t n);
+long utf8_to_latin1_at(int level, const uint8_t *u, size_t n, uint8_t *out);
 
 /* One code point as UTF-8 into out (room for 4 bytes): its length.  Lone
 ** surrogates are written as Python's surrogatepass writes them.  Inline: the

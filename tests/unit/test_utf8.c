@@ -5,9 +5,9 @@
 ** as protocol 2 makes of array bytes, some broken at random places (a code
 ** point above U+00FF, a lone continuation, a lead without one, a cut at the
 ** end), with lengths around the 8- and 16-byte steps; for each it prints what
-** text.encode('latin-1') gives, or '-' where Python fails.  The SIMD and the
-** portable conversion must both give exactly that, and the checking run must
-** stop only between sequences of what is valid.
+** text.encode('latin-1') gives, or '-' where Python fails.  Every level of the
+** loops the CPU has (8-byte words, SSE, AVX-512) must give exactly that, and
+** the checking run must stop only between sequences of what is valid.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,7 +32,7 @@ static const char *TRUTH =
   "        u[at:at] = bad\n"
   "    if r.random() < 0.1 and u: del u[-1]\n"
   "    return bytes(u)\n"
-  "for n in list(range(0, 70)) * 6 + [r.randrange(70, 4000) for _ in range(300)]:\n"
+  "for n in list(range(0, 140)) * 6 + [r.randrange(140, 4000) for _ in range(300)]:\n"
   "    u = case(n)\n"
   "    try: out = u.decode('utf-8').encode('latin-1').hex() or '='\n"
   "    except UnicodeError: out = '-'\n"
@@ -50,12 +50,31 @@ static size_t unhex(const char *h, unsigned char *out) {
 }
 
 /* The text before where the run stopped is valid (so it did not stop inside a sequence). */
-static void check_run(const unsigned char *u, size_t n, int valid) {
-  size_t p = utf8_latin1_run(u, 0, n);
+static void check_run(int level, const unsigned char *u, size_t n, int valid) {
+  size_t p = utf8_latin1_run_at(level, u, 0, n);
   assert_true(p <= n);
   static unsigned char out[1 << 14];
-  assert_true(utf8_to_latin1_portable(u, p, out) >= 0);
+  assert_true(utf8_to_latin1_at(UTF8_WORD, u, p, out) >= 0);
   if (valid) assert_true(p + 8 >= n);        /* only the last few bytes are left over */
+}
+
+/* Each level the CPU has on one case: Python's answer, or -1 where it fails. */
+static int check_levels(const unsigned char *u, size_t n, int valid, const unsigned char *want,
+                        size_t nw) {
+  static unsigned char got[1 << 13];
+  int levels = 0;
+  for (int level = UTF8_WORD; level <= UTF8_AVX512; level++) {
+    if (!utf8_level_ok(level)) continue;
+    long k = utf8_to_latin1_at(level, u, n, got);
+    assert_int_equal(k, valid ? (long)nw : -1);
+    if (valid) assert_memory_equal(got, want, nw);
+    check_run(level, u, n, valid);
+    levels++;
+  }
+  long k = utf8_to_latin1(u, n, got);          /* the widest, as callers get it */
+  assert_int_equal(k, valid ? (long)nw : -1);
+  if (valid) assert_memory_equal(got, want, nw);
+  return levels;
 }
 
 static void test_against_python(void **state) {
@@ -70,31 +89,21 @@ static void test_against_python(void **state) {
   FILE *p = popen(cmd, "r");
   assert_non_null(p);
   static char line[1 << 15], h1[1 << 14], h2[1 << 14];
-  static unsigned char u[1 << 13], want[1 << 13], got[1 << 13], got2[1 << 13];
-  int cases = 0, failing = 0;
+  static unsigned char u[1 << 13], want[1 << 13];
+  int cases = 0, failing = 0, levels = 0;
   while (fgets(line, sizeof line, p)) {
     if (sscanf(line, "%16383s %16383s", h1, h2) != 2) continue;
     size_t n = unhex(h1, u);
     int valid = strcmp(h2, "-") != 0;
     size_t nw = valid ? unhex(h2, want) : 0;
-    long k = utf8_to_latin1(u, n, got);
-    long k2 = utf8_to_latin1_portable(u, n, got2);
-    if (!valid) {
-      assert_int_equal(k, -1);
-      assert_int_equal(k2, -1);
-      failing++;
-    } else {
-      assert_int_equal(k, (long)nw);
-      assert_int_equal(k2, (long)nw);
-      assert_memory_equal(got, want, nw);
-      assert_memory_equal(got2, want, nw);
-    }
-    check_run(u, n, valid);
+    levels = check_levels(u, n, valid, want, nw);
+    failing += !valid;
     cases++;
   }
   assert_int_equal(pclose(p), 0);
   unlink(path);
-  assert_true(cases == 720);
+  assert_true(cases == 1140);
+  assert_true(levels >= 1 && utf8_level_ok(UTF8_WORD));
   assert_true(failing > 100 && failing < cases - 100);   /* both kinds well covered */
 }
 
