@@ -360,11 +360,22 @@ static MfsStatus vm_fail(Vm *vm, MfsStatus code, const char *fmt, ...) {
                  (unsigned long long)vm->op_off, name ? name : "", name ? ": " : "", why);
 }
 
+/* The reader's own "unexpected end of data" (source.c): the bytes simply ended.
+** A source that ends with a reason of its own (a compressed stream cut short:
+** "zlib stream truncated at compressed offset N") has that reason said instead. */
+static int plain_end(const Vm *vm) {
+  static const char tail[] = ": unexpected end of data";
+  size_t n = strlen(vm->rerr.msg), k = sizeof tail - 1;
+  return vm->rerr.code == MFS_ETRUNC && n >= k && strcmp(vm->rerr.msg + n - k, tail) == 0;
+}
+
 /* The reader recorded why it failed in vm->rerr; say it again with the opcode. */
 static MfsStatus rd_fail(Vm *vm) {
-  if (vm->rerr.code == MFS_ETRUNC)
+  if (plain_end(vm))
     return vm_fail(vm, MFS_ETRUNC, "truncated (data ends at offset %llu)",
                    (unsigned long long)vm->rerr.offset);
+  if (vm->rerr.code == MFS_ETRUNC)     /* where the stream broke, not the opcode */
+    return err_set(&vm->m->err, MFS_ETRUNC, vm->rerr.offset, "%s", vm->rerr.msg);
   const char *msg = vm->rerr.msg;
   if (strncmp(msg, "offset ", 7) == 0 && strstr(msg, ": ") != NULL) msg = strstr(msg, ": ") + 2;
   return vm_fail(vm, vm->rerr.code != MFS_OK ? vm->rerr.code : MFS_EIO, "%s", msg);
@@ -1608,8 +1619,7 @@ static MfsStatus step(Vm *vm, int *stop) {
   frame_check(vm);
   vm->op = -1;
   if (reader_take(vm->r, 1, &p) != MFS_OK) {
-    if (vm->rerr.code == MFS_ETRUNC)
-      return vm_fail(vm, MFS_ETRUNC, "pickle data was truncated (no STOP opcode)");
+    if (plain_end(vm)) return vm_fail(vm, MFS_ETRUNC, "pickle data was truncated (no STOP opcode)");
     return rd_fail(vm);
   }
   vm->op = p[0];

@@ -19,14 +19,23 @@
 ** 128 KiB requests, whatever their alignment) continue one stream and never
 ** decode a byte twice.  Once the store holds the whole stream, the decoders,
 ** their buffers and the restart points are freed.
-** All codec work goes through the real libraries (zlib, libbz2, liblzma, liblz4):
-** this file must never decode a compressed format by hand.  One mutex per source
-** serialises its state (spill-file reads run outside it); different sources
-** never contend.
+** A zlib/gzip/deflate stream that decompresses to no more than the in-memory
+** store (MFS_DECOMP_MEM_CACHE) is inflated in one call by libdeflate once a read
+** goes past the first 32 KiB zlib made (a decode, not a look at the head),
+** straight into the store: about twice zlib's speed, and no more memory than
+** the store holds anyway.  A longer stream, or one libdeflate refuses, is
+** inflated by zlib as above, so its errors are zlib's, with their offsets.  A
+** stream proven corrupt (a bad code, a failed check) serves nothing after:
+** what was decoded before the check may be wrong too.
+** All codec work goes through the real libraries (zlib, libdeflate, libbz2,
+** liblzma, liblz4): this file must never decode a compressed format by hand.
+** One mutex per source serialises its state (spill-file reads run outside
+** it); different sources never contend.
 */
 #include <bzlib.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <limits.h>
 #include <lz4frame.h>
 #include <lzma.h>
@@ -44,6 +53,7 @@
 
 #define IN_BUF   (64u * 1024u)
 #define OUT_BUF  (256u * 1024u)   /* inflate copies each call's last 32 KiB to its window */
+#define FIRST_OUT (32u * 1024u)   /* a stream's first step: enough to identify it */
 #define WINDOW   32768u
 #define ZF_HEAD  21          /* "ZF" + 19 hex/space characters */
 
@@ -104,6 +114,8 @@ typedef struct DSrc {
   uint64_t spill_len;
   int store_off;           /* the store stopped growing (cap, write error, no dir) */
   int released;            /* the store holds everything: decoders freed */
+  int whole_tried;         /* libdeflate had its one try at the whole stream */
+  Err broken;              /* the stream proved corrupt: every read fails with this */
 } DSrc;
 
 /* ---- cache directory --------------------------------------------------------- */
@@ -480,12 +492,15 @@ static MfsStatus step_zlib(DSrc *d, Cursor *c, size_t *made, Err *e) {
   int mark = !store_takes(d, c->out_pos) && c->out_pos >= point_due(d);
   z->next_in = (Bytef *)c->next_in;
   z->avail_in = (uInt)c->avail_in;
+  /* A look at the head (identification) needs only the first step; a decode
+  ** goes on past it and the whole stream may go to libdeflate then. */
+  uInt room = c->out_pos == 0 ? FIRST_OUT : OUT_BUF;
   z->next_out = c->out;
-  z->avail_out = OUT_BUF;
+  z->avail_out = room;
   int ret = inflate(z, mark ? Z_BLOCK : Z_NO_FLUSH);
   c->next_in = z->next_in;
   c->avail_in = z->avail_in;
-  *made = OUT_BUF - z->avail_out;
+  *made = room - z->avail_out;
   c->out_pos += *made;
   if (c->checking) c->check = adler_update(c->check, c->out, *made);
   if (ret == Z_STREAM_END) {
@@ -637,6 +652,16 @@ static MfsStatus stream_ended(DSrc *d, uint64_t n, Err *e) {
   return MFS_OK;
 }
 
+/* c failed with *e: it restarts next time.  A corrupt stream serves nothing from
+** now on: what was decoded before the codec noticed may be wrong too (zlib's
+** check covers the whole stream).  A cut one still serves the bytes before the cut. */
+static MfsStatus cursor_failed(DSrc *d, Cursor *c, MfsStatus st, const Err *e) {
+  codec_end(d, c);
+  cursor_reset_io(c, d->start, 0);
+  if (st == MFS_ECORRUPT && d->broken.code == MFS_OK) d->broken = *e;
+  return st;
+}
+
 /* Produce [off, off+len) from a cursor (its kept chunk first), or up to the end. */
 static MfsStatus decode_into(DSrc *d, uint64_t off, uint8_t *buf, size_t len, size_t *got, Err *e) {
   Cursor *c;
@@ -656,11 +681,7 @@ static MfsStatus decode_into(DSrc *d, uint64_t off, uint8_t *buf, size_t len, si
     uint64_t at = c->out_pos;
     size_t made;
     st = cursor_step(d, c, &made, e);
-    if (st != MFS_OK) {
-      codec_end(d, c);   /* a failed cursor restarts next time */
-      cursor_reset_io(c, d->start, 0);
-      return st;
-    }
+    if (st != MFS_OK) return cursor_failed(d, c, st, e);
     store_append(d, at, c->out, made);
     if (c->ended) {
       codec_end(d, c);   /* its kept chunk still serves */
@@ -672,6 +693,109 @@ static MfsStatus decode_into(DSrc *d, uint64_t off, uint8_t *buf, size_t len, si
     }
   }
   return MFS_OK;
+}
+
+/* ---- whole streams (libdeflate) ---------------------------------------------------- */
+
+/* The output room for inflating d whole, or 0 when it is not worth a try: the
+** decompressed length when the stream declares it (ZF header, gzip ISIZE; *exact
+** then), else as predicted from what cursor c made of the input so far.  Never
+** more than the in-memory store (or the decompression limit: zlib reports going
+** past it). */
+static size_t whole_room(DSrc *d, const Cursor *c, uint64_t in_len, int *exact, Err *e) {
+  uint64_t cap = MFS_DECOMP_MEM_CACHE < d->max_out ? MFS_DECOMP_MEM_CACHE : d->max_out;
+  uint64_t want = 0;
+  *exact = d->expect != UINT64_MAX || d->codec == C_GZIP;
+  if (d->expect != UINT64_MAX) {
+    want = d->expect;
+  } else if (d->codec == C_GZIP) {
+    uint8_t t[4];
+    if (in_len < 18 || source_read(d->inner, d->start + in_len - 4, t, 4, e) != MFS_OK) return 0;
+    want = (uint64_t)t[0] | (uint64_t)t[1] << 8 | (uint64_t)t[2] << 16 | (uint64_t)t[3] << 24;
+  } else {
+    uint64_t used = c->in_pos - c->avail_in - d->start;
+    if (used == 0 || c->out_pos == 0) return 0;
+    want = c->out_pos * (in_len / used) + c->out_pos * (in_len % used) / used;
+    if (want / 8 * 9 > cap) return 0;      /* a guess: past the room even a little under */
+    want = cap;
+  }
+  return want == 0 || want > cap ? 0 : (size_t)want;
+}
+
+/* Run c to the stream's end, keeping what it makes; the error when it fails. */
+static MfsStatus zlib_to_end(DSrc *d, Cursor *c, Err *e) {
+  while (!c->ended) {
+    uint64_t at = c->out_pos;
+    size_t made;
+    MfsStatus st = cursor_step(d, c, &made, e);
+    if (st != MFS_OK) return cursor_failed(d, c, st, e);
+    store_append(d, at, c->out, made);
+  }
+  codec_end(d, c);
+  return stream_ended(d, c->out_pos, e);
+}
+
+static enum libdeflate_result whole_call(const DSrc *d, struct libdeflate_decompressor *z,
+                                         const uint8_t *in, size_t in_len, uint8_t *out,
+                                         size_t room, size_t *made) {
+  size_t used;
+  switch (d->codec) {
+    case C_ZLIB: return libdeflate_zlib_decompress_ex(z, in, in_len, out, room, &used, made);
+    case C_GZIP: return libdeflate_gzip_decompress_ex(z, in, in_len, out, room, &used, made);
+    default: return libdeflate_deflate_decompress_ex(z, in, in_len, out, room, &used, made);
+  }
+}
+
+/* libdeflate refused a stream it had room for: cut or corrupt (or longer than it
+** declares).  zlib, to the end now, says where and why, so a corrupt stream is
+** known before the decoder takes garbage for a model; 1 and *st when the read
+** at hand fails.  A cut one still serves the bytes before the cut. */
+static int whole_refused(DSrc *d, Cursor *c, MfsStatus *st, Err *e) {
+  Err why;
+  err_clear(&why);
+  if (zlib_to_end(d, c, &why) == MFS_OK) return 1;    /* all stored after all */
+  if (d->broken.code == MFS_OK) return 0;
+  *st = err_set(e, why.code, why.offset, "%s", why.msg);
+  return 1;
+}
+
+/* The zlib-family stream inflated whole into a new head for the store, when it
+** fits (see the top); 1 when the store now holds all of it (*st: the end's
+** checks), 0 to go on with zlib (nothing changed but the try being spent). */
+static int whole_inflate(DSrc *d, uint64_t pos, MfsStatus *st, Err *e) {
+  Cursor *c = &d->cur[0];
+  for (int i = 1; i < d->ncur; i++)
+    if (d->cur[i].live && d->cur[i].out_pos > c->out_pos) c = &d->cur[i];
+  if (d->whole_tried || !restartable(d) || !c->live || pos < c->out_pos ||
+      d->end != UINT64_MAX || d->store_off || d->head_len != store_end(d) ||
+      d->inner->size == SOURCE_SIZE_UNKNOWN || d->inner->size <= d->start)
+    return 0;
+  d->whole_tried = 1;
+  uint64_t in_len = d->inner->size - d->start;
+  Err ignored;
+  err_clear(&ignored);
+  int exact = 0;
+  size_t room = in_len <= MFS_DECOMP_MEM_CACHE ? whole_room(d, c, in_len, &exact, &ignored) : 0;
+  uint8_t *in = room ? malloc((size_t)in_len) : NULL, *out = in ? malloc(room) : NULL;
+  struct libdeflate_decompressor *z = out ? libdeflate_alloc_decompressor() : NULL;
+  size_t made = 0;
+  int ran = z && source_read(d->inner, d->start, in, (size_t)in_len, &ignored) == MFS_OK;
+  enum libdeflate_result r = ran ? whole_call(d, z, in, (size_t)in_len, out, room, &made)
+                                 : LIBDEFLATE_INSUFFICIENT_SPACE;
+  int ok = r == LIBDEFLATE_SUCCESS && made >= d->head_len;
+  libdeflate_free_decompressor(z);
+  free(in);
+  if (!ok) {
+    free(out);
+    int refused = ran && r != LIBDEFLATE_SUCCESS && (r != LIBDEFLATE_INSUFFICIENT_SPACE || exact);
+    return refused && whole_refused(d, c, st, e);
+  }
+  free(d->head);
+  d->head = out;
+  d->head_len = made;
+  d->head_cap = room;
+  *st = stream_ended(d, made, e);
+  return 1;
 }
 
 /* Everything is stored: the decoders and the restart points are dead weight. */
@@ -708,6 +832,8 @@ static MfsStatus dsrc_read(Source *s, uint64_t off, void *buf, size_t len, size_
   MfsStatus st = MFS_OK;
   *got = 0;
   pthread_mutex_lock(&d->mu);
+  if (d->broken.code != MFS_OK)
+    st = err_set(e, d->broken.code, d->broken.offset, "%s", d->broken.msg);
   while (*got < len && st == MFS_OK) {
     uint64_t pos = off + *got;
     if (pos >= d->end) break;
@@ -725,6 +851,8 @@ static MfsStatus dsrc_read(Source *s, uint64_t off, void *buf, size_t len, size_
       pthread_mutex_unlock(&d->mu);
       st = spill_read(d, fd, rel, out + *got, k, &n, e);
       pthread_mutex_lock(&d->mu);
+    } else if (whole_inflate(d, pos, &st, e)) {
+      /* the store holds the whole stream now: served from it next turn */
     } else {
       st = decode_into(d, pos, out + *got, want, &n, e);
       if (st == MFS_OK && n == 0) break;   /* end of stream */
