@@ -218,16 +218,18 @@ MfsStatus reader_copy(Reader *r, void *dst, uint64_t n) {
     r->pos += n;
     return MFS_OK;
   }
-  while (n > 0) {
-    size_t chunk = n > READER_BUF ? READER_BUF : (size_t)n;
-    const uint8_t *p;
-    MfsStatus st = reader_take(r, chunk, &p);
-    if (st != MFS_OK) return st;
-    memcpy(out, p, chunk);
-    out += chunk;
-    n -= chunk;
+  if (r->pos >= r->buf_off && r->pos < r->buf_off + r->buf_len) {   /* what is buffered */
+    size_t k = (size_t)(r->buf_off + r->buf_len - r->pos);
+    memcpy(out, r->buf + (r->pos - r->buf_off), k);
+    out += k;
+    n -= k;
+    r->pos += k;
   }
-  return MFS_OK;
+  /* The rest straight from the source: a long string goes into its place with
+  ** no pass through the buffer. */
+  MfsStatus st = source_read(r->src, r->pos, out, (size_t)n, r->err);
+  if (st == MFS_OK) r->pos += n;
+  return st;
 }
 
 MfsStatus reader_skip(Reader *r, uint64_t n) {
