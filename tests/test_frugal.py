@@ -6,8 +6,8 @@ structure, found by Python: joblib.load is run over the file with its array
 reader watched, which gives every array payload's extent; what a decode must
 read is the rest (the pickle stream).  The reader's window (source.h) reads a
 run of g bytes between two payloads of READER_MIN bytes or more in fewer than
-2g + READER_MIN bytes and at most 5 + g / READER_BUF reads, plus the format's
-look at the first MFS_IDENT_BYTES.  Nothing here is timed.
+2g + READER_MIN bytes and at most 6 + g / (READER_BUF - READER_MIN) reads,
+plus the format's look at the first MFS_IDENT_BYTES.  Nothing here is timed.
 """
 import math
 import os
@@ -73,7 +73,7 @@ def runs(path):
 def bounds(path):
     gaps = runs(path)
     nbytes = IDENT_BYTES + sum(2 * g + READER_MIN for g in gaps)
-    nreads = 1 + sum(5 + math.ceil(g / READER_BUF) for g in gaps)
+    nreads = 1 + sum(6 + g // (READER_BUF - READER_MIN) for g in gaps)
     return nbytes, nreads, gaps
 
 

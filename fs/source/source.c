@@ -155,6 +155,18 @@ void reader_done(Reader *r) {
   r->buf = NULL;
 }
 
+/* What buf should hold after a fill that keeps keep bytes and needs n: the
+** window after what is kept, ending on a READER_MIN boundary when that still
+** gives n.  A filesystem below reads whole pages: a read ending inside one
+** would have it fetched again by the next (over sshfs, twice the bytes). */
+static size_t fill_target(const Reader *r, size_t keep, size_t n) {
+  size_t target = keep + r->win;
+  if (target > READER_BUF) target = READER_BUF;
+  size_t over = (size_t)((r->buf_off + target) % READER_MIN);
+  if (target - over >= n && target - over > keep) target -= over;
+  return target > n ? target : n;
+}
+
 /* Make at least n bytes from pos available in buf (fewer only at end of data). */
 static MfsStatus reader_fill(Reader *r, size_t n, size_t *avail) {
   uint64_t have_end = r->buf_off + r->buf_len;
@@ -169,9 +181,7 @@ static MfsStatus reader_fill(Reader *r, size_t n, size_t *avail) {
   }
   r->buf_off = r->pos;
   r->buf_len = keep;
-  /* Ask for the window (more when n needs it), never past the buffer. */
-  size_t target = keep + r->win > n ? keep + r->win : n;
-  if (target > READER_BUF) target = READER_BUF;
+  size_t target = fill_target(r, keep, n);
   while (r->buf_len < target) {
     size_t got = 0;
     MfsStatus st = r->src->ops->read(r->src, r->buf_off + r->buf_len, r->buf + r->buf_len,
@@ -181,7 +191,9 @@ static MfsStatus reader_fill(Reader *r, size_t n, size_t *avail) {
     r->buf_len += got;
     if (r->buf_len >= n) break;
   }
-  if (r->win < READER_BUF) r->win *= 2;   /* reading on: the next read may be larger */
+  /* Reading on: a window read whole makes the next one twice as large; a first
+  ** read cut short at its page's end does not (the bound in source.h). */
+  if (target - keep >= r->win && r->win < READER_BUF) r->win *= 2;
   *avail = r->buf_len;
   return MFS_OK;
 }

@@ -122,13 +122,15 @@ void source_set_cache_dir(const char *dir);
 ** Reader: a forward cursor over a Source with a small buffer, for decoders.
 ** reader_take returns a pointer valid until the next call on the reader.
 **
-** Its reads are a window that grows: READER_MIN bytes after reader_init and
-** after every skip of READER_MIN bytes or more, or past the buffer (an array
-** payload stepped over), doubling with each read that follows on until
-** READER_BUF.  A run of g bytes the decoder takes (smaller skips included)
-** between two such skips so costs fewer than 2g + READER_MIN bytes of the
-** source, in at most 5 + g / READER_BUF reads: small stretches of pickle
-** between arrays read little, long ones in large reads.
+** Its reads are a window that grows: READER_MIN bytes (a page) after
+** reader_init and after every skip of READER_MIN bytes or more, or past the
+** buffer (an array payload stepped over), doubling with each window read whole
+** until READER_BUF.  Reads end on READER_MIN boundaries where they can (the
+** first after a skip goes to the end of its page), so a filesystem below never
+** fetches a page twice.  A run of g bytes the decoder takes (smaller skips
+** included) between two such skips so costs fewer than 2g + READER_MIN bytes
+** of the source, in at most 6 + g / (READER_BUF - READER_MIN) reads: small
+** stretches of pickle between arrays read little, long ones in large reads.
 */
 #define READER_BUF (64u * 1024u)
 #define READER_MIN (4u * 1024u)

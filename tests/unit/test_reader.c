@@ -3,9 +3,9 @@
 **
 ** A source that records every read it is asked for stands under the Reader:
 ** the window starts at READER_MIN, doubles while the decoder reads on, starts
-** small again after a payload is stepped over, and a run of g bytes costs
-** fewer than 2g + READER_MIN bytes in at most 5 + g / READER_BUF reads
-** (source.h).  A file source counts each pread, the sums' pass included.
+** small again after a payload is stepped over, reads end on page boundaries,
+** and a run of g bytes costs fewer than 2g + READER_MIN bytes in at most
+** 6 + g / (READER_BUF - READER_MIN) reads (source.h).  A file source counts each pread, the sums' pass included.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,14 +74,15 @@ static void test_window_grows_while_reading_on(void **state) {
   take_run(&r, 200000);
   assert_true(l->n >= 5);
   assert_int_equal(l->len[0], READER_MIN);
-  /* Each read asks for twice the last (what is left in the buffer counts),
-  ** up to the buffer, and they follow on without overlap. */
+  /* Each read asks for twice the last, up to the buffer, follows on without
+  ** overlap and ends on a page boundary. */
   for (size_t i = 1; i < l->n; i++) {
     assert_int_equal(l->off[i], l->off[i - 1] + l->len[i - 1]);
     assert_true(l->len[i] <= READER_BUF);
+    assert_int_equal((l->off[i] + l->len[i]) % READER_MIN, 0);
   }
   assert_int_equal(l->len[1], READER_MIN * 2);
-  assert_true(l->len[4] > READER_BUF - 9);   /* the buffer, less what was kept */
+  assert_true(l->len[4] >= READER_BUF - READER_MIN);   /* the buffer, less what was kept */
   assert_true(l->bytes < 2 * 200000 + READER_MIN);
   reader_done(&r);
   source_unref(&l->base);
@@ -95,25 +96,36 @@ static void test_skip_starts_small(void **state) {
   Reader r;
   assert_int_equal(reader_init(&r, &l->base, 0, &e), MFS_OK);
   take_run(&r, 100000);                      /* the window is at READER_BUF now */
-  size_t before = l->n;
+  size_t k = l->n;
   assert_int_equal(reader_skip(&r, 1 << 20), MFS_OK);
-  assert_int_equal(l->n, before);             /* a skip reads nothing */
+  assert_int_equal(l->n, k);                  /* a skip reads nothing */
+  uint64_t at = 100000 + (1 << 20), page_end = (at / READER_MIN + 1) * READER_MIN;
   take_run(&r, 10);
-  assert_int_equal(l->n, before + 1);
-  assert_int_equal(l->off[before], 100000 + (1 << 20));
-  assert_int_equal(l->len[before], READER_MIN);
+  /* The first read after the skip goes to the end of its page, no further. */
+  assert_int_equal(l->n, k + 1);
+  assert_int_equal(l->off[k], at);
+  assert_int_equal(l->off[k] + l->len[k], page_end);
+  /* Reading on: a page, then two, from page boundaries. */
+  take_run(&r, page_end - at - 10 + 1);
+  assert_int_equal(l->n, k + 2);
+  assert_int_equal(l->off[k + 1], page_end);
+  assert_int_equal(l->len[k + 1], READER_MIN);
+  take_run(&r, READER_MIN);
+  assert_int_equal(l->n, k + 3);
+  assert_int_equal(l->len[k + 2], 2 * READER_MIN);
   /* A small skip inside the buffer neither reads nor shrinks the window. */
-  take_run(&r, READER_MIN - 10 - 100);
   assert_int_equal(reader_skip(&r, 50), MFS_OK);
-  take_run(&r, 100);
-  assert_int_equal(l->len[l->n - 1], 2 * READER_MIN);
+  assert_int_equal(l->n, k + 3);
+  take_run(&r, 2 * READER_MIN);
+  assert_int_equal(l->n, k + 4);
+  assert_int_equal(l->len[k + 3], 4 * READER_MIN);
   /* A skip of READER_MIN or more inside the buffer starts small again. */
   take_run(&r, 100);
   assert_int_equal(reader_skip(&r, READER_MIN), MFS_OK);
-  size_t at = l->n;
+  assert_int_equal(l->n, k + 4);
   take_run(&r, 3 * READER_MIN);
-  assert_true(l->n > at);
-  assert_int_equal(l->len[at], READER_MIN);
+  assert_int_equal(l->n, k + 5);
+  assert_int_equal(l->len[k + 4], READER_MIN);
   reader_done(&r);
   source_unref(&l->base);
 }
@@ -135,9 +147,9 @@ static void test_runs_cost_what_source_h_says(void **state) {
     assert_int_equal(reader_skip(&r, 200000 + i), MFS_OK);
     uint64_t reads = l->n - n0, bytes = l->bytes - b0;
     assert_true(bytes < 2 * runs[i] + READER_MIN);
-    assert_true(reads <= 5 + (runs[i] + READER_BUF - 1) / READER_BUF);
+    assert_true(reads <= 6 + runs[i] / (READER_BUF - READER_MIN));
     bound_bytes += 2 * runs[i] + READER_MIN;
-    bound_reads += 5 + (runs[i] + READER_BUF - 1) / READER_BUF;
+    bound_reads += 6 + runs[i] / (READER_BUF - READER_MIN);
   }
   assert_true(l->bytes < bound_bytes);
   assert_true(l->n <= bound_reads);
