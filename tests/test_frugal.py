@@ -31,18 +31,17 @@ def counters(path):
 
 def payloads(path):
     """[(start, end)] of every array payload of a joblib file, as joblib.load
-    reads them (the one-byte alignment pad length before each is pickle)."""
+    reads them (the alignment padding before each counts as pickle)."""
     code = r"""
 import sys, joblib
 from joblib import numpy_pickle as npk
 spans = []
 orig = npk.NumpyArrayWrapper.read_array
 def watched(self, unpickler):
-    start = unpickler.file_handle.tell()
     out = orig(self, unpickler)
     if not self.dtype.hasobject:
-        pad = self.safe_get_numpy_array_alignment_bytes() is not None
-        spans.append((start + (1 if pad else 0), unpickler.file_handle.tell()))
+        end = unpickler.file_handle.tell()
+        spans.append((end - out.nbytes, end))
     return out
 npk.NumpyArrayWrapper.read_array = watched
 with open(sys.argv[1], "rb") as f:
@@ -154,3 +153,25 @@ def test_looking_models_up_reads_their_heads_only(frugal_models):
         r1, b1 = counters(m)
     assert names == ["a.none.joblib", "rf.joblib"]
     assert b1 - b0 <= len(names) * 2 * IDENT_BYTES, "identifying read %d bytes" % (b1 - b0)
+
+
+def test_frugal_cat_of_the_array_reads_it_once(frugal_models):
+    """-o frugal, cat value.npy of the 128 MiB array: its payload once (no sums),
+    in large reads."""
+    path = os.path.join(frugal_models, "a.none.joblib")
+    (start, end), = payloads(path)
+    with mounted(frugal_models, "-o", "frugal") as m:
+        npy = os.path.join(m, "a.none.joblib", "value.npy")
+        os.stat(npy)
+        r0, b0 = counters(m)
+        with open(npy, "rb") as f:
+            n = 0
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                n += len(chunk)
+        r1, b1 = counters(m)
+    assert n > end - start
+    assert end - start <= b1 - b0 <= (end - start) + (1 << 20), (b1 - b0, end - start)
+    assert r1 - r0 <= (end - start) // (64 << 10) + 16, r1 - r0
