@@ -17,6 +17,7 @@ import stat
 import subprocess
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -25,11 +26,14 @@ from conftest import MODELFS, mount_counter, mount_process, mounted
 
 
 def _logreg(c, features=4):
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     rng = np.random.RandomState(int(c * 1000) % 2**31)
     X = rng.rand(60, features)
     y = np.arange(60) % 3
-    return LogisticRegression(C=c, max_iter=50).fit(X, y)
+    with warnings.catch_warnings():     # 50 iterations on random data: a fit, not a result
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(C=c, max_iter=50).fit(X, y)
 
 
 def _dump(obj, path):
