@@ -17,7 +17,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import mounted
+import re
+
+from conftest import mount_process, mounted
 
 READER_MIN = 4096          # include/modelfs/source.h
 READER_BUF = 65536
@@ -115,6 +117,23 @@ def test_counters_on_every_node_count_what_is_read(tmp_path):
             assert counters(os.path.join(m, node))[0] >= r1
         names = os.listxattr(os.path.join(m, "m.pkl", "meta.json"))
         assert "user.modelfs.source_reads" in names and "user.modelfs.source_bytes" in names
+
+
+def test_stats_at_unmount_are_the_counters(tmp_path):
+    """-o stats (README, man page): at unmount the daemon's stderr says how often
+    and how much SOURCE was read, the same figures the counters gave last."""
+    with open(tmp_path / "m.pkl", "wb") as f:
+        pickle.dump({"w": np.arange(1000.0)}, f, protocol=4)
+    with mount_process(str(tmp_path), "-o", "stats") as (m, proc):
+        with open(os.path.join(m, "m.pkl", "w.npy"), "rb") as f:
+            f.read()
+        reads, nbytes = counters(m)
+        subprocess.run(["fusermount3", "-u", m], check=True)
+        proc.wait(timeout=30)
+        err = proc.stderr.read().decode()
+    said = re.search(r"SOURCE read (\d+) times, (\d+) bytes", err)
+    assert said, err
+    assert (int(said.group(1)), int(said.group(2))) == (reads, nbytes) and reads > 0, err
 
 
 @pytest.mark.parametrize("name", ["rf.joblib", "a.none.joblib"])
