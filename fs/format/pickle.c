@@ -360,14 +360,10 @@ static MfsStatus vm_fail(Vm *vm, MfsStatus code, const char *fmt, ...) {
                  (unsigned long long)vm->op_off, name ? name : "", name ? ": " : "", why);
 }
 
-/* The reader's own "unexpected end of data" (source.c): the bytes simply ended.
-** A source that ends with a reason of its own (a compressed stream cut short:
-** "zlib stream truncated at compressed offset N") has that reason said instead. */
-static int plain_end(const Vm *vm) {
-  static const char tail[] = ": unexpected end of data";
-  size_t n = strlen(vm->rerr.msg), k = sizeof tail - 1;
-  return vm->rerr.code == MFS_ETRUNC && n >= k && strcmp(vm->rerr.msg + n - k, tail) == 0;
-}
+/* The reader's bytes simply ended (err_is_end_of_data); a source that ends with a
+** reason of its own (a compressed stream cut short: "zlib stream truncated at
+** compressed offset N") has that reason said instead. */
+static int plain_end(const Vm *vm) { return err_is_end_of_data(&vm->rerr); }
 
 /* The reader recorded why it failed in vm->rerr; say it again with the opcode. */
 static MfsStatus rd_fail(Vm *vm) {

@@ -29,13 +29,25 @@ void source_unref(Source *s) {
   free(name);
 }
 
+/* The bytes simply ended at off: the one wording of it, which err_is_end_of_data
+** recognises (a source with a reason of its own, a cut compressed stream, says that). */
+static const char END_OF_DATA[] = ": unexpected end of data";
+
+static MfsStatus end_of_data(Err *e, uint64_t off) {
+  return err_set(e, MFS_ETRUNC, off, "offset %llu%s", (unsigned long long)off, END_OF_DATA);
+}
+
+int err_is_end_of_data(const Err *e) {
+  size_t n = strlen(e->msg), k = sizeof END_OF_DATA - 1;
+  return e->code == MFS_ETRUNC && n >= k && strcmp(e->msg + n - k, END_OF_DATA) == 0;
+}
+
 MfsStatus source_read(Source *s, uint64_t off, void *buf, size_t len, Err *e) {
   size_t got = 0;
   MfsStatus st = s->ops->read(s, off, buf, len, &got, e);
   if (st != MFS_OK) return st;
   if (got < len)
-    return err_set(e, MFS_ETRUNC, off + got, "offset %llu: unexpected end of data",
-                   (unsigned long long)(off + got));
+    return end_of_data(e, off + got);
   return MFS_OK;
 }
 
@@ -216,8 +228,7 @@ MfsStatus reader_take_slow(Reader *r, size_t n, const uint8_t **p) {
   MfsStatus st = reader_peek(r, n, p, &got);
   if (st != MFS_OK) return st;
   if (got < n)
-    return err_set(r->err, MFS_ETRUNC, r->pos + got, "offset %llu: unexpected end of data",
-                   (unsigned long long)(r->pos + got));
+    return end_of_data(r->err, r->pos + got);
   r->pos += n;
   return MFS_OK;
 }
@@ -274,8 +285,7 @@ MfsStatus reader_skip(Reader *r, uint64_t n) {
   if (got == 0) {
     uint64_t end = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
     if (end == SOURCE_SIZE_UNKNOWN || end < r->pos) end = r->pos;
-    return err_set(r->err, MFS_ETRUNC, end, "offset %llu: unexpected end of data",
-                   (unsigned long long)end);
+    return end_of_data(r->err, end);
   }
   r->pos += n;
   return MFS_OK;

@@ -42,6 +42,8 @@ struct Source {
 
 /* Read exactly len bytes; a short read is MFS_ETRUNC with the offset. */
 MfsStatus source_read(Source *s, uint64_t off, void *buf, size_t len, Err *e);
+/* 1 when e says only that the bytes ended (a read or a reader past the end), not why. */
+int err_is_end_of_data(const Err *e);
 /* ops->sum when there is one; MFS_OK otherwise.  A failure means those bytes
 ** cannot be proven after a change (their reads then fail); it changes nothing. */
 MfsStatus source_sum(Source *s, uint64_t off, uint64_t len, Err *e);
