@@ -205,6 +205,52 @@ def test_sigterm_exits_while_a_long_decode_runs(tmp_path):
         assert _mounts_at_raw(m) == 0
 
 
+def _long_skip(path, gib=60):
+    """A gzipped pickle whose one bytes value (BINBYTES8) is GIB GiB of zeros: the
+    decoder steps over the value, which inflates every byte of it to reach the
+    next opcode (a minute of zlib), within the 64 GiB decompression limit.  The
+    zeros are one MiB compressed once after a full flush, repeated byte for byte;
+    the stream is cut after them (no STOP, no trailer)."""
+    import struct
+    import zlib
+    co = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = co.compress(b"\x80\x04\x8e" + struct.pack("<Q", gib << 30))
+    head += co.flush(zlib.Z_FULL_FLUSH)
+    block = co.compress(bytes(1 << 20)) + co.flush(zlib.Z_FULL_FLUSH)
+    with open(path, "wb") as f:
+        f.write(head)
+        f.write(block * (gib << 10))
+
+
+def test_sigterm_exits_while_a_skip_inflates(tmp_path):
+    """SIGTERM while the decoder steps over a bytes value of 60 GiB in a gzip
+    stream (every byte is inflated on the way: the skip is one source read, no
+    opcode runs meanwhile) must not wait for the skip: it looks at the stop flag
+    too.  Same ordering and generous bound as the test above."""
+    _long_skip(tmp_path / "skip.pkl.gz")
+    with mount_process(str(tmp_path)) as (m, proc):
+        def ask():
+            try:
+                os.listdir(os.path.join(m, "skip.pkl.gz"))
+            except OSError:
+                pass                              # the mount went away under it
+
+        t = threading.Thread(target=ask)
+        t.start()
+        deadline = time.monotonic() + 60
+        while mount_counter(m) < 1:               # the decode has started
+            assert time.monotonic() < deadline, "the decode never started"
+            time.sleep(0.01)
+        time.sleep(0.5)                           # and is inside the skip
+        assert t.is_alive(), "the decode ended: the skip is not long enough"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        t.join(timeout=15)
+        assert not t.is_alive(), "the listing never returned"
+        assert not os.path.ismount(m), "the mount is still there"
+        assert _mounts_at_raw(m) == 0
+
+
 def test_statfs_after_source_is_gone_and_zero_blocks(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
