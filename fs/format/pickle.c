@@ -2033,6 +2033,7 @@ static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   vm.outer_err = r->err;
   err_clear(&vm.rerr);
   r->err = &vm.rerr;
+  if (r->stop == NULL) r->stop = m->stop;   /* a long skip looks at it too */
   recog_init(&vm.rc, m);
   MfsStatus st = MFS_OK;
   int stop = 0;

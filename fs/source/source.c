@@ -5,8 +5,10 @@
 ** The Reader is the only place the decoders' bounds are checked against the
 ** bytes that exist: every take/skip/copy goes through here.
 */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include "modelfs/limits.h"
 #include "modelfs/source.h"
 
 void source_init(Source *s, const SourceOps *ops, const char *name, uint64_t size) {
@@ -255,6 +257,21 @@ MfsStatus reader_copy(Reader *r, void *dst, uint64_t n) {
   return st;
 }
 
+/* Produce a source of unknown size up to end (exclusive) by reading its last byte. */
+static MfsStatus skip_to(Reader *r, uint64_t end) {
+  Source *s = r->src;
+  uint8_t last;
+  size_t got = 0;
+  MfsStatus st = s->ops->read(s, end - 1, &last, 1, &got, r->err);
+  if (st != MFS_OK) return st;
+  if (got == 0) {
+    uint64_t size = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
+    if (size == SOURCE_SIZE_UNKNOWN || size < r->pos) size = r->pos;
+    return end_of_data(r->err, size);
+  }
+  return MFS_OK;
+}
+
 MfsStatus reader_skip(Reader *r, uint64_t n) {
   Source *s = r->src;
   if (s->size != SOURCE_SIZE_UNKNOWN) {
@@ -274,18 +291,18 @@ MfsStatus reader_skip(Reader *r, uint64_t n) {
     r->pos += n;
     return MFS_OK;
   }
-  /* Beyond it: read only the last skipped byte.  The decompressor produces (and
-  ** keeps) everything before it on the way, and none of it is copied here; a
-  ** stream that ends first is truncation, reported where it ended. */
-  if (n == 0) return MFS_OK;
-  uint8_t last;
-  size_t got = 0;
-  MfsStatus st = s->ops->read(s, r->pos + n - 1, &last, 1, &got, r->err);
-  if (st != MFS_OK) return st;
-  if (got == 0) {
-    uint64_t end = __atomic_load_n(&s->size, __ATOMIC_ACQUIRE);
-    if (end == SOURCE_SIZE_UNKNOWN || end < r->pos) end = r->pos;
-    return end_of_data(r->err, end);
+  /* Beyond it: read only the last byte of each step.  The decompressor produces
+  ** (and keeps) everything before it on the way, and none of it is copied here;
+  ** a stream that ends first is truncation, reported where it ended.  A step is
+  ** bounded so that a decode nobody wants any more (unmount) ends within one. */
+  for (uint64_t done = 0; done < n; ) {
+    if (r->stop != NULL && atomic_load_explicit(r->stop, memory_order_relaxed) != 0)
+      return err_set(r->err, MFS_ELIMIT, r->pos + done, "offset %llu: stopped: the result "
+                     "is not wanted any more (unmount)", (unsigned long long)(r->pos + done));
+    uint64_t step = n - done < MFS_SKIP_STEP ? n - done : MFS_SKIP_STEP;
+    MfsStatus st = skip_to(r, r->pos + done + step);
+    if (st != MFS_OK) return st;
+    done += step;
   }
   r->pos += n;
   return MFS_OK;

@@ -114,6 +114,10 @@
 ** stops growing and reads restart from restart points (zlib) or from the
 ** beginning (bz2/xz/lzma/lz4). */
 #define MFS_MAX_SPILL            (16ULL << 30)
+/* A skip over a compressed stream of unknown size inflates every byte it steps
+** over (up to MFS_MAX_DECOMPRESSED): it goes in steps of this many bytes, ~50 ms
+** of zlib each, and looks at the decode's stop flag between two (unmount). */
+#define MFS_SKIP_STEP            (64ULL << 20)
 /* Memory liblzma may use for one stream (the dictionary size comes from the
 ** file; preset 9 needs 64 MiB, a hostile .lzma header can ask for 4 GiB). */
 #define MFS_MAX_DECODER_MEMORY   (256ULL << 20)

@@ -145,6 +145,8 @@ typedef struct Reader {
   uint8_t *buf;           /* READER_BUF bytes */
   size_t win;             /* bytes the next read asks for (READER_MIN..READER_BUF) */
   Err *err;               /* where failures are recorded */
+  const _Atomic int *stop; /* NULL, or set (nonzero) when the decode is not wanted any
+                              more: a long skip stops at its next step (MFS_SKIP_STEP) */
 } Reader;
 
 MfsStatus reader_init(Reader *r, Source *src, uint64_t start, Err *e);
@@ -163,7 +165,9 @@ static inline MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p) {
 }
 /* Copy n bytes of any size. */
 MfsStatus reader_copy(Reader *r, void *dst, uint64_t n);
-/* Skip n bytes (checked against the source size when it is known). */
+/* Skip n bytes (checked against the source size when it is known).  Over a
+** source of unknown size (a decompressor) every skipped byte is produced, in
+** steps that look at r->stop: MFS_ELIMIT "stopped" once it is set. */
 MfsStatus reader_skip(Reader *r, uint64_t n);
 /* Take bytes up to and excluding '\n' (max READER_BUF-1); *len excludes the newline. */
 MfsStatus reader_line(Reader *r, const uint8_t **p, size_t *len);
