@@ -291,3 +291,141 @@ def test_compressed_source_reads_the_version_decoded(tmp_path, watch):
     joblib.dump({"coef_": arr * 2}, new, compress=("zlib", 3))
     head, rest = _open_read_change(tmp_path, data.getvalue(), watch, _rewriting(new.getvalue()))
     assert rest is not None and head + rest == npy.getvalue()
+
+
+# ---- point 2 past 64 MiB: plain files and zip members --------------------------------------
+
+BIG_PLAIN = 72 << 20         # past MFS_PROVE_MAX (64 MiB): not summed whole at open before
+
+
+@pytest.fixture(scope="module")
+def big_plain():
+    """A plain file's versions: the opened one and one of other bytes, same size."""
+    rng = np.random.RandomState(5)
+    return {"old": rng.bytes(BIG_PLAIN), "new": rng.bytes(BIG_PLAIN)}
+
+
+def _open_read_change_at(tmp_path, name, data, inside, change, watch="nowatch"):
+    """Mount a source holding NAME = DATA, open NAME/INSIDE (NAME itself when
+    INSIDE is None), read 64 KiB, CHANGE(path), read on: (head, rest), rest None
+    for EIO."""
+    from test_reliability import WATCH
+    path = tmp_path / name
+    path.write_bytes(data)
+    with mounted(str(tmp_path), *WATCH[watch]) as m:
+        at = os.path.join(m, name) if inside is None else os.path.join(m, name, inside)
+        with open(at, "rb", buffering=0) as f:
+            head = f.read(65536)
+            time.sleep(0.02)                      # a new mtime
+            with change(path):
+                time.sleep(0.2)
+                return head, _read_on(f)
+
+
+@pytest.mark.parametrize("watch", ["inotify", "nowatch"])
+@pytest.mark.parametrize("change", sorted(BIG_CHANGES))
+def test_touch_or_append_keeps_a_big_plain_file_reading(tmp_path, big_plain, watch, change):
+    """Issue 13 point 2 for a plain file past 64 MiB served as itself: a touch,
+    an append or the same bytes written again leave the opened bytes as they
+    were, so the reader goes on and gets exactly the file's bytes."""
+    data = big_plain["old"]
+    head, rest = _open_read_change_at(tmp_path, "data.bin", data, None, BIG_CHANGES[change],
+                                      watch)
+    assert rest is not None, "EIO although the bytes did not change"
+    assert head + rest == data
+
+
+@pytest.mark.parametrize("new", ["other-bytes", "bigger"])
+def test_inplace_rewrite_of_a_big_plain_file_fails_the_handle(tmp_path, big_plain, new):
+    """Another version of a big plain file written in place fails the open
+    handle: never the new bytes after the old ones."""
+    data = big_plain["old"]
+    other = big_plain["new"] + (b"more" if new == "bigger" else b"")
+    head, rest = _open_read_change_at(tmp_path, "data.bin", data, None, _rewriting(other))
+    assert head == data[:65536]
+    assert rest is None, "read on after an in-place rewrite"
+
+
+def _npy(arr):
+    out = io.BytesIO()
+    np.save(out, arr)
+    return out.getvalue()
+
+
+SKOPS_SCHEMA = {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode",
+                "content": {"a": {"__class__": "ndarray", "__module__": "numpy",
+                                  "__loader__": "NdArrayNode", "type": "numpy", "file": "1.npy",
+                                  "__id__": 1}},
+                "key_types": {"__class__": "list", "__module__": "builtins",
+                              "__loader__": "ListNode",
+                              "content": [{"__class__": "str", "__module__": "builtins",
+                                           "__loader__": "TypeNode", "__id__": 2}]},
+                "protocol": 2, "_skops_version": "0.11.0", "__id__": 3}
+
+
+def _skops(arr, method):
+    """A skops file as skops writes it (zipfile; stored is skops' default): the
+    array as 1.npy, schema.json naming it as key 'a'."""
+    import json
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=method) as z:
+        z.writestr("1.npy", _npy(arr))
+        z.writestr("schema.json", json.dumps(SKOPS_SCHEMA))
+    return out.getvalue()
+
+
+def _npz(arr, compressed):
+    out = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(out, w=arr)
+    return out.getvalue()
+
+
+def _big_zip(kind, seed, rows=9):
+    """(file name, bytes, path of the array inside the mount, numpy.save bytes)
+    of a zip past 64 MiB holding one big array, written by the real library."""
+    import zipfile
+    arr = np.random.RandomState(seed).standard_normal((rows, 1000000))
+    if kind == "skops-stored":
+        return "m.skops", _skops(arr, zipfile.ZIP_STORED), "a.npy", _npy(arr)
+    if kind == "skops-deflated":
+        return "m.skops", _skops(arr, zipfile.ZIP_DEFLATED), "a.npy", _npy(arr)
+    if kind == "npz-compressed":
+        return "m.npz", _npz(arr, True), "w.npy", _npy(arr)
+    if kind == "torch":
+        import torch
+        out = io.BytesIO()
+        torch.save({"w": torch.from_numpy(arr)}, out)
+        return "m.pt", out.getvalue(), "w.npy", _npy(arr)
+    raise AssertionError(kind)
+
+
+BIG_ZIPS = ["skops-stored", "skops-deflated", "npz-compressed", "torch"]
+
+
+@pytest.fixture(scope="module")
+def big_zips():
+    return {k: (_big_zip(k, 6), _big_zip(k, 7)) for k in BIG_ZIPS}
+
+
+@pytest.mark.parametrize("change", sorted(BIG_CHANGES))
+@pytest.mark.parametrize("kind", BIG_ZIPS)
+def test_touch_or_append_keeps_a_big_zip_member_reading(tmp_path, big_zips, kind, change):
+    """Issue 13 point 2 for members of a zip past 64 MiB (skops, npz, torch): a
+    touch, an append or the same bytes written again leave the member's bytes
+    as they were: the reader goes on and gets exactly numpy.save's bytes."""
+    name, data, inside, npy = big_zips[kind][0]
+    assert len(data) > 64 << 20
+    head, rest = _open_read_change_at(tmp_path, name, data, inside, BIG_CHANGES[change])
+    assert rest is not None, "EIO although the bytes did not change"
+    assert head + rest == npy
+
+
+@pytest.mark.parametrize("kind", BIG_ZIPS)
+def test_inplace_rewrite_of_a_big_zip_fails_its_members(tmp_path, big_zips, kind):
+    """Another zip written in place fails an open member: never a mix."""
+    name, data, inside, npy = big_zips[kind][0]
+    head, rest = _open_read_change_at(tmp_path, name, data, inside,
+                                      _rewriting(big_zips[kind][1][1]))
+    assert head == npy[:65536]
+    assert rest is None, "read on after an in-place rewrite"
