@@ -262,6 +262,7 @@ typedef struct StreamSource {
   Source base;
   ZipArc *arc;
   uint64_t index;
+  uint64_t comp_size;      /* compressed bytes, from the central directory */
   zip_file_t *zf;
   uint64_t pos;
 } StreamSource;
@@ -325,7 +326,21 @@ static void stream_destroy(Source *src) {
   free(s);
 }
 
-static const SourceOps stream_ops = {stream_read, stream_destroy, NULL};
+/* The member's bytes are a function of the archive bytes libzip reads for it:
+** its local header (30 bytes, a name and an extra field of at most 64 KiB each),
+** its compressed bytes and a data descriptor (at most 24).  Summing those proves
+** them after a touch or an append of the archive, and so the inflated bytes; a
+** member whose local header offset is in doubt sums the whole archive. */
+static MfsStatus stream_sum(Source *src, uint64_t off, uint64_t len, Err *e) {
+  StreamSource *s = (StreamSource *)src;
+  (void)off, (void)len;
+  ZipArc *z = s->arc;
+  if (z->lho == NULL || s->index >= z->nlho || s->comp_size > z->src->size)
+    return source_sum(z->src, 0, UINT64_MAX, e);
+  return source_sum(z->src, z->lho[s->index], 30 + 2 * 0xffffULL + s->comp_size + 24, e);
+}
+
+static const SourceOps stream_ops = {stream_read, stream_destroy, stream_sum};
 
 /* Read a whole member of known size through libzip, checking it does not inflate
 ** to more than it declares (libzip also checks the CRC at the end). */
@@ -387,6 +402,7 @@ static const char *method_name(zip_uint16_t m) {
 typedef struct Member {
   uint64_t index;
   uint64_t size;
+  uint64_t comp_size;      /* UINT64_MAX when the directory does not say */
   const char *method;
 } Member;
 
@@ -410,6 +426,7 @@ static MfsStatus member_find(ZipArc *z, const char *name, Member *mb, Err *e) {
                    (unsigned long long)st.size, (unsigned long long)MFS_MAX_ZIP_MEMBER_SIZE);
   mb->index = (uint64_t)idx;
   mb->size = st.size;
+  mb->comp_size = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : UINT64_MAX;
   mb->method = method_name(st.comp_method);
   if (st.comp_method == ZIP_CM_STORE && (st.valid & ZIP_STAT_COMP_SIZE) && st.comp_size != st.size)
     return err_set(e, MFS_ECORRUPT, MFS_NO_OFFSET,
@@ -466,6 +483,7 @@ static Source *member_open(ZipArc *z, const char *name, Arena *acct, Err *e) {
   __atomic_add_fetch(&z->refs, 1, __ATOMIC_RELAXED);
   s->arc = z;
   s->index = mb.index;
+  s->comp_size = mb.comp_size;
   source_init(&s->base, &stream_ops, label, mb.size);
   return &s->base;
 }
