@@ -8,9 +8,9 @@
 ** be of another version and are not returned.  A touch, an append or a rewrite
 ** with the same bytes also moves them without changing what was opened, so
 ** blocks of MFS_PROVE_BLOCK bytes are summed (crc32) while the identity is still
-** the one opened: all of a file up to MFS_PROVE_MAX at open, and of a bigger one
-** the ranges a caller asks for with source_sum (an array when its file is
-** opened).  A moved identity is accepted once every summed block still sums the
+** the one opened: all of a file up to MFS_PROVE_MAX at open (any size under
+** SOURCE_PROVE_WHOLE: a plain file served as itself), and of a bigger one the
+** ranges a caller asks for with source_sum (an array when its file is opened).  A moved identity is accepted once every summed block still sums the
 ** same and the file is not shorter; blocks never summed cannot be proven then
 ** and their reads fail (EIO), as do all reads once a summed block differs.
 ** Under SOURCE_PROVE_NONE (identification, -o frugal) nothing is summed: any
@@ -265,11 +265,13 @@ Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts
   pthread_mutex_init(&f->lock, NULL);
   pthread_mutex_init(&f->prove_mu, NULL);
   source_init(&f->base, &file_ops, name, (uint64_t)st.st_size);
-  /* A small file is summed whole now: every byte of it stays provable, whatever
-  ** is opened later.  A failure (it changed meanwhile) shows in its reads. */
+  /* A small file, or one served whole, is summed whole now: every byte of it
+  ** stays provable, whatever is read later.  A failure (it changed meanwhile)
+  ** shows in its reads. */
   Err ignored;
   err_clear(&ignored);
-  if ((uint64_t)st.st_size <= MFS_PROVE_MAX) file_sum(&f->base, 0, (uint64_t)st.st_size, &ignored);
+  if ((uint64_t)st.st_size <= MFS_PROVE_MAX || f->prove == SOURCE_PROVE_WHOLE)
+    file_sum(&f->base, 0, (uint64_t)st.st_size, &ignored);
   return &f->base;
 }
 
