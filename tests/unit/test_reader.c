@@ -5,15 +5,21 @@
 ** the window starts at READER_MIN, doubles while the decoder reads on, starts
 ** small again after a payload is stepped over, reads end on page boundaries,
 ** and a run of g bytes costs fewer than 2g + READER_MIN bytes in at most
-** 6 + g / (READER_BUF - READER_MIN) reads (source.h).  A file source counts each pread, the sums' pass included.
+** 6 + g / (READER_BUF - READER_MIN) reads (source.h).  A skip over a source of
+** unknown size goes in MFS_SKIP_STEP steps and stops at the stop flag.  A file
+** source counts each pread, the sums' pass included, and sums a file past
+** MFS_PROVE_MAX whole at open only under SOURCE_PROVE_WHOLE.
 */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "modelfs/limits.h"
 #include "modelfs/source.h"
@@ -157,6 +163,53 @@ static void test_runs_cost_what_source_h_says(void **state) {
   source_unref(&l->base);
 }
 
+/* ---- a skip over a source of unknown size (a decompressor) ------------------------- */
+
+/* A log source whose every read raises a stop flag: SIGTERM arriving while the
+** first step of a skip is inflated. */
+typedef struct StopSource {
+  LogSource log;
+  _Atomic int stop;
+  int raise;
+} StopSource;
+
+static MfsStatus stop_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
+  StopSource *t = (StopSource *)s;
+  if (t->raise) atomic_store(&t->stop, 1);
+  return log_read(s, off, buf, len, got, e);
+}
+
+static const SourceOps stop_ops = {stop_read, log_destroy, NULL};
+
+static void test_skip_steps_and_stops(void **state) {
+  (void)state;
+  for (int raise = 0; raise <= 1; raise++) {
+    StopSource *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    source_init(&t->log.base, &stop_ops, "stop", SOURCE_SIZE_UNKNOWN);
+    t->raise = raise;
+    Err e;
+    err_clear(&e);
+    Reader r;
+    assert_int_equal(reader_init(&r, &t->log.base, 0, &e), MFS_OK);
+    r.stop = &t->stop;
+    MfsStatus st = reader_skip(&r, 3 * MFS_SKIP_STEP + 1);
+    if (raise) {             /* one step produced, then the flag: nothing skipped */
+      assert_int_equal(st, MFS_ELIMIT);
+      assert_int_equal(t->log.n, 1);
+      assert_int_equal(reader_pos(&r), 0);
+    } else {                 /* the last byte of each step, the end last */
+      assert_int_equal(st, MFS_OK);
+      assert_int_equal(t->log.n, 4);
+      for (size_t i = 0; i < 3; i++) assert_int_equal(t->log.off[i], (i + 1) * MFS_SKIP_STEP - 1);
+      assert_int_equal(t->log.off[3], 3 * MFS_SKIP_STEP);
+      assert_int_equal(reader_pos(&r), 3 * MFS_SKIP_STEP + 1);
+    }
+    reader_done(&r);
+    source_unref(&t->log.base);
+  }
+}
+
 /* ---- the file source's tally ------------------------------------------------------ */
 
 static char *temp_file(size_t size) {
@@ -206,12 +259,42 @@ static void test_file_reads_are_tallied(void **state) {
   free(path);
 }
 
+/* A file past MFS_PROVE_MAX (sparse: no disk) is summed at open only under
+** SOURCE_PROVE_WHOLE; after a touch, only then do reads of its last block go on. */
+static void test_whole_sums_past_prove_max(void **state) {
+  (void)state;
+  char *path = strdup("/tmp/modelfs-test-reader-XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  uint64_t size = MFS_PROVE_MAX + MFS_PROVE_BLOCK + 10;
+  assert_int_equal(ftruncate(fd, (off_t)size), 0);
+  close(fd);
+  for (int whole = 0; whole <= 1; whole++) {
+    SourceTally t = {0, 0, NULL};
+    SourceFileOpts o = {&t, whole ? SOURCE_PROVE_WHOLE : SOURCE_PROVE_OPEN};
+    Err e;
+    err_clear(&e);
+    Source *s = source_open_file_with(path, &o, &e);
+    assert_non_null(s);
+    assert_int_equal(t.bytes, whole ? size : 0);
+    struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};   /* a touch: mtime only */
+    assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
+    uint8_t buf[10];
+    assert_int_equal(source_read(s, size - 10, buf, sizeof buf, &e), whole ? MFS_OK : MFS_EIO);
+    source_unref(s);
+  }
+  unlink(path);
+  free(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_window_grows_while_reading_on),
     cmocka_unit_test(test_skip_starts_small),
     cmocka_unit_test(test_runs_cost_what_source_h_says),
     cmocka_unit_test(test_file_reads_are_tallied),
+    cmocka_unit_test(test_skip_steps_and_stops),
+    cmocka_unit_test(test_whole_sums_past_prove_max),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
