@@ -581,6 +581,41 @@ def test_small_model_answers_while_more_hostile_files_decode_than_loop_threads(t
             "the small model answered only after %d of %d hostile decodes" % (before, n))
 
 
+# Decodes the pool runs at once (MFS_MAX_PARALLEL_DECODES in include/modelfs/limits.h).
+POOL_DECODES = 16
+
+
+def test_never_decoded_small_model_answers_while_more_hostile_files_decode_than_the_pool(
+        tmp_path):
+    """Forty hostile files asked at once, more than the decode pool runs at
+    once; once every one of those requests is in the daemon's hands, a small
+    model never decoded is read (its LOOKUP needs a decode too).  Run in the
+    order asked, the small model's decode waited for a thread behind 24 queued
+    hostile decodes: it answered only after 25 hostile decodes had.  A decode
+    that has run a slice while others wait steps aside at its checkpoint, so
+    the small model is decoded while the hostile ones still run (fewer than
+    40 - 16 of them answered; ordering, not time)."""
+    n = 40
+    _hostile(tmp_path / "h00.pkl.gz", 3_000_000)
+    data = (tmp_path / "h00.pkl.gz").read_bytes()
+    for i in range(1, n):
+        (tmp_path / ("h%02d.pkl.gz" % i)).write_bytes(data)
+    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    with mounted(str(tmp_path)) as m:
+        small = os.path.join(m, "small.pkl", "meta.json")
+        for i in range(n):                        # the model directories: no decode
+            os.stat(os.path.join(m, "h%02d.pkl.gz" % i))
+        assert mount_counter(os.path.join(m, "small.pkl")) == 0
+        got, before = _asked_at_once(m, [os.path.join(m, "h%02d.pkl.gz" % i, "meta.json")
+                                         for i in range(n)], small)
+        assert mount_counter(os.path.join(m, "small.pkl")) == 1
+        with open(small) as f:
+            assert got == f.read()
+        assert '"status": "ok"' in got
+        assert before < n - POOL_DECODES, (
+            "the small model answered only after %d of %d hostile decodes" % (before, n))
+
+
 def test_small_model_answers_while_big_text_views_are_sized(tmp_path):
     """A .txt view of a big array costs its whole text to size (4.7 s for the
     issue's 646 MB one).  Eight such stats at once on a mount of four loop

@@ -83,7 +83,10 @@ Model *model_decode_source(Source *src, const char *name) {
 
 Model *model_decode_member(Source *src, const char *name, const Model *parent) {
   Model *m = model_new(name ? name : src->name);
-  if (m != NULL) m->stop = parent->stop;
+  if (m != NULL) {
+    m->stop = parent->stop;
+    m->pause = parent->pause;
+  }
   return model_decode_into(m, src, parent->depth + 1);
 }
 
@@ -119,10 +122,11 @@ static Model *model_decode_into(Model *m, Source *src, int depth) {
 
 Model *model_decode(const char *path) {
   SourceFileOpts opts = {NULL, SOURCE_PROVE_OPEN};
-  return model_decode_with(path, &opts, NULL);
+  return model_decode_with(path, &opts, NULL, (ModelPause){NULL, NULL});
 }
 
-Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop) {
+Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop,
+                         ModelPause pause) {
   Err e;
   err_clear(&e);
   Source *src = source_open_file_with(path, opts, &e);
@@ -137,6 +141,7 @@ Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _At
   if (m != NULL) {
     m->file_opts = *opts;
     m->stop = stop;
+    m->pause = pause;
   }
   m = model_decode_into(m, src, 0);
   source_unref(src);

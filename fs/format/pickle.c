@@ -1111,7 +1111,10 @@ static void nested_bytes(Vm *vm, const Value *b, int handed) {
   Source *s = bl->mem ? source_from_memory(bl->mem, (size_t)bl->len, "nested pickle")
                       : source_slice(bl->src, bl->off, bl->len, "nested pickle");
   Model *scratch = s ? model_new(vm->m->path) : NULL;
-  if (scratch) scratch->stop = vm->m->stop;
+  if (scratch) {
+    scratch->stop = vm->m->stop;
+    scratch->pause = vm->m->pause;
+  }
   Reader r2;
   if (scratch != NULL && reader_init(&r2, s, 0, &scratch->err) == MFS_OK) {
     Value *res;
@@ -1978,6 +1981,7 @@ static void salvage(Vm *vm) {
     Reader r2;
     if (scratch == NULL) return;
     scratch->stop = vm->m->stop;
+    scratch->pause = vm->m->pause;
     if (reader_init(&r2, vm->r->src, at, &scratch->err) == MFS_OK) {
       Value *res;
       run(scratch, &r2, NULL, vm->depth + 1, &res, NULL, SALVAGE_OPCODES);
@@ -2002,10 +2006,13 @@ static MfsStatus frame_disagrees(Vm *vm) {
                  (unsigned long long)(vm->straddle - 1));
 }
 
-/* Opcodes between two looks at the Model's stop flag: ~1 ms of the cheapest. */
+/* Opcodes between two checkpoints (a look at the Model's stop flag, and its
+** pause: the mount may park a long decode there while others go first): ~1 ms
+** of the cheapest. */
 #define STOP_CHECK_MASK 0xffffu
 
 static int stopped(const Model *m) {
+  if (m->pause.fn != NULL) m->pause.fn(m->pause.ctx);
   return m->stop != NULL && atomic_load_explicit(m->stop, memory_order_relaxed) != 0;
 }
 

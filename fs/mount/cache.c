@@ -15,8 +15,8 @@
 ** slot (cache_park) and handed back (CacheConfig.ready) when that decode ends.
 **
 ** Must never: hold the lock across a syscall, a decode or a free of a tree;
-** decode one version of one file twice at the same time, or more than
-** MFS_MAX_PARALLEL_DECODES files at once; let the cache grow past its byte
+** decode one version of one file twice at the same time, or begin more than
+** MFS_MAX_BEGUN_DECODES decodes not ended; let the cache grow past its byte
 ** budget except by the trees in use right now; keep a job parked once its
 ** decode ended.
 */
@@ -93,10 +93,11 @@ struct Cache {
   pthread_mutex_t lock;
   pthread_cond_t decoded;        /* a slot's decode ended */
   pthread_cond_t decode_room;    /* a decode ended: room for a waiting one */
-  uint32_t decoding;             /* decodes running now (MFS_MAX_PARALLEL_DECODES) */
+  uint32_t decoding;             /* decodes begun, not ended (MFS_MAX_BEGUN_DECODES) */
   _Atomic int stop;              /* unmounting: decodes running give up (cache_stop) */
   CacheReady ready;              /* jobs parked on a decode that ended go here */
   void *ready_ctx;
+  ModelPause pause;              /* decodes' checkpoints call it (CacheConfig) */
   char *source;
   int srcfd;
   const TrustList *trust;
@@ -685,6 +686,7 @@ Cache *cache_new(const CacheConfig *cfg, Err *e) {
   c->changed_ctx = cfg->changed_ctx;
   c->ready = cfg->ready;
   c->ready_ctx = cfg->ready_ctx;
+  c->pause = cfg->pause;
   c->hide = cfg->hide ? strdup(cfg->hide) : NULL;
   c->hcap = 1024;
   c->capslots = 256;
@@ -995,7 +997,7 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
     if (err) return err == ENOENT ? ESTALE : err;
     if (!same_identity(SLOT_MODEL, &a, &want->st)) return ESTALE;
     SourceFileOpts opts = cache_file_opts(c);
-    Model *m = model_decode_with(path, &opts, &c->stop);
+    Model *m = model_decode_with(path, &opts, &c->stop, c->pause);
     if (m == NULL) return ENOMEM;
     err = stat_rel(c, s->relpath, &b);
     if (err || !same_identity(SLOT_MODEL, &a, &b)) {
@@ -1107,9 +1109,10 @@ static int acquire(Cache *c, uint32_t id, uint32_t ver8, int wait, CacheModel **
   c->decodes++;
   SlotStat want = snap(s);
   /* Decodes run side by side, each within the decoder's limits, so a slow or
-  ** hostile file never holds up another model; their number is bounded, which
-  ** bounds their memory together (and leaves loop threads for everything else). */
-  while (c->decoding >= MFS_MAX_PARALLEL_DECODES) pthread_cond_wait(&c->decode_room, &c->lock);
+  ** hostile file never holds up another model; the decodes begun are bounded
+  ** (the pool's threads are too: this never waits under the mount), which
+  ** bounds their memory together. */
+  while (c->decoding >= MFS_MAX_BEGUN_DECODES) pthread_cond_wait(&c->decode_room, &c->lock);
   c->decoding++;
   /* Make room first: a tree kept over budget because it was in use must not
   ** stay resident while a second one is decoded beside it. */

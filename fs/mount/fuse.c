@@ -252,6 +252,13 @@ static void wake(Mount *mt) {
   if (write(mt->wake_fd, &one, sizeof one) < 0) { /* counter full: already awake */ }
 }
 
+/* A decode's checkpoint: it steps aside there when it has run a slice while
+** requests wait for the pool. */
+static void on_checkpoint(void *ctx) {
+  Mount *mt = ctx;
+  pool_pause(mt->pool);
+}
+
 /* Requests parked on a decode that ended (cache_park): they run next. */
 static void on_ready(void *ctx, PoolJob *list) {
   Mount *mt = ctx;
@@ -1151,8 +1158,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* A loop thread never waits for a decode: a request that would is copied
 ** here and handed to the pool, whose threads decode (at most
-** MFS_MAX_PARALLEL_DECODES at once) and answer it; the loop thread goes back
-** to the requests that need no decode.  A job whose model another pool thread
+** MFS_MAX_PARALLEL_DECODES at once; a long one steps aside for a waiting
+** request at its checkpoint, on_checkpoint) and answer it; the loop thread goes
+** back to the requests that need no decode.  A job whose model another pool thread
 ** is decoding is parked on that decode (cache_park) instead of holding a pool
 ** thread, and comes back first when it ends. */
 typedef enum DeferOp { D_LOOKUP, D_GETATTR, D_READLINK, D_OPEN, D_READDIR, D_READDIRPLUS } DeferOp;
@@ -1675,12 +1683,14 @@ static int mount_setup(Mount *mt, const MountConf *conf, const char *mountpoint)
     return 2;
   }
   (void)mountpoint;
-  if ((mt->pool = pool_new(MFS_MAX_PARALLEL_DECODES)) == NULL) {
+  if ((mt->pool = pool_new(MFS_MAX_PARALLEL_DECODES, MFS_MAX_BEGUN_DECODES,
+                           MFS_DECODE_SLICE_MS * 1000000ull)) == NULL) {
     fprintf(stderr, "modelfs: out of memory\n");
     return 1;
   }
   CacheConfig cc = {conf->source, (size_t)conf->o.cache_mb << 20, mt->trust, on_changed, mt, NULL,
-                    conf->o.target, raise_fd_limit(), conf->o.frugal, on_ready, mt};
+                    conf->o.target, raise_fd_limit(), conf->o.frugal, on_ready, mt,
+                    {on_checkpoint, mt}};
   mt->cache = cache_new(&cc, &e);
   if (mt->cache == NULL) {
     fprintf(stderr, "modelfs: %s\n", e.msg);

@@ -137,12 +137,23 @@
 
 /* Decodes the mount runs at once, each within the limits above: a slow or
 ** hostile file decodes beside the others instead of before them, and together
-** they hold at most this many decoders' memory.  They run on the mount's decode
-** pool (pool.c), this many threads; a loop thread never waits for a decode (it
+** they take at most this many cores' time.  They run on the mount's decode
+** pool (pool.c), this many at once; a loop thread never waits for a decode (it
 ** hands the request to the pool), so requests that need no decode find one of
 ** the MFS_LOOP_THREADS loop threads free (unless -o max_threads= says
 ** otherwise) however many slow files are asked for at once. */
 #define MFS_MAX_PARALLEL_DECODES 16
+/* A decode that has run a slice while requests wait for the pool steps aside at
+** its next checkpoint (pickle.c looks every ~1 ms of opcodes): parked, it keeps
+** its memory but takes no core, and a thread of its own takes the waiting
+** request, so a small model never decoded answers within a slice or two however
+** many slow files were asked for before it (20 ms: below what a person notices,
+** and many times the cost of the thread it starts).  Decodes begun and not ended,
+** running or aside, are at most MFS_MAX_BEGUN_DECODES (the pool's threads):
+** together they hold at most this many decoders' memory.  Past it nothing steps
+** aside, and requests wait in the order they were asked. */
+#define MFS_DECODE_SLICE_MS      20
+#define MFS_MAX_BEGUN_DECODES    64
 /* Costly sizes (.txt views) the mount remembers per model version. */
 #define MFS_MAX_REMEMBERED_SIZES 4096
 #define MFS_LOOP_THREADS         32

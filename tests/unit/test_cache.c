@@ -64,7 +64,8 @@ static Fixture *fixture_new(void) {
 }
 
 static void fixture_open_max(Fixture *f, size_t budget, uint32_t max_models) {
-  CacheConfig cc = {f->dir, budget, f->trust, on_changed, f, NULL, NULL, max_models, 0, NULL, NULL};
+  CacheConfig cc = {f->dir, budget, f->trust, on_changed, f, NULL, NULL, max_models, 0, NULL, NULL,
+                    {NULL, NULL}};
   Err e;
   err_clear(&e);
   f->cache = cache_new(&cc, &e);

@@ -1,14 +1,17 @@
 /*
 ** test_pool.c -- the mount's decode pool: every job runs exactly once, never
-** more at once than the pool has threads, ready jobs before queued ones, and
-** after pool_stop the jobs left (and any submitted later) run with stopping set.
-** Ordering and counts only: a gate (a condition variable) holds jobs, no timing.
+** more at once than the pool runs, ready jobs before queued ones, a job past its
+** slice stepping aside at its checkpoint for a queued one (under the thread cap
+** only), and after pool_stop the jobs left (and any submitted later) run with
+** stopping set.  Ordering and counts only: a gate (a condition variable) holds
+** jobs, and the slice is 0 where stepping aside is tested; no timing.
 */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include "modelfs/pool.h"
@@ -20,6 +23,7 @@ typedef struct Bench {
   int open;                 /* the gate */
   int running, peak;        /* jobs inside run at once */
   int entered;              /* jobs that reached the gate */
+  int pauses;               /* checkpoints passed (pool_pause returned) */
   int order[64], n;         /* ids in the order they ran */
   int stopped[64];          /* ran with stopping set */
   int runs[64];             /* times each ran */
@@ -28,6 +32,7 @@ typedef struct Bench {
 typedef struct TJob {
   PoolJob job;              /* first */
   Bench *b;
+  Pool *pool;               /* set: at the gate it calls pool_pause, as a decode does */
   int id, gated;
 } TJob;
 
@@ -41,7 +46,18 @@ static void tjob_run(PoolJob *j, int stopping) {
   if (++b->running > b->peak) b->peak = b->running;
   b->entered++;
   pthread_cond_broadcast(&b->cv);
-  while (t->gated && !b->open && !stopping) pthread_cond_wait(&b->cv, &b->mu);
+  while (t->gated && !b->open && !stopping) {
+    if (t->pool == NULL) {
+      pthread_cond_wait(&b->cv, &b->mu);
+      continue;
+    }
+    pthread_mutex_unlock(&b->mu);   /* runs on, as a decode: checkpoint after checkpoint */
+    pool_pause(t->pool);
+    sched_yield();
+    pthread_mutex_lock(&b->mu);
+    b->pauses++;
+    pthread_cond_broadcast(&b->cv);
+  }
   b->running--;
   pthread_mutex_unlock(&b->mu);
 }
@@ -80,7 +96,7 @@ static void test_bounded_and_each_once(void **state) {
   Bench b;
   bench_init(&b);
   TJob jobs[40];
-  Pool *p = pool_new(4);
+  Pool *p = pool_new(4, 4, 0);
   assert_non_null(p);
   for (int i = 0; i < 40; i++) {
     tjob_init(&jobs[i], &b, i, 1);
@@ -105,7 +121,7 @@ static void test_bounded_and_each_once(void **state) {
 static Pool *held_two_queued(Bench *b, TJob j[4]) {
   bench_init(b);
   for (int i = 0; i < 4; i++) tjob_init(&j[i], b, i, i == 0);
-  Pool *p = pool_new(1);
+  Pool *p = pool_new(1, 1, 0);
   assert_non_null(p);
   pool_submit(p, &j[0].job);
   wait_entered(b, 1);
@@ -147,11 +163,69 @@ static void test_stop_answers_the_rest(void **state) {
   assert_int_equal(b.stopped[3], 1);
 }
 
+/* One job runs at once on at most CAP threads, a slice of 0.  Job 0 runs on
+** until its gate opens, calling pool_pause; job 1 (ungated) is queued behind it. */
+static Pool *long_job_and_a_waiting_one(Bench *b, TJob j[2], unsigned cap) {
+  bench_init(b);
+  Pool *p = pool_new(1, cap, 0);
+  assert_non_null(p);
+  tjob_init(&j[0], b, 0, 1);
+  tjob_init(&j[1], b, 1, 0);
+  j[0].pool = p;
+  pool_submit(p, &j[0].job);
+  wait_entered(b, 1);
+  pool_submit(p, &j[1].job);
+  return p;
+}
+
+/* Under the cap, job 0 steps aside at its checkpoint and job 1 runs to its end
+** while job 0 has not ended (the gate is still shut); job 0 then comes back
+** and ends once the gate opens. */
+static void test_long_job_steps_aside(void **state) {
+  (void)state;
+  Bench b;
+  TJob j[2];
+  Pool *p = long_job_and_a_waiting_one(&b, j, 2);
+  wait_entered(&b, 2);
+  pthread_mutex_lock(&b.mu);
+  assert_int_equal(b.runs[1], 1);
+  assert_int_equal(b.open, 0);
+  pthread_mutex_unlock(&b.mu);
+  open_gate(&b);
+  pool_free(p);
+  assert_int_equal(b.peak, 2);      /* job 0 was inside run, aside, while job 1 ran */
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(b.runs[i], 1);
+    assert_int_equal(b.stopped[i], 0);
+  }
+}
+
+/* At the cap (one thread) nothing steps aside: job 0 passes checkpoints with
+** job 1 queued and runs on; job 1 waits in the queue until job 0 ends. */
+static void test_at_the_cap_the_order_stands(void **state) {
+  (void)state;
+  Bench b;
+  TJob j[2];
+  Pool *p = long_job_and_a_waiting_one(&b, j, 1);
+  pthread_mutex_lock(&b.mu);
+  int from = b.pauses + 1;          /* one may have begun before job 1 was queued */
+  while (b.pauses <= from) pthread_cond_wait(&b.cv, &b.mu);
+  assert_int_equal(b.entered, 1);
+  pthread_mutex_unlock(&b.mu);
+  open_gate(&b);
+  wait_entered(&b, 2);
+  pool_free(p);
+  int want[] = {0, 1};
+  assert_memory_equal(b.order, want, sizeof want);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bounded_and_each_once),
     cmocka_unit_test(test_ready_first),
     cmocka_unit_test(test_stop_answers_the_rest),
+    cmocka_unit_test(test_long_job_steps_aside),
+    cmocka_unit_test(test_at_the_cap_the_order_stands),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
