@@ -516,19 +516,19 @@ def _waits_for_the_mount(tid):
         return False
 
 
-def _asked_at_once(m, paths, small):
-    """stat PATHS from one thread each; once every one of those requests is in
-    the daemon's hands (request_wait_answer), read SMALL.  Returns SMALL's text
-    and how many of the stats the daemon had answered by then (their threads
-    no longer wait in the kernel: counted by the kernel, not by Python threads
-    that may not have run since)."""
+def _asked_at_once(m, paths, small, ask_one=os.stat):
+    """stat PATHS (or ASK_ONE them) from one thread each; once every one of
+    those requests is in the daemon's hands (request_wait_answer), read SMALL.
+    Returns SMALL's text and how many of the requests the daemon had answered
+    by then (their threads no longer wait in the kernel: counted by the
+    kernel, not by Python threads that may not have run since)."""
     tids, answered, errors = {}, [], []
     lock = threading.Lock()
 
     def ask(i):
         tids[i] = threading.get_native_id()
         try:
-            os.stat(paths[i])
+            ask_one(paths[i])
         except OSError as e:
             errors.append(e)
         with lock:
@@ -642,6 +642,48 @@ def test_small_model_answers_while_big_text_views_are_sized(tmp_path):
         assert before < n - threads, (
             "the small model answered only after %d of %d sizes were made" % (before, n))
         assert mount_counter(m, "text_sizings") == sized + n
+
+
+BIG_SHAPE = (9, 1000000)      # 72 MB of float64: past MFS_PROVE_MAX (64 MiB) with its pickle
+
+
+def test_request_needing_no_decode_answers_while_big_arrays_are_summed(tmp_path):
+    """Opening the .npy of an array in a source past 64 MiB sums its bytes
+    (72 MB read and summed).  Four such opens at once on a mount of one loop
+    thread (-o max_threads=1), the trees already decoded; once every open is
+    in the daemon's hands, a small model already decoded is read: summed on
+    the loop thread, its OPEN came after all four sums; summed on the decode
+    pool, it answers while they are still being taken (fewer than 4 - 1 of the
+    opens answered; ordering, not time).  Then each open file reads
+    numpy.save's bytes of the array joblib.load returns."""
+    import joblib
+    n, threads = 4, 1
+    joblib.dump({"coef_": np.random.RandomState(7).standard_normal(BIG_SHAPE)},
+                tmp_path / "big0.joblib")
+    for i in range(1, n):                         # a path each: a source and sums each
+        os.link(tmp_path / "big0.joblib", tmp_path / ("big%d.joblib" % i))
+    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    out = io.BytesIO()
+    np.save(out, joblib.load(tmp_path / "big0.joblib")["coef_"])
+    with mounted(str(tmp_path), "-o", "max_threads=%d" % threads) as m:
+        small = os.path.join(m, "small.pkl", "meta.json")
+        with open(small) as f:
+            truth = f.read()
+        npys = [os.path.join(m, "big%d.joblib" % i, "coef_.npy") for i in range(n)]
+        for p in npys:                            # decoded; nothing summed yet
+            assert os.stat(p).st_size == len(out.getvalue())
+        files = []
+        got, before = _asked_at_once(m, npys, small,
+                                     lambda p: files.append(open(p, "rb", buffering=0)))
+        try:
+            assert got == truth
+            assert before < n - threads, (
+                "the small model answered only after %d of %d sums" % (before, n))
+            for f in files:
+                assert f.read() == out.getvalue()
+        finally:
+            for f in files:
+                f.close()
 
 
 def _drop_kernel_caches():

@@ -810,7 +810,8 @@ static int open_model_file(Mount *mt, fuse_ino_t ino, struct fuse_file_info *fi,
   err_clear(&e);
   if (n->kind == RK_DIR) err = EISDIR;
   else if (n->kind != RK_FILE) err = ELOOP;
-  else if (!wait && render_size_costly(cache_tree(m), n)) {   /* it makes the text */
+  else if (!wait && (render_size_costly(cache_tree(m), n) ||   /* it makes the text, */
+                     render_sum_costly(cache_tree(m), n))) {    /* or reads to sum */
     cache_release(mt->cache, m);
     return WOULD_WAIT;
   } else if (render_size(cache_tree(m), n, &size, &e) != MFS_OK) err = EIO;

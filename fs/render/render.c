@@ -56,6 +56,7 @@ typedef struct NodeX {
   uint32_t link_to;        /* RK_LINK: the node of the first place */
   const Value *view;       /* object ndarrays: the nested-list view */
   const char *msg;         /* C_ERROR: the reason */
+  int summed;              /* render_sum took its sums */
 } NodeX;
 
 /* Per linkable value: how it shows and where it was first placed. */
@@ -1771,8 +1772,9 @@ MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t 
   return MFS_OK;
 }
 
-MfsStatus render_sum(RTree *t, const RNode *n, Err *e) {
-  if (checked(t, n) == NULL || n->kind != RK_FILE) return MFS_OK;
+/* The source bytes N reads lazily, which render_sum sums; NULL when none. */
+static const Blob *lazy_blob(RTree *t, const RNode *n) {
+  if (checked(t, n) == NULL || n->kind != RK_FILE) return NULL;
   const Blob *b = NULL;
   if (n->content == C_BIN) b = &n->value->u.bytes;
   if (n->content == C_NPY) b = &n->value->u.arr->data;
@@ -1782,8 +1784,30 @@ MfsStatus render_sum(RTree *t, const RNode *n, Err *e) {
     pthread_mutex_unlock(&t->mu);
     if (streamed) b = &n->value->u.arr->data;
   }
-  if (b == NULL || b->mem != NULL || b->src == NULL) return MFS_OK;
-  return source_sum(b->src, b->off, b->len, e);
+  return b == NULL || b->mem != NULL || b->src == NULL ? NULL : b;
+}
+
+MfsStatus render_sum(RTree *t, const RNode *n, Err *e) {
+  const Blob *b = lazy_blob(t, n);
+  if (b == NULL) return MFS_OK;
+  MfsStatus st = source_sum(b->src, b->off, b->len, e);
+  if (st == MFS_OK) {
+    pthread_mutex_lock(&t->mu);
+    t->x[n->index].summed = 1;
+    pthread_mutex_unlock(&t->mu);
+  }
+  return st;
+}
+
+/* A file of at most MFS_PROVE_MAX bytes was summed whole when opened: its sums
+** read nothing more.  Past it, a range is read and summed the first time. */
+int render_sum_costly(RTree *t, const RNode *n) {
+  const Blob *b = lazy_blob(t, n);
+  if (b == NULL) return 0;
+  pthread_mutex_lock(&t->mu);
+  int summed = t->x[n->index].summed;
+  pthread_mutex_unlock(&t->mu);
+  return !summed && (b->src->size > MFS_PROVE_MAX || (t->m != NULL && t->m->size > MFS_PROVE_MAX));
 }
 
 size_t render_memory(const RTree *t) {

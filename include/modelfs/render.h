@@ -69,6 +69,10 @@ MfsStatus render_read(RTree *t, const RNode *n, uint64_t off, void *buf, size_t 
 ** when the file is opened, after render_size.  A failure means those bytes
 ** cannot be proven after a change (reads then fail with EIO, never a mix). */
 MfsStatus render_sum(RTree *t, const RNode *n, Err *e);
+/* Nonzero when render_sum may read bytes (a source past MFS_PROVE_MAX, not
+** summed yet for N: 72 MB read for a 72 MB array): the mount sums on a thread
+** of its decode pool, never a loop thread. */
+int render_sum_costly(RTree *t, const RNode *n);
 
 /* Where the verdict comes from: for each dangerous or untrusted global (sorted,
 ** unique), the tree paths that use it -- an object directory built by calling it,
