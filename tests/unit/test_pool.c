@@ -24,6 +24,7 @@ typedef struct Bench {
   int running, peak;        /* jobs inside run at once */
   int entered;              /* jobs that reached the gate */
   int pauses;               /* checkpoints passed (pool_pause returned) */
+  int active, peak_active;  /* pausing jobs between two checkpoints (not aside) */
   int order[64], n;         /* ids in the order they ran */
   int stopped[64];          /* ran with stopping set */
   int runs[64];             /* times each ran */
@@ -51,9 +52,13 @@ static void tjob_run(PoolJob *j, int stopping) {
       pthread_cond_wait(&b->cv, &b->mu);
       continue;
     }
+    if (++b->active > b->peak_active) b->peak_active = b->active;
     pthread_mutex_unlock(&b->mu);   /* runs on, as a decode: checkpoint after checkpoint */
-    pool_pause(t->pool);
     sched_yield();
+    pthread_mutex_lock(&b->mu);
+    b->active--;
+    pthread_mutex_unlock(&b->mu);
+    pool_pause(t->pool);
     pthread_mutex_lock(&b->mu);
     b->pauses++;
     pthread_cond_broadcast(&b->cv);
@@ -219,6 +224,38 @@ static void test_at_the_cap_the_order_stands(void **state) {
   assert_memory_equal(b.order, want, sizeof want);
 }
 
+/* Eight jobs that run on until their gate opens, on a pool running 2 at once
+** on at most 4 threads: stepping aside, 4 begin (the cap), the other 4 wait in
+** the queue however many checkpoints pass, and never more than 2 run between
+** two checkpoints.  Opened, each runs once to its end. */
+static void test_steps_aside_within_run_and_cap(void **state) {
+  (void)state;
+  Bench b;
+  bench_init(&b);
+  Pool *p = pool_new(2, 4, 0);
+  assert_non_null(p);
+  TJob jobs[8];
+  for (int i = 0; i < 8; i++) {
+    tjob_init(&jobs[i], &b, i, 1);
+    jobs[i].pool = p;
+    pool_submit(p, &jobs[i].job);
+  }
+  wait_entered(&b, 4);
+  pthread_mutex_lock(&b.mu);
+  int from = b.pauses + 64;
+  while (b.pauses < from) pthread_cond_wait(&b.cv, &b.mu);
+  assert_int_equal(b.entered, 4);
+  pthread_mutex_unlock(&b.mu);
+  open_gate(&b);
+  wait_entered(&b, 8);
+  pool_free(p);
+  assert_true(b.peak_active <= 2);
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(b.runs[i], 1);
+    assert_int_equal(b.stopped[i], 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bounded_and_each_once),
@@ -226,6 +263,7 @@ int main(void) {
     cmocka_unit_test(test_stop_answers_the_rest),
     cmocka_unit_test(test_long_job_steps_aside),
     cmocka_unit_test(test_at_the_cap_the_order_stands),
+    cmocka_unit_test(test_steps_aside_within_run_and_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
