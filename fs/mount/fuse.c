@@ -1557,8 +1557,8 @@ static int serve(Mount *mt, struct fuse_args *args, struct fuse_cmdline_opts *op
     /* Unset values are UINT_MAX, which 3.14.0 warns about; the defaults stand then. */
     if (opts->max_idle_threads < MAX_LOOP_THREADS)
       fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads);
-    /* Decodes may hold MFS_MAX_PARALLEL_DECODES threads; more than libfuse's
-    ** default of 10 keep the rest of the mount answering meanwhile. */
+    /* Waits (decodes, big sizes, sums) go to the decode pool; more loop
+    ** threads than libfuse's default of 10 answer the rest meanwhile. */
     unsigned threads = mt->max_threads ? opts->max_threads : MFS_LOOP_THREADS;
     if (threads > 0 && threads < MAX_LOOP_THREADS) fuse_loop_cfg_set_max_threads(cfg, threads);
     r = fuse_session_loop_mt(mt->se, cfg);
