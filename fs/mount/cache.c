@@ -495,9 +495,36 @@ static void old_free(Cache *c, OldVersion *o, CacheModel **dropped) {
   free(o);
 }
 
+/* Under the lock.  The slot's next version: its low bits (its inode numbers)
+** neither those of WAS nor of a version the kernel still holds, nor 0 for a
+** single model at the root (version 0 in an inode number means "the root, as it
+** is now", so its trees never use 0).  When the kernel holds a version on every
+** other number (a reader keeping each version it opened open: 255 of them), the
+** oldest gives its number up -- looking on would never end, under the lock --
+** and its tree goes: the kernel, told the number again with another generation,
+** drops its inodes (their handles fail with EIO: never the new version's bytes),
+** and the lookups it still has of them are the new version's to forget. */
+static void next_version(Cache *c, Slot *s, uint32_t was, CacheModel **dropped) {
+  for (uint32_t round = 0;; round++) {
+    s->version++;
+    uint32_t v8 = s->version & CACHE_VERSION_MASK;
+    if (v8 == (was & CACHE_VERSION_MASK) || (s->id == 0 && v8 == 0)) continue;
+    OldVersion **pp = &s->old;
+    while (*pp && ((*pp)->ss.version & CACHE_VERSION_MASK) != v8) pp = &(*pp)->next;
+    if (*pp == NULL) return;
+    if (round < CACHE_VERSION_MASK) continue;
+    OldVersion *o = *pp;                   /* every number taken: this one is the oldest */
+    *pp = o->next;
+    s->krefs += o->krefs;
+    s->nested += o->nested;
+    old_free(c, o, dropped);
+    return;
+  }
+}
+
 /* Under the lock.  Record what a stat found (st NULL: gone).  A change of
-** identity bumps the version (never onto the low bits of a version the kernel
-** still holds), keeps or drops the tree and tells the owner. */
+** identity bumps the version (next_version), keeps or drops the tree and tells
+** the owner. */
 static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
                     CacheModel **dropped) {
   if (s->id == 0 && !c->single) {   /* the root keeps inode 1 whatever happens */
@@ -511,12 +538,7 @@ static void observe(Cache *c, Slot *s, SlotKind kind, const struct stat *st,
   SlotStat old = snap(s);
   if (known) keep_old(c, s, dropped);
   else detach(c, s, dropped);
-  /* A single model at the root: its inode stays 1 and version 0 in an inode
-  ** number means "the root, as it is now", so its trees never use 0. */
-  do s->version++;
-  while (old_find(s, s->version & CACHE_VERSION_MASK) ||
-         (s->version & CACHE_VERSION_MASK) == (old.version & CACHE_VERSION_MASK) ||
-         (s->id == 0 && (s->version & CACHE_VERSION_MASK) == 0));
+  next_version(c, s, old.version, dropped);
   s->kind = kind;
   if (kind == SLOT_DIR) s->was_dir = 1;
   if (st) s->st = *st; else memset(&s->st, 0, sizeof s->st);
