@@ -88,10 +88,12 @@ check: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory pytest
 
-# Readers, walkers and a writer changing SOURCE in every way, for minutes, over a
-# small cache (issue 13): prints the figures the README quotes.  STRESS_SECONDS=N.
-stress: all
-	$(PYTHON) scripts/stress.py $(STRESS_SECONDS)
+# Readers, walkers and a writer changing SOURCE in every way (big models too),
+# beside the hostile suite, for minutes, over a small cache (issue 13): prints
+# the figures the README quotes.  STRESS_SECONDS=N; ASAN=1 runs the ASan/UBSan
+# daemon (a sanitizer report fails it).
+stress: all $(if $(ASAN),asan)
+	$(PYTHON) scripts/stress.py $(if $(ASAN),--asan) $(STRESS_SECONDS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -79,6 +79,19 @@ def mounted(source, *options, timeout=30):
 
 
 @pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    """The adversarial suite of scripts/make_hostile.py (once per run): its files in
+    "models", the gadgets' marker directory, and the manifest saying what each is."""
+    import json
+    base = tmp_path_factory.mktemp("hostile")
+    models, markers = str(base / "models"), str(base / "markers")
+    run_script("make_hostile.py", models, markers, timeout=900)
+    with open(str(base / "hostile_manifest.json")) as f:
+        manifest = json.load(f)
+    return {"base": str(base), "models": models, "markers": markers, "manifest": manifest}
+
+
+@pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
     """Directory of sklearn models written by scripts/make_fixtures.py (once per run)."""
     out = tmp_path_factory.mktemp("models")
@@ -182,15 +195,20 @@ def diff_names(a, b):
 # ---- mount helpers (test_mount.py) ------------------------------------------------
 
 @contextlib.contextmanager
-def mount_process(source, *options, timeout=30, binary=MODELFS):
+def mount_process(source, *options, timeout=30, binary=MODELFS, log=None):
     """Like mounted(), but yields (mountpoint, Popen) so a test can signal the daemon
     or read its memory; `binary` the build to mount with (the release build, for RSS
-    bounds: ASan's shadow memory and quarantine would make them meaningless).
+    bounds: ASan's shadow memory and quarantine would make them meaningless); `log`
+    a file path the daemon's stderr goes to (read it after the block: a daemon that
+    writes much never blocks on a pipe nobody reads while the test runs).
 
     Always unmounts and reaps the daemon, even when the test failed or killed it."""
     mnt = tempfile.mkdtemp(prefix="modelfs-mnt-")
+    err_to = open(log, "wb") if log else subprocess.PIPE
     proc = subprocess.Popen([binary, "-f", *options, source, mnt],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=err_to)
+    if log:
+        err_to.close()
     try:
         deadline = time.time() + timeout
         while not os.path.ismount(mnt):
@@ -213,7 +231,11 @@ def mount_process(source, *options, timeout=30, binary=MODELFS):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if log:
+            with open(log, "rb") as f:
+                err = f.read().decode(errors="replace")
+        else:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         os.rmdir(mnt)
         assert proc.returncode != 99, "sanitizer report from the daemon:\n" + err
 

@@ -27,14 +27,7 @@ RSS_LIMIT_KIB = 256 * 1024
 CRASHERS = os.path.join(TESTDATA, "crashers")
 
 
-@pytest.fixture(scope="session")
-def hostile(tmp_path_factory):
-    base = tmp_path_factory.mktemp("hostile")
-    models, markers = str(base / "models"), str(base / "markers")
-    run_script("make_hostile.py", models, markers, timeout=900)
-    with open(str(base / "hostile_manifest.json")) as f:
-        manifest = json.load(f)
-    return {"base": str(base), "models": models, "markers": markers, "manifest": manifest}
+# The suite itself is conftest.py's `hostile` fixture (test_churn.py mounts it too).
 
 
 def cases(h, *kinds):
