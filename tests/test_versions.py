@@ -346,6 +346,87 @@ def test_inplace_rewrite_of_a_big_plain_file_fails_the_handle(tmp_path, big_plai
     assert rest is None, "read on after an in-place rewrite"
 
 
+def _source_bytes(m):
+    return mount_counter(m, "source_bytes")
+
+
+def test_open_of_a_big_plain_file_reads_nothing(tmp_path, big_plain):
+    """Issue 13 point 2, its cost: a plain file is proven by the bytes a reader
+    was served (source_file.c, SOURCE_PROVE_SERVED), so its open reads nothing
+    of SOURCE and `head -c 100` reads a few pages, not the 72 MiB."""
+    data = big_plain["old"]
+    (tmp_path / "data.bin").write_bytes(data)
+    with mounted(str(tmp_path)) as m:
+        at = os.path.join(m, "data.bin")
+        assert os.stat(at).st_size == len(data)
+        before = _source_bytes(m)
+        with open(at, "rb", buffering=0) as f:
+            opened = _source_bytes(m)
+            assert f.read(100) == data[:100]
+            read = _source_bytes(m)
+        assert opened == before, "the open read %d bytes" % (opened - before)
+        assert read - opened < 4 << 20, "head -c 100 read %d bytes" % (read - opened)
+
+
+PLAIN = 4 << 20              # what is served decides, not the size: a small file will do
+PLAIN_HEAD = 65536           # read before the change (the kernel may read ahead to 1 MiB)
+PLAIN_AT = 3 << 20           # a byte far past what the daemon served before the change
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return np.random.RandomState(6).bytes(PLAIN)
+
+
+@contextlib.contextmanager
+def _patched(path, at, data):
+    """DATA written over the file at AT in place, size kept, the writer still
+    holding the file open while the reader goes on."""
+    with open(path, "r+b") as w:
+        w.seek(at)
+        w.write(data)
+        w.flush()
+        yield
+
+
+@pytest.mark.parametrize("first", [0, PLAIN_AT - (1 << 20) + 12345])
+def test_touch_after_a_partial_read_keeps_a_plain_file_reading(tmp_path, plain, first):
+    """A touch after 64 KiB read at the start or in the middle of a block (the
+    daemon proves the block's bytes before them too): the reader goes on, from
+    its first byte to its last, with the file's bytes."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(plain)
+    with mounted(str(tmp_path)) as m:
+        with open(os.path.join(m, "data.bin"), "rb", buffering=0) as f:
+            f.seek(first)
+            assert f.read(PLAIN_HEAD) == plain[first:first + PLAIN_HEAD]
+            time.sleep(0.02)                      # a new mtime
+            os.utime(path)
+            time.sleep(0.2)
+            f.seek(0)
+            assert _read_on(f) == plain
+
+
+@pytest.mark.parametrize("where", ["unread", "read"])
+def test_inplace_change_of_a_plain_file_where_read_or_not(tmp_path, plain, where):
+    """Issue 13 point 2: bytes written in place, size kept, where the reader has
+    not read yet: every byte it got is still in the file, so it reads on and gets
+    the file as it is now (exactly the new file's bytes).  Where it has read: EIO,
+    never the new bytes after the old ones."""
+    at = PLAIN_AT if where == "unread" else 1000
+    patch = np.random.RandomState(7).bytes(4096)
+    new = plain[:at] + patch + plain[at + len(patch):]
+    assert new != plain and len(new) == len(plain)
+    head, rest = _open_read_change_at(tmp_path, "data.bin", plain, None,
+                                      lambda path: _patched(path, at, patch))
+    assert head == plain[:65536]
+    if where == "read":
+        assert rest is None, "read on after bytes it had read were rewritten"
+    else:
+        assert rest is not None, "EIO although no byte read had changed"
+        assert head + rest == new
+
+
 def _npy(arr):
     out = io.BytesIO()
     np.save(out, arr)
