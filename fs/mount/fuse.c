@@ -763,17 +763,14 @@ static int do_readlink(fuse_req_t req, fuse_ino_t ino, int wait) {
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* A plain file is summed whole at open (SOURCE_PROVE_WHOLE), so a touch or an
-** append while it is read is told from a rewrite for every byte; past
-** MFS_PROVE_MAX that is seconds of reading, done on the pool, never on a loop
-** thread (WOULD_WAIT). */
-static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi, int wait) {
+/* A plain file is proven by the bytes it served (SOURCE_PROVE_SERVED), so a
+** touch, an append or a change of bytes not read yet reads on with the file as
+** it is; nothing is read at open, whatever the size. */
+static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi) {
   if (ss->kind == SLOT_DIR || ss->kind == SLOT_MODEL) return EISDIR;
   if (ss->kind != SLOT_FILE) return ELOOP;
   SourceFileOpts so = cache_file_opts(mt->cache);
-  if (so.prove == SOURCE_PROVE_OPEN) so.prove = SOURCE_PROVE_WHOLE;
-  if (!wait && so.prove == SOURCE_PROVE_WHOLE && (uint64_t)ss->st.st_size > MFS_PROVE_MAX)
-    return WOULD_WAIT;
+  if (so.prove == SOURCE_PROVE_OPEN) so.prove = SOURCE_PROVE_SERVED;
   int fd = cache_open_source(mt->cache, ss->id, O_RDONLY);
   if (fd < 0) return -fd;
   struct stat st;
@@ -845,7 +842,7 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, in
   ** so the kernel walks the path again and opens the current version. */
   int stale = index != 0 && cache_get(mt->cache, slot, &ss) == 0 && !cache_same_version(&ss, ver8);
   int err = stale ? 0 : fresh(mt, ino, &ss);
-  if (!err) err = index == 0 ? open_source_file(mt, &ss, fi, wait) : open_model_file(mt, ino, fi, wait);
+  if (!err) err = index == 0 ? open_source_file(mt, &ss, fi) : open_model_file(mt, ino, fi, wait);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
   if (err) return fuse_reply_err(req, err), 0;
   fuse_reply_open(req, fi);

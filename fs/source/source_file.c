@@ -8,13 +8,20 @@
 ** be of another version and are not returned.  A touch, an append or a rewrite
 ** with the same bytes also moves them without changing what was opened, so
 ** blocks of MFS_PROVE_BLOCK bytes are summed (crc32) while the identity is still
-** the one opened: all of a file up to MFS_PROVE_MAX at open (any size under
-** SOURCE_PROVE_WHOLE: a plain file served as itself), and of a bigger one the
-** ranges a caller asks for with source_sum (an array when its file is opened).  A moved identity is accepted once every summed block still sums the
+** the one opened: all of a file up to MFS_PROVE_MAX at open, and of a bigger one
+** the ranges a caller asks for with source_sum (an array when its file is
+** opened).  A moved identity is accepted once every summed block still sums the
 ** same and the file is not shorter; blocks never summed cannot be proven then
 ** and their reads fail (EIO), as do all reads once a summed block differs.
-** Under SOURCE_PROVE_NONE (identification, -o frugal) nothing is summed: any
-** change fails the reads after it.  Reads never go past the size opened.
+** Under SOURCE_PROVE_SERVED (a plain file served as itself: the version IS the
+** bytes at each offset) nothing is read at open: each block's sum runs over the
+** prefix of it served so far, extended from the buffer each proven read returns
+** (a read past the prefix sums the gap first).  A moved identity is accepted
+** when every byte served is still there and the file is not shorter: bytes
+** never served are then read from the file as it is now, so what a reader gets
+** is all of one version.  Under SOURCE_PROVE_NONE (identification, -o frugal)
+** nothing is summed: any change fails the reads after it.  Reads never go past
+** the size opened.
 **
 ** Must never: return bytes read while the file was not the version opened, nor
 ** bytes of a block not proven under the identity they were read under; write to
@@ -46,7 +53,8 @@ typedef struct FileSource {
   int broken;                 /* proven changed: every later read fails */
   size_t nblocks;             /* MFS_PROVE_BLOCK blocks of [0, size) */
   uint8_t *state;             /* per block, B_* */
-  uint32_t *sums;             /* per block, where B_SUMMED */
+  uint32_t *have;             /* per block, the bytes from its start summed in sums[] */
+  uint32_t *sums;             /* per block, crc32 of its first have[] bytes */
   SourceProve prove;          /* SOURCE_PROVE_NONE: no sums ever (-o frugal) */
   SourceTally *tally;         /* every pread counted here, or NULL */
 } FileSource;
@@ -76,24 +84,32 @@ static MfsStatus pread_all(int fd, SourceTally *tally, void *buf, size_t len, ui
   return MFS_OK;
 }
 
-/* The crc32 of block b as the file holds it now; 0 when it was read whole.
+static size_t block_len(const FileSource *f, size_t b) {
+  uint64_t off = (uint64_t)b * MFS_PROVE_BLOCK, size = f->base.size;
+  return size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK;
+}
+
+/* The crc32 of the bytes [from, to) of block b as the file holds them now,
+** carried on from crc (the sum of the bytes before from); 0 when read whole.
 ** libdeflate's crc32 (carry-less multiply) is ~6x zlib's here: sums run over
 ** every byte summed, before the decoder or a reader reads it once more. */
-static int sum_block(FileSource *f, size_t b, uint8_t *buf, uint32_t *crc) {
-  uint64_t off = (uint64_t)b * MFS_PROVE_BLOCK, size = f->base.size;
-  size_t len = size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK, got;
-  if (pread_all(f->fd, f->tally, buf, len, off, &got) != MFS_OK || got != len) return -1;
-  *crc = libdeflate_crc32(0, buf, len);
+static int sum_part(FileSource *f, size_t b, size_t from, size_t to, uint8_t *buf,
+                    uint32_t *crc) {
+  size_t got;
+  uint64_t off = (uint64_t)b * MFS_PROVE_BLOCK + from;
+  if (pread_all(f->fd, f->tally, buf, to - from, off, &got) != MFS_OK || got != to - from)
+    return -1;
+  *crc = libdeflate_crc32(*crc, buf, to - from);
   return 0;
 }
 
-/* prove_mu held.  1 when every summed block still sums the same, 0 when one
-** differs, -1 when one could not be read. */
+/* prove_mu held.  1 when every block's summed bytes still sum the same, 0 when
+** one differs, -1 when one could not be read. */
 static int summed_blocks_same(FileSource *f, uint8_t *buf) {
   for (size_t b = 0; b < f->nblocks; b++) {
-    uint32_t crc;
-    if (f->state[b] != B_SUMMED) continue;
-    if (sum_block(f, b, buf, &crc) != 0) return -1;
+    uint32_t crc = 0;
+    if (f->have[b] == 0) continue;
+    if (sum_part(f, b, 0, f->have[b], buf, &crc) != 0) return -1;
     if (crc != f->sums[b]) return 0;
   }
   return 1;
@@ -123,7 +139,7 @@ static MfsStatus prove_locked(FileSource *f, Err *e) {
   pthread_mutex_lock(&f->lock);
   if (gone) f->broken = 1;
   else if (stable) f->cur = now;
-  for (size_t b = 0; stable && !gone && b < f->nblocks; b++)
+  for (size_t b = 0; stable && !gone && f->prove != SOURCE_PROVE_SERVED && b < f->nblocks; b++)
     if (f->state[b] == B_OPEN) f->state[b] = B_LOST;
   pthread_mutex_unlock(&f->lock);
   if (stable && !gone) return MFS_OK;
@@ -151,11 +167,99 @@ static MfsStatus not_summed(const FileSource *f, uint64_t at, Err *e) {
                  "offset %llu were summed", f->base.name, (unsigned long long)at);
 }
 
+/* A block's summed prefix carried over the bytes [from, to) of it a read got
+** (buf holds the block's bytes from `from`): what it would be, in *have, *crc. */
+typedef struct Served { size_t b, have; uint32_t crc; } Served;
+
+/* prove_mu held.  The served prefixes of the blocks [off, off+len) touches, as
+** they are once BUF (the bytes just read there) is served: a gap between a
+** prefix and the read is summed from the file first (into gap, one block).
+** -1 when the gap could not be read, -2 out of memory. */
+static int extend_served(FileSource *f, uint64_t off, const uint8_t *buf, size_t len,
+                         Served *out, size_t *n, uint8_t **gap) {
+  *n = 0;
+  for (size_t b = (size_t)(off / MFS_PROVE_BLOCK); len && (uint64_t)b * MFS_PROVE_BLOCK < off + len; b++) {
+    uint64_t start = (uint64_t)b * MFS_PROVE_BLOCK;
+    size_t from = off > start ? (size_t)(off - start) : 0;
+    size_t to = off + len - start < block_len(f, b) ? (size_t)(off + len - start) : block_len(f, b);
+    Served *sv = &out[(*n)++];
+    sv->b = b, sv->have = f->have[b], sv->crc = f->sums[b];
+    if (sv->have >= to) continue;
+    if (sv->have < from) {                    /* a gap: its bytes are summed first */
+      if (*gap == NULL && (*gap = malloc(MFS_PROVE_BLOCK)) == NULL) return -2;
+      if (sum_part(f, b, sv->have, from, *gap, &sv->crc) != 0) return -1;
+      sv->have = from;
+    }
+    sv->crc = libdeflate_crc32(sv->crc, buf + (start + sv->have - off), to - sv->have);
+    sv->have = to;
+  }
+  return 0;
+}
+
+/* prove_mu held.  Note BUF (LEN bytes read at OFF under the identity SNAP) as
+** served: 1 when the file is still SNAP, its sums then extended over it; 0 when
+** it moved or a gap could not be read (nothing noted); -1 out of memory. */
+static int note_served(FileSource *f, const struct stat *snap, uint64_t off, const uint8_t *buf,
+                       size_t len, Err *e) {
+  size_t n, blocks = len ? (size_t)((off + len - 1) / MFS_PROVE_BLOCK - off / MFS_PROVE_BLOCK) + 1 : 0;
+  Served *sv = malloc((blocks ? blocks : 1) * sizeof *sv);
+  uint8_t *gap = NULL;
+  if (sv == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory"), -1;
+  int read = extend_served(f, off, buf, len, sv, &n, &gap);
+  free(gap);
+  if (read == -2) {
+    free(sv);
+    return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory"), -1;
+  }
+  struct stat now;
+  int ok = read == 0 && fstat(f->fd, &now) == 0;
+  pthread_mutex_lock(&f->lock);
+  ok = ok && !f->broken && same_identity(&now, &f->cur) && same_identity(snap, &f->cur);
+  for (size_t i = 0; ok && i < n; i++) {
+    f->have[sv[i].b] = (uint32_t)sv[i].have;
+    f->sums[sv[i].b] = sv[i].crc;
+    if (sv[i].have == block_len(f, sv[i].b)) f->state[sv[i].b] = B_SUMMED;
+  }
+  pthread_mutex_unlock(&f->lock);
+  free(sv);
+  return ok;
+}
+
+/* SOURCE_PROVE_SERVED: a read is returned once it is noted as served under the
+** identity it was read under; when that moved, the bytes served so far are
+** proven still there (prove) and the read is taken again. */
+static MfsStatus served_read(FileSource *f, uint64_t off, uint8_t *buf, size_t len, size_t *got,
+                             Err *e) {
+  for (int tries = 0; tries < MFS_PROVE_TRIES; tries++) {
+    size_t done;
+    pthread_mutex_lock(&f->lock);
+    struct stat snap = f->cur;
+    int broken = f->broken;
+    pthread_mutex_unlock(&f->lock);
+    if (broken) break;
+    if (pread_all(f->fd, f->tally, buf, len, off, &done) != MFS_OK)
+      return err_set(e, MFS_EIO, off + done, "%s: read at offset %llu: %s", f->base.name,
+                     (unsigned long long)(off + done), strerror(errno));
+    pthread_mutex_lock(&f->prove_mu);
+    int noted = note_served(f, &snap, off, buf, done, e);
+    MfsStatus st = noted != 0 ? MFS_OK : prove_locked(f, e);
+    pthread_mutex_unlock(&f->prove_mu);
+    if (noted < 0) return MFS_ENOMEM;
+    if (noted > 0) {
+      *got = done;
+      return MFS_OK;
+    }
+    if (st != MFS_OK) return st;
+  }
+  return err_set(e, MFS_EIO, off, "%s: rewritten since it was opened", f->base.name);
+}
+
 static MfsStatus file_read(Source *s, uint64_t off, void *buf, size_t len, size_t *got, Err *e) {
   FileSource *f = (FileSource *)s;
   *got = 0;
   if (off >= s->size) return MFS_OK;
   if (len > s->size - off) len = (size_t)(s->size - off);   /* never appended bytes */
+  if (f->prove == SOURCE_PROVE_SERVED) return served_read(f, off, buf, len, got, e);
   for (int tries = 0; tries < MFS_PROVE_TRIES; tries++) {
     size_t done;
     if (pread_all(f->fd, f->tally, buf, len, off, &done) != MFS_OK)
@@ -184,11 +288,11 @@ static MfsStatus file_read(Source *s, uint64_t off, void *buf, size_t len, size_
 ** proven under; a block the identity moved away from first cannot be summed. */
 static MfsStatus take_sum(FileSource *f, size_t b, uint8_t *buf, Err *e) {
   uint64_t at = (uint64_t)b * MFS_PROVE_BLOCK;
-  uint32_t crc;
+  uint32_t crc = 0;
   struct stat now;
   if (f->state[b] == B_SUMMED) return MFS_OK;
   if (f->state[b] == B_LOST) return not_summed(f, at, e);
-  if (sum_block(f, b, buf, &crc) != 0)
+  if (sum_part(f, b, 0, block_len(f, b), buf, &crc) != 0)
     return err_set(e, MFS_EIO, at, "%s: read at offset %llu: %s", f->base.name,
                    (unsigned long long)at, strerror(errno));
   if (fstat(f->fd, &now) != 0)
@@ -197,6 +301,7 @@ static MfsStatus take_sum(FileSource *f, size_t b, uint8_t *buf, Err *e) {
   int ok = !f->broken && same_identity(&now, &f->cur);
   if (ok) {
     f->sums[b] = crc;
+    f->have[b] = (uint32_t)block_len(f, b);
     f->state[b] = B_SUMMED;
   }
   pthread_mutex_unlock(&f->lock);
@@ -231,6 +336,7 @@ static void file_destroy(Source *s) {
   pthread_mutex_destroy(&f->lock);
   pthread_mutex_destroy(&f->prove_mu);
   free(f->state);
+  free(f->have);
   free(f->sums);
   free(s);
 }
@@ -248,10 +354,11 @@ Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts
   size_t n = (size_t)(((uint64_t)st.st_size + MFS_PROVE_BLOCK - 1) / MFS_PROVE_BLOCK);
   if (f) {
     f->state = calloc(n ? n : 1, 1);             /* all B_OPEN */
-    f->sums = malloc((n ? n : 1) * sizeof *f->sums);
+    f->have = calloc(n ? n : 1, sizeof *f->have);
+    f->sums = calloc(n ? n : 1, sizeof *f->sums);
   }
-  if (f == NULL || f->state == NULL || f->sums == NULL) {
-    if (f) free(f->state), free(f->sums);
+  if (f == NULL || f->state == NULL || f->have == NULL || f->sums == NULL) {
+    if (f) free(f->state), free(f->have), free(f->sums);
     free(f);
     close(fd);
     err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
@@ -265,12 +372,12 @@ Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts
   pthread_mutex_init(&f->lock, NULL);
   pthread_mutex_init(&f->prove_mu, NULL);
   source_init(&f->base, &file_ops, name, (uint64_t)st.st_size);
-  /* A small file, or one served whole, is summed whole now: every byte of it
-  ** stays provable, whatever is read later.  A failure (it changed meanwhile)
-  ** shows in its reads. */
+  /* A small file is summed whole now: every byte of it stays provable, whatever
+  ** is read later.  A failure (it changed meanwhile) shows in its reads.  A file
+  ** proven by what it served reads nothing now. */
   Err ignored;
   err_clear(&ignored);
-  if ((uint64_t)st.st_size <= MFS_PROVE_MAX || f->prove == SOURCE_PROVE_WHOLE)
+  if ((uint64_t)st.st_size <= MFS_PROVE_MAX && f->prove == SOURCE_PROVE_OPEN)
     file_sum(&f->base, 0, (uint64_t)st.st_size, &ignored);
   return &f->base;
 }

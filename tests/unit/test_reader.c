@@ -7,8 +7,10 @@
 ** and a run of g bytes costs fewer than 2g + READER_MIN bytes in at most
 ** 6 + g / (READER_BUF - READER_MIN) reads (source.h).  A skip over a source of
 ** unknown size goes in MFS_SKIP_STEP steps and stops at the stop flag.  A file
-** source counts each pread, the sums' pass included, and sums a file past
-** MFS_PROVE_MAX whole at open only under SOURCE_PROVE_WHOLE.
+** source counts each pread, the sums' pass included; under SOURCE_PROVE_SERVED
+** it reads nothing at open, sums what it served as it serves it (a gap before a
+** read is the only extra read) and, when the file moved, reads on where every
+** byte served is still in place.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -259,9 +261,10 @@ static void test_file_reads_are_tallied(void **state) {
   free(path);
 }
 
-/* A file past MFS_PROVE_MAX (sparse: no disk) is summed at open only under
-** SOURCE_PROVE_WHOLE; after a touch, only then do reads of its last block go on. */
-static void test_whole_sums_past_prove_max(void **state) {
+/* A file past MFS_PROVE_MAX (sparse: no disk) is summed at open under neither
+** mode; after a touch, reads of its last block go on only under
+** SOURCE_PROVE_SERVED (its bytes before were never served). */
+static void test_served_past_prove_max(void **state) {
   (void)state;
   char *path = strdup("/tmp/modelfs-test-reader-XXXXXX");
   int fd = mkstemp(path);
@@ -269,20 +272,69 @@ static void test_whole_sums_past_prove_max(void **state) {
   uint64_t size = MFS_PROVE_MAX + MFS_PROVE_BLOCK + 10;
   assert_int_equal(ftruncate(fd, (off_t)size), 0);
   close(fd);
-  for (int whole = 0; whole <= 1; whole++) {
+  for (int served = 0; served <= 1; served++) {
     SourceTally t = {0, 0, NULL};
-    SourceFileOpts o = {&t, whole ? SOURCE_PROVE_WHOLE : SOURCE_PROVE_OPEN};
+    SourceFileOpts o = {&t, served ? SOURCE_PROVE_SERVED : SOURCE_PROVE_OPEN};
     Err e;
     err_clear(&e);
     Source *s = source_open_file_with(path, &o, &e);
     assert_non_null(s);
-    assert_int_equal(t.bytes, whole ? size : 0);
+    assert_int_equal(t.bytes, 0);
     struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};   /* a touch: mtime only */
     assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
     uint8_t buf[10];
-    assert_int_equal(source_read(s, size - 10, buf, sizeof buf, &e), whole ? MFS_OK : MFS_EIO);
+    assert_int_equal(source_read(s, size - 10, buf, sizeof buf, &e), served ? MFS_OK : MFS_EIO);
     source_unref(s);
   }
+  unlink(path);
+  free(path);
+}
+
+static void poke(const char *path, uint64_t at, uint8_t byte) {
+  int fd = open(path, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, &byte, 1, (off_t)at), 1);
+  close(fd);
+}
+
+/* SOURCE_PROVE_SERVED: reads in order cost their bytes only; a read past a
+** block's served prefix sums the gap first; a touch costs a re-read of what was
+** served; a byte never served changed in place is read as the file holds it now,
+** a byte served changed fails every later read. */
+static void test_served_sums_what_was_served(void **state) {
+  (void)state;
+  size_t size = (size_t)MFS_PROVE_BLOCK * 3 + 100, B = MFS_PROVE_BLOCK;
+  char *path = temp_file(size);
+  SourceTally t = {0, 0, NULL};
+  SourceFileOpts o = {&t, SOURCE_PROVE_SERVED};
+  Err e;
+  err_clear(&e);
+  Source *s = source_open_file_with(path, &o, &e);
+  assert_non_null(s);
+  assert_int_equal(t.bytes, 0);
+  uint8_t buf[5000];
+  assert_int_equal(source_read(s, 0, buf, 1000, &e), MFS_OK);
+  assert_int_equal(source_read(s, 1000, buf, 4000, &e), MFS_OK);
+  assert_int_equal(t.bytes, 5000);                            /* in order: no extra read */
+  assert_int_equal(source_read(s, B + 200, buf, 100, &e), MFS_OK);
+  assert_int_equal(t.bytes, 5000 + 200 + 100);                /* block 1's gap first */
+  assert_int_equal(buf[0], (uint8_t)((B + 200) * 7));
+  struct timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};   /* a touch: mtime only */
+  assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
+  uint64_t before = t.bytes;
+  assert_int_equal(source_read(s, 2 * B, buf, 100, &e), MFS_OK);
+  assert_int_equal(buf[0], (uint8_t)(2 * B * 7));
+  assert_int_equal(t.bytes - before, 100 + 5300 + 100);       /* read, proof, read again */
+  poke(path, 3 * B + 50, 0xAB);                               /* never served */
+  assert_int_equal(source_read(s, 3 * B + 40, buf, 20, &e), MFS_OK);
+  assert_int_equal(buf[10], 0xAB);                            /* the file as it is now */
+  assert_int_equal(buf[9], (uint8_t)((3 * B + 49) * 7));
+  poke(path, 10, 0xCD);                                       /* served: a rewrite */
+  struct timespec other[2] = {{0, UTIME_OMIT}, {23456, 0}};   /* seen whatever the clock */
+  assert_int_equal(utimensat(AT_FDCWD, path, other, 0), 0);
+  assert_int_equal(source_read(s, 3 * B, buf, 10, &e), MFS_EIO);
+  assert_int_equal(source_read(s, 10, buf, 1, &e), MFS_EIO);
+  source_unref(s);
   unlink(path);
   free(path);
 }
@@ -294,7 +346,8 @@ int main(void) {
     cmocka_unit_test(test_runs_cost_what_source_h_says),
     cmocka_unit_test(test_file_reads_are_tallied),
     cmocka_unit_test(test_skip_steps_and_stops),
-    cmocka_unit_test(test_whole_sums_past_prove_max),
+    cmocka_unit_test(test_served_past_prove_max),
+    cmocka_unit_test(test_served_sums_what_was_served),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
