@@ -164,6 +164,7 @@
 ** rewrite; of a bigger file only the ranges source_sum asks for are summed (an
 ** array when its file is opened: reading every byte at open would make `ls` of
 ** a 10 GB checkpoint read 10 GB), and bytes not summed before a change fail.
+** A plain file served as itself sums only what it served (SOURCE_PROVE_SERVED).
 ** A read retried PROVE_TRIES times while the file keeps changing fails too. */
 #define MFS_PROVE_BLOCK          (1u << 20)
 #define MFS_PROVE_MAX            (64ULL << 20)
