@@ -427,6 +427,18 @@ def test_inplace_change_of_a_plain_file_where_read_or_not(tmp_path, plain, where
         assert head + rest == new
 
 
+def test_plain_file_cut_short_fails_the_handle(tmp_path, plain):
+    """Every byte read still in place but the file cut below the size opened:
+    EIO, never a short file where the opened one went on."""
+    @contextlib.contextmanager
+    def cut(path):
+        os.truncate(path, PLAIN_AT)
+        yield
+    head, rest = _open_read_change_at(tmp_path, "data.bin", plain, None, cut)
+    assert head == plain[:65536]
+    assert rest is None, "read on after the file was cut short"
+
+
 def _npy(arr):
     out = io.BytesIO()
     np.save(out, arr)
