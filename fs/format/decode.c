@@ -122,11 +122,11 @@ static Model *model_decode_into(Model *m, Source *src, int depth) {
 
 Model *model_decode(const char *path) {
   SourceFileOpts opts = {NULL, SOURCE_PROVE_OPEN};
-  return model_decode_with(path, &opts, NULL, (ModelPause){NULL, NULL});
+  return model_decode_with(path, &opts, NULL, (PauseHook){NULL, NULL});
 }
 
 Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop,
-                         ModelPause pause) {
+                         PauseHook pause) {
   Err e;
   err_clear(&e);
   Source *src = source_open_file_with(path, opts, &e);

@@ -2041,6 +2041,7 @@ static MfsStatus run(Model *m, Reader *r, const PickleHooks *hooks, int depth,
   err_clear(&vm.rerr);
   r->err = &vm.rerr;
   if (r->stop == NULL) r->stop = m->stop;   /* a long skip looks at it too */
+  if (r->pause.fn == NULL) r->pause = m->pause;   /* and steps aside there */
   recog_init(&vm.rc, m);
   MfsStatus st = MFS_OK;
   int stop = 0;

@@ -97,7 +97,7 @@ struct Cache {
   _Atomic int stop;              /* unmounting: decodes running give up (cache_stop) */
   CacheReady ready;              /* jobs parked on a decode that ended go here */
   void *ready_ctx;
-  ModelPause pause;              /* decodes' checkpoints call it (CacheConfig) */
+  PauseHook pause;              /* decodes' checkpoints call it (CacheConfig) */
   char *source;
   int srcfd;
   const TrustList *trust;

@@ -296,6 +296,7 @@ MfsStatus reader_skip(Reader *r, uint64_t n) {
   ** a stream that ends first is truncation, reported where it ended.  A step is
   ** bounded so that a decode nobody wants any more (unmount) ends within one. */
   for (uint64_t done = 0; done < n; ) {
+    if (r->pause.fn != NULL) r->pause.fn(r->pause.ctx);   /* others may go first */
     if (r->stop != NULL && atomic_load_explicit(r->stop, memory_order_relaxed) != 0)
       return err_set(r->err, MFS_ELIMIT, r->pos + done, "offset %llu: stopped: the result "
                      "is not wanted any more (unmount)", (unsigned long long)(r->pos + done));

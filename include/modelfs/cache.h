@@ -92,7 +92,7 @@ typedef struct CacheConfig {
   int frugal;                /* -o frugal: no sums at open (SOURCE_PROVE_NONE) */
   CacheReady ready;          /* jobs parked on a decode that ended (cache_park), or NULL */
   void *ready_ctx;
-  ModelPause pause;          /* at every decode's checkpoints (the pool's pool_pause) */
+  PauseHook pause;          /* at every decode's checkpoints (the pool's pool_pause) */
 } CacheConfig;
 
 /* How many trees a process allowed NOFILE open files can keep: each holds its

@@ -22,7 +22,7 @@ Model *model_decode(const char *path);
 ** fails with MFS_ELIMIT) once *stop is set, when stop is not NULL; calling
 ** pause.fn, when not NULL, at every look at stop. */
 Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop,
-                         ModelPause pause);
+                         PauseHook pause);
 /* Decode bytes from any source (tests, fuzzers, zip members).  name is for messages
 ** and for companion-file lookups (legacy joblib); it may be NULL. */
 Model *model_decode_source(Source *src, const char *name);

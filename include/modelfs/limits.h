@@ -116,7 +116,8 @@
 #define MFS_MAX_SPILL            (16ULL << 30)
 /* A skip over a compressed stream of unknown size inflates every byte it steps
 ** over (up to MFS_MAX_DECOMPRESSED): it goes in steps of this many bytes, ~50 ms
-** of zlib each, and looks at the decode's stop flag between two (unmount). */
+** of zlib each, and looks at the decode's stop flag between two (unmount) and
+** steps aside there for waiting requests (MFS_DECODE_SLICE_MS). */
 #define MFS_SKIP_STEP            (64ULL << 20)
 /* Memory liblzma may use for one stream (the dictionary size comes from the
 ** file; preset 9 needs 64 MiB, a hostile .lzma header can ask for 4 GiB). */
@@ -144,11 +145,12 @@
 ** otherwise) however many slow files are asked for at once. */
 #define MFS_MAX_PARALLEL_DECODES 16
 /* A decode that has run a slice while requests wait for the pool steps aside at
-** its next checkpoint (pickle.c looks every ~1 ms of opcodes): parked, it keeps
-** its memory but takes no core, and a thread of its own takes the waiting
-** request, so a small model never decoded answers within a slice or two however
-** many slow files were asked for before it (20 ms: below what a person notices,
-** and many times the cost of the thread it starts).  Decodes begun and not ended,
+** its next checkpoint (pickle.c looks every ~1 ms of opcodes, a long skip every
+** MFS_SKIP_STEP): parked, it keeps its memory but takes no core, and a thread
+** of its own takes the waiting request, so a small model never decoded answers
+** within a slice or two however many slow files were asked for before it
+** (20 ms: below what a person notices, and many times the cost of the thread it
+** starts).  Decodes begun and not ended,
 ** running or aside, are at most MFS_MAX_BEGUN_DECODES (the pool's threads):
 ** together they hold at most this many decoders' memory.  Past it nothing steps
 ** aside, and requests wait in the order they were asked. */

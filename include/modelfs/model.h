@@ -9,13 +9,6 @@
 
 #include "modelfs/value.h"
 
-/* Called at a decoder's checkpoints (where it looks at its stop flag, ~1 ms of
-** work apart); it may block while other work goes first. */
-typedef struct ModelPause {
-  void (*fn)(void *ctx);
-  void *ctx;
-} ModelPause;
-
 typedef struct Model {
   ValueSet vs;             /* arena, ids; vs.err points at err */
   Err err;
@@ -48,7 +41,7 @@ typedef struct Model {
   const _Atomic int *stop; /* set (nonzero) when nobody will want the result any more
                               (the mount is going away): decoders give up at their next
                               check; NULL: never */
-  ModelPause pause;        /* looked at with stop: may park the decode while others
+  PauseHook pause;        /* looked at with stop: may park the decode while others
                               run (the mount's pool, pool_pause); fn NULL: never */
 } Model;
 

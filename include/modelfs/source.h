@@ -141,6 +141,13 @@ void source_set_cache_dir(const char *dir);
 #define READER_BUF (64u * 1024u)
 #define READER_MIN (4u * 1024u)
 
+/* Called at a long job's checkpoints (a decoder's, where it looks at its stop
+** flag); it may block while other work goes first (the mount's decode pool). */
+typedef struct PauseHook {
+  void (*fn)(void *ctx);
+  void *ctx;
+} PauseHook;
+
 typedef struct Reader {
   Source *src;
   uint64_t pos;           /* offset of the next unread byte */
@@ -151,6 +158,7 @@ typedef struct Reader {
   Err *err;               /* where failures are recorded */
   const _Atomic int *stop; /* NULL, or set (nonzero) when the decode is not wanted any
                               more: a long skip stops at its next step (MFS_SKIP_STEP) */
+  PauseHook pause;        /* fn NULL, or called before every step of a long skip */
 } Reader;
 
 MfsStatus reader_init(Reader *r, Source *src, uint64_t start, Err *e);
@@ -171,7 +179,8 @@ static inline MfsStatus reader_take(Reader *r, size_t n, const uint8_t **p) {
 MfsStatus reader_copy(Reader *r, void *dst, uint64_t n);
 /* Skip n bytes (checked against the source size when it is known).  Over a
 ** source of unknown size (a decompressor) every skipped byte is produced, in
-** steps that look at r->stop: MFS_ELIMIT "stopped" once it is set. */
+** steps that call r->pause and look at r->stop: MFS_ELIMIT "stopped" once it
+** is set. */
 MfsStatus reader_skip(Reader *r, uint64_t n);
 /* Take bytes up to and excluding '\n' (max READER_BUF-1); *len excludes the newline. */
 MfsStatus reader_line(Reader *r, const uint8_t **p, size_t *len);

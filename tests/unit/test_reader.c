@@ -212,6 +212,38 @@ static void test_skip_steps_and_stops(void **state) {
   }
 }
 
+/* The pause hook (the mount's decode pool parks a long decode there while
+** requests wait): called before every step of a long skip, so a skip of
+** gigabytes, no opcode running, steps aside as opcodes do.  Records the
+** source reads made before each call. */
+typedef struct Pauses {
+  LogSource *log;
+  size_t n;
+  size_t reads_before[8];
+} Pauses;
+
+static void count_pause(void *ctx) {
+  Pauses *p = ctx;
+  if (p->n < 8) p->reads_before[p->n] = p->log->n;
+  p->n++;
+}
+
+static void test_skip_pauses_before_each_step(void **state) {
+  (void)state;
+  LogSource *log = log_new(SOURCE_SIZE_UNKNOWN);
+  Err e;
+  err_clear(&e);
+  Reader r;
+  assert_int_equal(reader_init(&r, &log->base, 0, &e), MFS_OK);
+  Pauses p = {log, 0, {0}};
+  r.pause = (PauseHook){count_pause, &p};
+  assert_int_equal(reader_skip(&r, 3 * MFS_SKIP_STEP + 1), MFS_OK);
+  assert_int_equal(p.n, 4);
+  for (size_t i = 0; i < 4; i++) assert_int_equal(p.reads_before[i], i);
+  reader_done(&r);
+  source_unref(&log->base);
+}
+
 /* ---- the file source's tally ------------------------------------------------------ */
 
 static char *temp_file(size_t size) {
@@ -348,6 +380,7 @@ int main(void) {
     cmocka_unit_test(test_skip_steps_and_stops),
     cmocka_unit_test(test_served_past_prove_max),
     cmocka_unit_test(test_served_sums_what_was_served),
+    cmocka_unit_test(test_skip_pauses_before_each_step),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
