@@ -322,17 +322,61 @@ def _open_read_change_at(tmp_path, name, data, inside, change, watch="nowatch"):
                 return head, _read_on(f)
 
 
+@contextlib.contextmanager
+def _cut_and_grown(path):
+    """Cut to half, past what the reader has read, then grown past the size it
+    opened: every byte read is still there, the rest is no version of it."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+        f.seek(0, os.SEEK_END)
+        f.write(b"\x01" * (size // 2 + 4096))
+    yield
+
+
 @pytest.mark.parametrize("watch", ["inotify", "nowatch"])
-@pytest.mark.parametrize("change", sorted(BIG_CHANGES))
-def test_touch_or_append_keeps_a_big_plain_file_reading(tmp_path, big_plain, watch, change):
-    """Issue 13 point 2 for a plain file past 64 MiB served as itself: a touch,
-    an append or the same bytes written again leave the opened bytes as they
-    were, so the reader goes on and gets exactly the file's bytes."""
+@pytest.mark.parametrize("change", ["touch", "rewrite-same-bytes"])
+def test_touch_keeps_a_big_plain_file_reading(tmp_path, big_plain, watch, change):
+    """Issue 13 point 2 for a plain file past 64 MiB served as itself: a touch or
+    the same bytes written again leave the opened bytes as they were, so the
+    reader goes on and gets exactly the file's bytes."""
     data = big_plain["old"]
     head, rest = _open_read_change_at(tmp_path, "data.bin", data, None, BIG_CHANGES[change],
                                       watch)
     assert rest is not None, "EIO although the bytes did not change"
     assert head + rest == data
+
+
+@pytest.mark.parametrize("change", ["append", "cut-and-grown"])
+def test_a_grown_big_plain_file_fails_a_reader_midway(tmp_path, big_plain, change):
+    """A plain file past 64 MiB is not summed at open (that would read all of it
+    for `head`), so once it is longer than opened the bytes not read yet cannot be
+    told from those opened: an append and a file cut and grown again look alike,
+    and the second served on would be the start of no version of it (make check's
+    churn read such bytes from a 51 KB file before small files were summed at open
+    again).  The reader midway gets EIO, after the bytes it had."""
+    data = big_plain["old"]
+    how = _appended if change == "append" else _cut_and_grown
+    head, rest = _open_read_change_at(tmp_path, "data.bin", data, None, how)
+    assert head == data[:65536]
+    assert rest is None, "served on after a change it cannot tell from a rewrite"
+
+
+@pytest.mark.parametrize("change", ["append", "cut-and-grown"])
+def test_a_small_plain_file_tells_an_append_from_a_cut_and_grown_one(tmp_path, change):
+    """A plain file up to 64 MiB is summed whole at open, so an append under a
+    reader midway is proven harmless (it reads the bytes opened) and a file cut
+    and grown again is not (EIO): the churn's wrong bytes in a 51 KB file, when
+    plain files were proven only by what they had served."""
+    import numpy as np
+    data = np.random.RandomState(7).bytes(1 << 20)
+    how = _appended if change == "append" else _cut_and_grown
+    head, rest = _open_read_change_at(tmp_path, "notes.bin", data, None, how)
+    assert head == data[:65536]
+    if change == "append":
+        assert rest is not None and head + rest == data
+    else:
+        assert rest is None, "served bytes of no version of the file"
 
 
 @pytest.mark.parametrize("new", ["other-bytes", "bigger"])
@@ -368,7 +412,7 @@ def test_open_of_a_big_plain_file_reads_nothing(tmp_path, big_plain):
         assert read - opened < 4 << 20, "head -c 100 read %d bytes" % (read - opened)
 
 
-PLAIN = 4 << 20              # what is served decides, not the size: a small file will do
+PLAIN = (64 << 20) + (4 << 20)  # past MFS_PROVE_MAX: a smaller file is summed whole at open
 PLAIN_HEAD = 65536           # read before the change (the kernel may read ahead to 1 MiB)
 PLAIN_AT = 3 << 20           # a byte far past what the daemon served before the change
 

@@ -14,12 +14,13 @@
 ** same and the file is not shorter; blocks never summed cannot be proven then
 ** and their reads fail (EIO), as do all reads once a summed block differs.
 ** Under SOURCE_PROVE_SERVED (a plain file served as itself: the version IS the
-** bytes at each offset) nothing is read at open: each block's sum runs over the
-** prefix of it served so far, extended from the buffer each proven read returns
-** (a read past the prefix sums the gap first).  A moved identity is accepted
-** when every byte served is still there and the file is not shorter: bytes
-** never served are then read from the file as it is now, so what a reader gets
-** is all of one version.  Under SOURCE_PROVE_NONE (identification, -o frugal)
+** bytes at each offset) a file past MFS_PROVE_MAX reads nothing at open: each
+** block's sum runs over the prefix of it served so far, extended from the buffer
+** each proven read returns (a read past the prefix sums the gap first).  A moved
+** identity is accepted when every byte served is still there and the size is
+** the one opened: bytes never served are then read from the file as it is now,
+** so what a reader gets is all of one version.  Longer (an append, or a file cut,
+** rewritten and grown: nothing tells them apart) only when every block is summed.  Under SOURCE_PROVE_NONE (identification, -o frugal)
 ** nothing is summed: any change fails the reads after it.  Reads never go past
 ** the size opened.
 **
@@ -115,6 +116,19 @@ static int summed_blocks_same(FileSource *f, uint8_t *buf) {
   return 1;
 }
 
+/* prove_mu held.  A file proven by what it served that is now longer than
+** opened: the bytes not served yet may be those opened (an append) or not (cut,
+** rewritten, then grown), and served as they are now they would be the start of
+** a file that is no version of it -- so it goes on only when every block is
+** summed whole (a file up to MFS_PROVE_MAX is summed at open).  Same size: what
+** it serves is the file as it is now, all of it. */
+static int grew_unproven(const FileSource *f, const struct stat *now) {
+  if (f->prove != SOURCE_PROVE_SERVED || (uint64_t)now->st_size <= f->base.size) return 0;
+  for (size_t b = 0; b < f->nblocks; b++)
+    if (f->state[b] != B_SUMMED) return 1;
+  return 0;
+}
+
 /* prove_mu held.  The identity moved from cur: accept the file as it is now when
 ** the opened bytes summed are all still there (same sums, not shorter); blocks
 ** never summed are lost then.  A summed block that differs breaks the source
@@ -127,7 +141,7 @@ static MfsStatus prove_locked(FileSource *f, Err *e) {
   int gone = f->broken, moved = !same_identity(&now, &f->cur), stable = 0;
   pthread_mutex_unlock(&f->lock);
   if (!gone && !moved) return MFS_OK;               /* proven meanwhile by another reader */
-  gone = gone || (uint64_t)now.st_size < f->base.size;
+  gone = gone || (uint64_t)now.st_size < f->base.size || grew_unproven(f, &now);
   uint8_t *buf = gone ? NULL : malloc(MFS_PROVE_BLOCK);
   if (!gone && buf == NULL) return err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
   if (!gone) {
@@ -373,11 +387,11 @@ Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts
   pthread_mutex_init(&f->prove_mu, NULL);
   source_init(&f->base, &file_ops, name, (uint64_t)st.st_size);
   /* A small file is summed whole now: every byte of it stays provable, whatever
-  ** is read later.  A failure (it changed meanwhile) shows in its reads.  A file
-  ** proven by what it served reads nothing now. */
+  ** is read later, an append too.  A failure (it changed meanwhile) shows in its
+  ** reads.  A bigger file proven by what it served reads nothing now. */
   Err ignored;
   err_clear(&ignored);
-  if ((uint64_t)st.st_size <= MFS_PROVE_MAX && f->prove == SOURCE_PROVE_OPEN)
+  if ((uint64_t)st.st_size <= MFS_PROVE_MAX && f->prove != SOURCE_PROVE_NONE)
     file_sum(&f->base, 0, (uint64_t)st.st_size, &ignored);
   return &f->base;
 }

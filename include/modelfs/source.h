@@ -67,10 +67,11 @@ void source_tally_get(const SourceTally *t, uint64_t *reads, uint64_t *bytes);
 /* How a file source proves its bytes (see source_file.c).  SOURCE_PROVE_OPEN:
 ** crc32 sums of every block of a file up to MFS_PROVE_MAX taken at open, of a
 ** bigger one the ranges source_sum asks for (a touch never breaks a reader of
-** summed bytes).  SOURCE_PROVE_SERVED: nothing summed at open; the sums run
-** over the bytes served (a plain file served as itself: its version is the bytes
-** at each offset, so a change that left every byte served in place, the file
-** not shorter, is read on from the file as it is now).
+** summed bytes).  SOURCE_PROVE_SERVED: a file up to MFS_PROVE_MAX summed at
+** open as above, a bigger one not; the sums then run over the bytes served (a
+** plain file served as itself: its version is the bytes at each offset, so a
+** change that left every byte served in place and the size as opened is read
+** on from the file as it is now; a longer one only when every block is summed).
 ** SOURCE_PROVE_NONE: no sums, source_sum included (identification: nothing
 ** read is served later; -o frugal), every read still checked against the
 ** identity opened. */

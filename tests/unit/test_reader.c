@@ -335,7 +335,7 @@ static void poke(const char *path, uint64_t at, uint8_t byte) {
 ** a byte served changed fails every later read. */
 static void test_served_sums_what_was_served(void **state) {
   (void)state;
-  size_t size = (size_t)MFS_PROVE_BLOCK * 3 + 100, B = MFS_PROVE_BLOCK;
+  size_t size = (size_t)MFS_PROVE_MAX + MFS_PROVE_BLOCK * 3 + 100, B = MFS_PROVE_BLOCK;
   char *path = temp_file(size);
   SourceTally t = {0, 0, NULL};
   SourceFileOpts o = {&t, SOURCE_PROVE_SERVED};
@@ -371,6 +371,39 @@ static void test_served_sums_what_was_served(void **state) {
   free(path);
 }
 
+static void append_byte(const char *path) {
+  int fd = open(path, O_WRONLY | O_APPEND);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "x", 1), 1);
+  close(fd);
+}
+
+/* SOURCE_PROVE_SERVED and a file grown since it was opened: the bytes not served
+** yet may be those opened (an append) or not (cut, rewritten, grown), so it reads
+** on only when every block is summed -- a file up to MFS_PROVE_MAX is, at open. */
+static void test_served_grown_reads_on_only_when_all_summed(void **state) {
+  (void)state;
+  for (int big = 0; big <= 1; big++) {
+    size_t size = big ? (size_t)MFS_PROVE_MAX + 100 : (size_t)MFS_PROVE_BLOCK * 2 + 100;
+    char *path = temp_file(size);
+    SourceTally t = {0, 0, NULL};
+    SourceFileOpts o = {&t, SOURCE_PROVE_SERVED};
+    Err e;
+    err_clear(&e);
+    Source *s = source_open_file_with(path, &o, &e);
+    assert_non_null(s);
+    assert_int_equal(t.bytes, big ? 0 : size);                /* small: summed at open */
+    uint8_t buf[100];
+    assert_int_equal(source_read(s, 0, buf, sizeof buf, &e), MFS_OK);
+    append_byte(path);
+    assert_int_equal(source_read(s, size - 100, buf, sizeof buf, &e), big ? MFS_EIO : MFS_OK);
+    if (!big) assert_int_equal(buf[99], (uint8_t)((size - 1) * 7));
+    source_unref(s);
+    unlink(path);
+    free(path);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_window_grows_while_reading_on),
@@ -380,6 +413,7 @@ int main(void) {
     cmocka_unit_test(test_skip_steps_and_stops),
     cmocka_unit_test(test_served_past_prove_max),
     cmocka_unit_test(test_served_sums_what_was_served),
+    cmocka_unit_test(test_served_grown_reads_on_only_when_all_summed),
     cmocka_unit_test(test_skip_pauses_before_each_step),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
