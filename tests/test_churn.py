@@ -148,3 +148,47 @@ def test_more_versions_held_than_inode_numbers_has_room_for(tmp_path):
                 except OSError:             # the kernel fails a dropped inode's flush too
                     pass
         assert proc.poll() is None, "the daemon died"
+
+
+# ---- a change while a model decodes --------------------------------------------------------------
+
+def test_touch_while_a_model_decodes_keeps_the_decode(tmp_path):
+    """A model touched (or appended to) while it decodes: its bytes are proven
+    unchanged by the sums its source took, so the decode stands and listing it
+    answers.  Before, the daemon threw the decode away and answered ESTALE (the
+    churn's `find` walks met it on models decoded slower than they were touched;
+    one touched every 10 ms never settled: 83 of 300 opens of its coef_.npy
+    got ESTALE).  Ordered by the daemon's decode counter, not by time: each
+    decode begun is touched, and a decode of 20M MARK/POP_MARK pairs takes
+    longer than the touch after its counter moved (about a second here)."""
+    import threading
+    import time
+    from conftest import mount_counter
+    from test_reliability import _hostile
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / "slow.pkl.gz"
+    _hostile(str(path), 20_000_000)          # within the opcode limit: a decode that stands
+    with mount_process(str(src), "-o", "cache_mb=1") as (m, proc):
+        model = os.path.join(m, "slow.pkl.gz")
+        os.stat(model)                              # a lookup: nothing decoded yet
+        before = mount_counter(m)
+        out = {}
+
+        def run():
+            try:
+                out["names"] = sorted(os.listdir(model))
+            except OSError as e:
+                out["err"] = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        for _ in range(4):                          # each decode begun is touched
+            while mount_counter(m) == before and t.is_alive():
+                time.sleep(0.01)
+            before = mount_counter(m)
+            os.utime(str(path))
+        t.join(300)
+        assert not t.is_alive(), "listing hung"
+        assert "err" not in out, out["err"]
+        assert "meta.json" in out["names"], out
+        assert proc.poll() is None

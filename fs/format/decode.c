@@ -125,15 +125,32 @@ Model *model_decode(const char *path) {
   return model_decode_with(path, &opts, NULL, (PauseHook){NULL, NULL});
 }
 
+static Model *decode_opened(const char *path, Source *src, const Err *e,
+                            const SourceFileOpts *opts, const _Atomic int *stop, PauseHook pause);
+
 Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop,
                          PauseHook pause) {
   Err e;
   err_clear(&e);
   Source *src = source_open_file_with(path, opts, &e);
+  return decode_opened(path, src, &e, opts, stop, pause);
+}
+
+Model *model_decode_fd(int fd, const char *path, const SourceFileOpts *opts,
+                       const _Atomic int *stop, PauseHook pause) {
+  Err e;
+  err_clear(&e);
+  Source *src = source_from_fd_with(fd, path, opts, &e);
+  return decode_opened(path, src, &e, opts, stop, pause);
+}
+
+/* SRC opened on PATH (NULL: it could not be, E says why). */
+static Model *decode_opened(const char *path, Source *src, const Err *e,
+                            const SourceFileOpts *opts, const _Atomic int *stop, PauseHook pause) {
   if (src == NULL) {
     Model *m = model_new(path);
     if (m == NULL) return NULL;
-    m->err = e;
+    m->err = *e;
     m->ok = 0;
     return m;
   }

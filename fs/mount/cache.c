@@ -1006,23 +1006,47 @@ long cache_readlink(Cache *c, uint32_t id, char *buf, size_t size) {
   return n < 0 ? -err : (long)n;
 }
 
+/* A decode of the file opened as A, which has moved since (B): still A's when
+** nothing failed and its source proves the bytes it read unchanged -- a touch,
+** an append, the same bytes written again, or a rename over it (the descriptor
+** keeps the old file) -- as a read of an open file would (source_file.c): a
+** file touched more often than it takes to decode would never settle else, and
+** its readers got ESTALE. */
+static int decode_still_proven(Model *m) {
+  uint8_t byte;
+  Err e;
+  err_clear(&e);
+  if (!m->ok || m->src == NULL) return 0;
+  return m->src->size == 0 || source_read(m->src, 0, &byte, 1, &e) == MFS_OK;
+}
+
 /* Decode the file behind S as it was when WANT was taken.  Unlocked.  A file that
-** changes during the decode (stat before and after differ) is decoded again;
-** one that is no longer WANT gives ESTALE. */
+** changes during the decode (stat before and after differ) is decoded again
+** unless the decode is proven still WANT's (decode_still_proven); one that is
+** no longer WANT gives ESTALE. */
 static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel **out) {
   char path[PATH_MAX];
   int n = snprintf(path, sizeof path, "%s/%s", c->source, s->relpath);
   if (n < 0 || (size_t)n >= sizeof path) return ENAMETOOLONG;
   for (int tries = 0; tries < MFS_DECODE_TRIES; tries++) {
-    struct stat a, b;
+    struct stat a, b, opened;
     int err = stat_rel(c, s->relpath, &a);
     if (err) return err == ENOENT ? ESTALE : err;
     if (!same_identity(SLOT_MODEL, &a, &want->st)) return ESTALE;
+    /* O_NONBLOCK: a FIFO put there since must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 && errno == ENOENT) return ESTALE;
+    if (fd >= 0 && (fstat(fd, &opened) != 0 || !same_identity(SLOT_MODEL, &a, &opened))) {
+      close(fd);                           /* changed before the open: look again */
+      continue;
+    }
     SourceFileOpts opts = cache_file_opts(c);
-    Model *m = model_decode_with(path, &opts, &c->stop, c->pause);
+    /* Not openable (EACCES...): decoding by path makes the model saying why. */
+    Model *m = fd >= 0 ? model_decode_fd(fd, path, &opts, &c->stop, c->pause)
+                       : model_decode_with(path, &opts, &c->stop, c->pause);
     if (m == NULL) return ENOMEM;
     err = stat_rel(c, s->relpath, &b);
-    if (err || !same_identity(SLOT_MODEL, &a, &b)) {
+    if (err || (!same_identity(SLOT_MODEL, &a, &b) && !decode_still_proven(m))) {
       model_free(m);
       continue;
     }

@@ -23,6 +23,11 @@ Model *model_decode(const char *path);
 ** pause.fn, when not NULL, at every look at stop. */
 Model *model_decode_with(const char *path, const SourceFileOpts *opts, const _Atomic int *stop,
                          PauseHook pause);
+/* As model_decode_with, from fd, opened on path (taken over, closed with the
+** Model): the caller knows which file was decoded (the mount: a touch during
+** the decode leaves the decode that of the version it stat'ed, see cache.c). */
+Model *model_decode_fd(int fd, const char *path, const SourceFileOpts *opts,
+                       const _Atomic int *stop, PauseHook pause);
 /* Decode bytes from any source (tests, fuzzers, zip members).  name is for messages
 ** and for companion-file lookups (legacy joblib); it may be NULL. */
 Model *model_decode_source(Source *src, const char *name);
