@@ -1007,10 +1007,13 @@ long cache_readlink(Cache *c, uint32_t id, char *buf, size_t size) {
 }
 
 /* A decode of the file opened as A, which has moved since (B): still A's when
-** nothing failed and its source proves the bytes it read unchanged -- a touch,
-** an append, the same bytes written again, or a rename over it (the descriptor
-** keeps the old file) -- as a read of an open file would (source_file.c): a
-** file touched more often than it takes to decode would never settle else, and
+** nothing failed and one more read proves the identity -- every read the decode
+** made was proven when made (source_file.c), and this one, through a file
+** source, proves the summed bytes still there: a touch, an append, the same
+** bytes written again, or a rename over it (the descriptor keeps the old file).
+** A compressed source answers it from its store, whose bytes were proven when
+** inflated, so what the tree serves never depends on the file again.  Without
+** it a file touched more often than it takes to decode would never settle, and
 ** its readers got ESTALE. */
 static int decode_still_proven(Model *m) {
   uint8_t byte;

@@ -20,9 +20,9 @@
 ** identity is accepted when every byte served is still there and the size is
 ** the one opened: bytes never served are then read from the file as it is now,
 ** so what a reader gets is all of one version.  Longer (an append, or a file cut,
-** rewritten and grown: nothing tells them apart) only when every block is summed.  Under SOURCE_PROVE_NONE (identification, -o frugal)
-** nothing is summed: any change fails the reads after it.  Reads never go past
-** the size opened.
+** rewritten and grown: nothing tells them apart) only when every block is
+** summed.  Under SOURCE_PROVE_NONE (identification, -o frugal) nothing is summed:
+** any change fails the reads after it.  Reads never go past the size opened.
 **
 ** Must never: return bytes read while the file was not the version opened, nor
 ** bytes of a block not proven under the identity they were read under; write to
