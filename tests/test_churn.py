@@ -192,3 +192,81 @@ def test_touch_while_a_model_decodes_keeps_the_decode(tmp_path):
         assert "err" not in out, out["err"]
         assert "meta.json" in out["names"], out
         assert proc.poll() is None
+
+
+def _list_changing(src_file, model, mnt, change, most):
+    """List MODEL (a path through the mount) in a thread while CHANGE(i) is made
+    to SRC_FILE once per decode begun, ordered by the daemon's decode counter,
+    MOST times at most; returns the names listed, or the OSError met."""
+    import threading
+    import time
+    from conftest import mount_counter
+    os.stat(model)                                  # a lookup: nothing decoded yet
+    before = mount_counter(mnt)
+    out = {}
+
+    def run():
+        try:
+            out["names"] = sorted(os.listdir(model))
+        except OSError as e:
+            out["err"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    for i in range(most):
+        while mount_counter(mnt) == before and t.is_alive():
+            time.sleep(0.005)
+        if not t.is_alive():
+            break
+        before = mount_counter(mnt)
+        change(i)
+    t.join(300)
+    assert not t.is_alive(), "listing hung"
+    return out.get("names"), out.get("err")
+
+
+def test_rename_away_while_a_model_decodes_keeps_the_decode(tmp_path):
+    """A model renamed to another name while it decodes: the decode read the file
+    it opened, whose bytes are proven unchanged, so the listing answers with it,
+    as a directory moved while listed does.  Before, the decode was thrown away
+    because its name was gone, and the directory listed as empty (ENOENT, which
+    readdir(3) takes for a removed directory), or as ESTALE in the churn's `find`
+    walks when the name had been written again meanwhile."""
+    from test_reliability import _hostile
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / "slow.pkl.gz"
+    _hostile(str(path), 20_000_000)
+    with mount_process(str(src), "-o", "cache_mb=1") as (m, proc):
+        names, err = _list_changing(str(path), os.path.join(m, "slow.pkl.gz"), m,
+                                    lambda i: os.rename(str(path), str(src / "moved.pkl.gz")), 1)
+        assert err is None, err
+        assert "meta.json" in names, names
+        assert proc.poll() is None
+
+
+def _slow_plain_pickle(path, version, pairs=8_000_000):
+    """An uncompressed pickle that takes long to decode (MARK/POP_MARK pairs, or
+    NONE/POP ones for an odd VERSION), rewritten in place by one write of the
+    same size, so a decode begun before the write never sees it half done."""
+    pair = b"(1" if version % 2 == 0 else b"N0"
+    with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        f.write(b"\x80\x04" + pair * pairs + b"N.")
+
+
+def test_a_listing_never_answers_estale(tmp_path):
+    """A model rewritten in place during every decode of it never settles: no
+    version of it lasts long enough to be listed.  The kernel never looks a path
+    up again for a READDIR, so ESTALE would reach the application (`find`:
+    "Stale file handle", 10 in 6,406 walks of make stress).  The directory it
+    opened is gone, and says so as a removed directory does: ENOENT, which
+    readdir(3) takes for the end of the listing."""
+    src = tmp_path / "src"
+    src.mkdir()
+    path = str(src / "slow.pkl")
+    _slow_plain_pickle(path, 0)
+    with mount_process(str(src), "-o", "cache_mb=1") as (m, proc):
+        names, err = _list_changing(path, os.path.join(m, "slow.pkl"), m,
+                                    lambda i: _slow_plain_pickle(path, i + 1), 20)
+        assert err is None, err
+        assert names == [] or "meta.json" in names, names
+        assert proc.poll() is None

@@ -1024,9 +1024,9 @@ static int decode_still_proven(Model *m) {
 }
 
 /* Decode the file behind S as it was when WANT was taken.  Unlocked.  A file that
-** changes during the decode (stat before and after differ) is decoded again
-** unless the decode is proven still WANT's (decode_still_proven); one that is
-** no longer WANT gives ESTALE. */
+** changes or moves away during the decode (stat before and after differ) is
+** decoded again unless the decode is proven still WANT's (decode_still_proven);
+** one that is no longer WANT gives ESTALE. */
 static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel **out) {
   char path[PATH_MAX];
   int n = snprintf(path, sizeof path, "%s/%s", c->source, s->relpath);
@@ -1048,8 +1048,11 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
     Model *m = fd >= 0 ? model_decode_fd(fd, path, &opts, &c->stop, c->pause)
                        : model_decode_with(path, &opts, &c->stop, c->pause);
     if (m == NULL) return ENOMEM;
+    /* Moved away (renamed, deleted) or replaced since the open: the descriptor
+    ** read the file opened all the same. */
     err = stat_rel(c, s->relpath, &b);
-    if (err || (!same_identity(SLOT_MODEL, &a, &b) && !decode_still_proven(m))) {
+    int moved = err == ENOENT || (!err && !same_identity(SLOT_MODEL, &a, &b));
+    if ((err && err != ENOENT) || (moved && !decode_still_proven(m))) {
       model_free(m);
       continue;
     }

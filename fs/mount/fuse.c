@@ -1117,6 +1117,11 @@ static int do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, in
   DirView dv;
   int err = dirview_open(mt, ino, off == 0, wait, &dv);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  /* The kernel never looks a path up again for a READDIR, so ESTALE would reach
+  ** the application.  The version opened is gone and the file has not settled
+  ** into one that could be listed instead: a removed directory, which answers
+  ** ENOENT (readdir(3) takes it for the end). */
+  if (err == ESTALE) err = ENOENT;
   if (err) return fuse_reply_err(req, err), 0;
   char *buf = malloc(size ? size : 1);
   if (buf == NULL) {
