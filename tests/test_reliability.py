@@ -644,6 +644,63 @@ def test_small_model_answers_while_big_text_views_are_sized(tmp_path):
         assert mount_counter(m, "text_sizings") == sized + n
 
 
+def test_same_model_answers_while_its_big_text_view_is_sized(tmp_path):
+    """A .txt view of a big array sized (its whole text formatted once), and
+    once that request is in the daemon's hands, the same model's summary.txt
+    read (made before: its read needs only the tree).  The sizing held the
+    tree's lock throughout, so every read of the model waited for it on a loop
+    thread (ten such reads hold the whole mount): summary.txt answered after the
+    size was made.  The text is formatted outside the lock now, and only the
+    view's own readers wait for it: summary.txt answers while the size is still
+    being made (ordering, not time).  One view: the kernel sends one LOOKUP per
+    directory at a time.  The view then reads what numpy formats."""
+    rng = np.random.RandomState(3)
+    a = rng.rand(2000, 1000)                                   # 16 MB of data
+    _dump({"a": a, "b": np.arange(3)}, tmp_path / "big.pkl")
+    with mounted(str(tmp_path)) as m:
+        model = os.path.join(m, "big.pkl")
+        summary = os.path.join(model, "summary.txt")
+        with open(summary) as f:                                # decoded, summary made
+            truth = f.read()
+        sized = mount_counter(m, "text_sizings")
+        got, before = _asked_at_once(m, [os.path.join(model, "a.txt")], summary)
+        assert got == truth
+        assert before == 0, "summary.txt answered only after the size was made"
+        assert mount_counter(m, "text_sizings") == sized + 1
+        with open(os.path.join(model, "a.txt")) as f:
+            assert np.array_equal(np.loadtxt(f), a)
+
+
+def test_never_decoded_small_model_answers_while_more_text_views_are_sized_than_the_pool(
+        tmp_path):
+    """Twenty .txt views of big arrays sized at once (one per model: hard links
+    of one file), more than the decode pool runs at once; once every one of
+    those requests is in the daemon's hands, a small model never decoded is
+    read.  A sizing kept its pool slot to the end, so the small model's decode
+    waited for a sizing to end.  Sizing now steps aside at the pool's checkpoint
+    every MFS_TEXT_PAUSE_BLOCKS blocks, as decodes do, and the small model is
+    decoded while every size is still being made (ordering, not time)."""
+    n = 20
+    a = np.random.RandomState(4).rand(1000, 1000)               # 8 MB of data
+    _dump({"a": a}, tmp_path / "big00.pkl")
+    for i in range(1, n):
+        os.link(tmp_path / "big00.pkl", tmp_path / ("big%02d.pkl" % i))
+    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    with mounted(str(tmp_path)) as m:
+        small = os.path.join(m, "small.pkl", "meta.json")
+        for i in range(n):                        # decoded; their .txt not sized yet
+            with open(os.path.join(m, "big%02d.pkl" % i, "meta.json")) as f:
+                f.read()
+        assert mount_counter(os.path.join(m, "small.pkl")) == 0
+        sized = mount_counter(m, "text_sizings")
+        got, before = _asked_at_once(m, [os.path.join(m, "big%02d.pkl" % i, "a.txt")
+                                         for i in range(n)], small)
+        assert '"status": "ok"' in got
+        assert before == 0, (
+            "the small model answered only after %d of %d sizes were made" % (before, n))
+        assert mount_counter(m, "text_sizings") == sized + n
+
+
 BIG_SHAPE = (9, 1000000)      # 72 MB of float64: past MFS_PROVE_MAX (64 MiB) with its pickle
 
 

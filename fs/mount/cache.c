@@ -1057,6 +1057,7 @@ static int decode_slot(Cache *c, const Slot *s, const SlotStat *want, CacheModel
       continue;
     }
     RTree *t = render_tree_for(m, c->trust, c->compat_target);
+    if (t) render_set_pause(t, c->pause);
     CacheModel *cm = t ? calloc(1, sizeof *cm) : NULL;
     if (cm == NULL) {
       render_free(t);

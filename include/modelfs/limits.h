@@ -280,6 +280,9 @@
 ** array that needs reordering -- is bounded by MFS_MAX_TEXT_VIEW. */
 #define MFS_TEXT_WHOLE           (1ULL << 20)
 #define MFS_TEXT_BLOCK           (64u << 10)
+/* Sizing a big .txt view looks at the pool's checkpoint every this many blocks
+** (~1 MiB of text, a millisecond or two). */
+#define MFS_TEXT_PAUSE_BLOCKS    16
 
 /* The reviewer's view (summary.txt, modelfs diff).  Arrays are compared and
 ** ranked in memory: one array of more data bytes is described, not compared.

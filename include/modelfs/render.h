@@ -39,6 +39,9 @@ RTree *render_tree(Model *m, const TrustList *trust);
 RTree *render_tree_for(Model *m, const TrustList *trust, const char *compat_target);
 void render_free(RTree *t);               /* does not free the Model */
 Model *render_model(const RTree *t);
+/* Where sizing a big .txt view steps aside now and then (the mount's pool,
+** pool_pause), as decodes do; set once, before the tree is shared. */
+void render_set_pause(RTree *t, PauseHook pause);
 
 uint32_t render_count(const RTree *t);
 const RNode *render_node(const RTree *t, uint32_t index);
