@@ -61,6 +61,11 @@ typedef struct Slot {
   struct Slot *gnext;
   U64Map *sizes;              /* node index -> size of files costly to size, ... */
   uint32_t sizes_version;     /* ... of this version */
+  /* The versions the kernel was handed by the lookups after an open answered
+  ** ESTALE (cache_stale_open): one of them is its retry, whose ESTALE would
+  ** reach the application.  Bit V8 of retried; retry_marks handouts left. */
+  uint8_t retried[(CACHE_VERSION_MASK + 1) / 8];
+  uint32_t retry_marks;
 } Slot;
 
 /* A version replaced while the kernel still held inodes of it (LOOKUP counts
@@ -504,7 +509,7 @@ static void old_free(Cache *c, OldVersion *o, CacheModel **dropped) {
 ** and its tree goes: the kernel, told the number again with another generation,
 ** drops its inodes (their handles fail with EIO: never the new version's bytes),
 ** and the lookups it still has of them are the new version's to forget. */
-static void next_version(Cache *c, Slot *s, uint32_t was, CacheModel **dropped) {
+static void next_version_number(Cache *c, Slot *s, uint32_t was, CacheModel **dropped) {
   for (uint32_t round = 0;; round++) {
     s->version++;
     uint32_t v8 = s->version & CACHE_VERSION_MASK;
@@ -520,6 +525,12 @@ static void next_version(Cache *c, Slot *s, uint32_t was, CacheModel **dropped) 
     old_free(c, o, dropped);
     return;
   }
+}
+
+static void next_version(Cache *c, Slot *s, uint32_t was, CacheModel **dropped) {
+  next_version_number(c, s, was, dropped);
+  uint32_t v8 = s->version & CACHE_VERSION_MASK;      /* a number used again: no retry yet */
+  s->retried[v8 / 8] &= (uint8_t)~(1u << (v8 % 8));
 }
 
 /* Under the lock.  Record what a stat found (st NULL: gone).  A change of
@@ -1273,6 +1284,10 @@ void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t ino, uint64_t n) {
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, ss->id);
   uint32_t ver8 = ss->version & CACHE_VERSION_MASK;
+  if (s && index == 0 && s->retry_marks > 0) {
+    s->retried[ver8 / 8] |= (uint8_t)(1u << (ver8 % 8));
+    s->retry_marks--;
+  }
   if (s && (s->version & CACHE_VERSION_MASK) == ver8) {
     s->krefs += n;
     s->nested += nested;
@@ -1317,6 +1332,30 @@ int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n) {
   pthread_mutex_unlock(&c->lock);
   free_dropped(c, dropped);
   return recheck;
+}
+
+void cache_stale_open(Cache *c, uint32_t id) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  if (s) s->retry_marks = MFS_RETRY_MARKS;
+  pthread_mutex_unlock(&c->lock);
+}
+
+int cache_open_retried(Cache *c, uint32_t id, uint32_t ver8) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  ver8 &= CACHE_VERSION_MASK;
+  int retried = s && (s->retried[ver8 / 8] & (1u << (ver8 % 8))) != 0;
+  pthread_mutex_unlock(&c->lock);
+  return retried;
+}
+
+void cache_old_restat(Cache *c, uint32_t id, uint32_t ver8, const struct stat *st) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  OldVersion *o = s ? old_find(s, ver8) : NULL;
+  if (o && o->ss.kind == SLOT_FILE) o->ss.st = *st;
+  pthread_mutex_unlock(&c->lock);
 }
 
 int cache_old_stat(Cache *c, uint32_t id, uint32_t ver8, SlotStat *out) {

@@ -765,8 +765,12 @@ static int do_readlink(fuse_req_t req, fuse_ino_t ino, int wait) {
 
 /* A plain file is proven by the bytes it served (SOURCE_PROVE_SERVED), so a
 ** touch, an append or a change of bytes not read yet reads on with the file as
-** it is; nothing is read at open, whatever the size. */
-static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info *fi) {
+** it is; nothing is read at open, whatever the size.  AS_NOW: the inode is of a
+** version gone and the kernel will not look the name up again (its retry after
+** ESTALE), so the file is opened as it is now, whatever changed since SS, and
+** read past the kernel's idea of its size (direct_io; fstat answers from the
+** handle). */
+static int open_source_file(Mount *mt, const SlotStat *ss, int as_now, struct fuse_file_info *fi) {
   if (ss->kind == SLOT_DIR || ss->kind == SLOT_MODEL) return EISDIR;
   if (ss->kind != SLOT_FILE) return ELOOP;
   SourceFileOpts so = cache_file_opts(mt->cache);
@@ -774,11 +778,11 @@ static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info
   int fd = cache_open_source(mt->cache, ss->id, O_RDONLY);
   if (fd < 0) return -fd;
   struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_ino != ss->st.st_ino || st.st_dev != ss->st.st_dev ||
-      st.st_size != ss->st.st_size || st.st_mtim.tv_sec != ss->st.st_mtim.tv_sec ||
-      st.st_mtim.tv_nsec != ss->st.st_mtim.tv_nsec) {
+  if (fstat(fd, &st) != 0 || (!as_now && (st.st_ino != ss->st.st_ino ||
+      st.st_dev != ss->st.st_dev || st.st_size != ss->st.st_size ||
+      st.st_mtim.tv_sec != ss->st.st_mtim.tv_sec || st.st_mtim.tv_nsec != ss->st.st_mtim.tv_nsec))) {
     close(fd);
-    return ESTALE;               /* changed between the stat and the open */
+    return as_now ? EIO : ESTALE;   /* changed between the stat and the open */
   }
   Err e;
   err_clear(&e);
@@ -793,7 +797,8 @@ static int open_source_file(Mount *mt, const SlotStat *ss, struct fuse_file_info
   h->src = src;
   h->st = st;
   fi->fh = (uintptr_t)h;
-  fi->keep_cache = 1;
+  fi->keep_cache = !as_now;
+  fi->direct_io = as_now;
   return 0;
 }
 
@@ -842,9 +847,21 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, in
   ** so the kernel walks the path again and opens the current version. */
   int stale = index != 0 && cache_get(mt->cache, slot, &ss) == 0 && !cache_same_version(&ss, ver8);
   int err = stale ? 0 : fresh(mt, ino, &ss);
-  if (!err) err = index == 0 ? open_source_file(mt, &ss, fi) : open_model_file(mt, ino, fi, wait);
+  /* A plain file changed again before the kernel's one retry: no ESTALE for it. */
+  int as_now = err == ESTALE && index == 0 && ss.kind == SLOT_FILE &&
+               cache_open_retried(mt->cache, slot, ver8);
+  if (!err || as_now)
+    err = index == 0 ? open_source_file(mt, &ss, as_now, fi) : open_model_file(mt, ino, fi, wait);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
+  if (err == ESTALE && index == 0) cache_stale_open(mt->cache, slot);
   if (err) return fuse_reply_err(req, err), 0;
+  /* The kernel holds the gone version's attributes: that inode answers with
+  ** the file's from now on, and the kernel asks again (attributes only: no page
+  ** of it is cached). */
+  if (as_now) {
+    cache_old_restat(mt->cache, slot, ver8, &handle_of(fi)->st);
+    fuse_lowlevel_notify_inval_inode(mt->se, ino, -1, 0);
+  }
   fuse_reply_open(req, fi);
   return 0;
 }

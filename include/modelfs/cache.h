@@ -172,6 +172,15 @@ void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t ino, uint64_t n);
 void cache_sweep(Cache *c);
 int cache_kernel_forget(Cache *c, uint64_t ino, uint64_t n);
 int cache_old_stat(Cache *c, uint32_t slot, uint32_t ver8, SlotStat *out);
+/* An open of SLOT answered ESTALE: the kernel looks the name up once more and
+** opens what that lookup handed it, and never again.  cache_open_retried says
+** whether VER8 of SLOT is what the kernel was handed after such an answer: its
+** last try, which ESTALE would fail. */
+void cache_stale_open(Cache *c, uint32_t slot);
+int cache_open_retried(Cache *c, uint32_t slot, uint32_t ver8);
+/* A plain file's earlier version VER8 was opened as the file is now (ST): its
+** inode answers with those attributes from then on, as its opens do. */
+void cache_old_restat(Cache *c, uint32_t slot, uint32_t ver8, const struct stat *st);
 void cache_release(Cache *c, CacheModel *m);
 RTree *cache_tree(const CacheModel *m);
 /* Sizes of files that cost their whole content to know (.txt views), kept per

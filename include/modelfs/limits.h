@@ -224,6 +224,11 @@
 #define MFS_MAX_ARCHIVE_DEPTH    4
 /* A file that keeps changing while it is decoded is retried this often, then EIO. */
 #define MFS_DECODE_TRIES         3
+/* After an open answers ESTALE, the versions the next this-many lookups of that
+** name hand the kernel may be its one retry, which opens a plain file as it is
+** then instead of failing (fuse.c, do_open).  Several readers may look it up
+** in between; past these, a stale open answers ESTALE again (and marks anew). */
+#define MFS_RETRY_MARKS          16
 
 /* A zip member small enough to inflate whole into memory when first opened
 ** (skops .npy/.bin members); larger deflated members are streamed. */
