@@ -196,10 +196,11 @@ def test_touch_while_a_model_decodes_keeps_the_decode(tmp_path):
         assert proc.poll() is None
 
 
-def _list_changing(src_file, model, mnt, change, most):
-    """List MODEL (a path through the mount) in a thread while CHANGE(i) is made
-    to SRC_FILE once per decode begun, ordered by the daemon's decode counter,
-    MOST times at most; returns the names listed, or the OSError met."""
+def _list_changing(src_file, model, mnt, change, most, ask=None):
+    """List MODEL (a path through the mount), or call ASK, in a thread while
+    CHANGE(i) is made to SRC_FILE once per decode begun, ordered by the daemon's
+    decode counter, MOST times at most; returns the names listed (what ASK
+    returned), or the OSError met."""
     import threading
     import time
     from conftest import mount_counter
@@ -209,7 +210,7 @@ def _list_changing(src_file, model, mnt, change, most):
 
     def run():
         try:
-            out["names"] = sorted(os.listdir(model))
+            out["names"] = ask() if ask else sorted(os.listdir(model))
         except OSError as e:
             out["err"] = e
     t = threading.Thread(target=run, daemon=True)
@@ -329,4 +330,25 @@ def test_a_retried_open_of_a_plain_file_reads_the_file_as_it_is(tmp_path):
             assert os.fstat(f.fileno()).st_ino == held, "not the retry's inode"
             assert os.fstat(f.fileno()).st_size == len(third)
             assert f.read() == third
+        assert proc.poll() is None
+
+
+def test_a_model_rewritten_during_every_decode_never_answers_estale(tmp_path):
+    """A model rewritten in place during every decode of it, and a reader opening
+    its meta.json.  The lookup inside it answers ESTALE and the kernel walks the
+    path again once; when the file changed again during that decode too, ESTALE
+    reached the reader.  No version of it lasts long enough to be decoded, and a
+    model's file has no "as it is now" without a decode: the kernel's retry
+    answers EIO, what a read of a file rewritten under it answers."""
+    import errno
+    src = tmp_path / "src"
+    src.mkdir()
+    path = str(src / "slow.pkl")
+    _slow_plain_pickle(path, 0)
+    with mount_process(str(src), "-o", "cache_mb=1") as (m, proc):
+        model = os.path.join(m, "slow.pkl")
+        names, err = _list_changing(path, model, m, lambda i: _slow_plain_pickle(path, i + 1),
+                                    40, ask=lambda: open(os.path.join(model, "meta.json")).read())
+        assert err is None or err.errno == errno.EIO, err
+        assert err is not None or '"status"' in names, names
         assert proc.poll() is None

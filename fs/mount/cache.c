@@ -1341,6 +1341,14 @@ void cache_stale_open(Cache *c, uint32_t id) {
   pthread_mutex_unlock(&c->lock);
 }
 
+void cache_retry_done(Cache *c, uint32_t id, uint32_t ver8) {
+  pthread_mutex_lock(&c->lock);
+  Slot *s = slot_get(c, id);
+  ver8 &= CACHE_VERSION_MASK;
+  if (s) s->retried[ver8 / 8] &= (uint8_t)~(1u << (ver8 % 8));
+  pthread_mutex_unlock(&c->lock);
+}
+
 int cache_open_retried(Cache *c, uint32_t id, uint32_t ver8) {
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, id);

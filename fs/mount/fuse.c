@@ -642,6 +642,22 @@ static double ttl_in_model(uint32_t slot, const RNode *dir) {
   return slot == 0 && dir->index == 0 ? TTL_UNWATCHED : TTL_FOREVER;
 }
 
+/* ESTALE makes the kernel look the path up once more, and never twice.  An
+** answer about a version the kernel was handed by lookups after an ESTALE
+** (cache_open_retried) may be that last try: the file keeps changing faster
+** than a version of it can be served, which says EIO, as a read of a file
+** rewritten under it does (ENOENT when the name is gone).  Any other ESTALE
+** marks the versions the next lookups hand out. */
+static int stale_answer(Mount *mt, uint32_t slot, uint32_t ver8, int err) {
+  if (err != ESTALE) return err;
+  if (!cache_open_retried(mt->cache, slot, ver8)) {
+    cache_stale_open(mt->cache, slot);
+    return ESTALE;
+  }
+  SlotStat now;
+  return cache_get(mt->cache, slot, &now) != 0 || now.kind == SLOT_GONE ? ENOENT : EIO;
+}
+
 /* The handlers that may need a decode answer (0) or, without WAIT, return
 ** WOULD_WAIT having answered nothing and changed nothing. */
 static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, int wait) {
@@ -662,7 +678,7 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, int wa
   const RNode *dir;
   int err = model_get(mt, parent, wait, &m, &dir);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
-  if (err) return fuse_reply_err(req, err), 0;
+  if (err) return fuse_reply_err(req, stale_answer(mt, slot, ver8, err)), 0;
   RTree *t = cache_tree(m);
   const SlotStat *ss = cache_model_stat(m);
   if (dir->kind != RK_DIR) {
@@ -684,6 +700,7 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, int wa
   entry_of(&e, &st, ss->version, ttl_in_model(slot, dir));
   SlotStat held = *ss;
   cache_release(mt->cache, m);
+  cache_retry_done(mt->cache, slot, ver8);
   reply_entry_counted(req, mt, &held, &e);
   return 0;
 }
@@ -727,7 +744,7 @@ static int do_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
   const RNode *n;
   int err = model_get(mt, ino, wait, &m, &n);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
-  if (err) return fuse_reply_err(req, err), 0;
+  if (err) return fuse_reply_err(req, stale_answer(mt, slot, ver8, err)), 0;
   if (sizing_would_wait(mt->cache, cache_tree(m), cache_model_stat(m), n, wait)) {
     cache_release(mt->cache, m);
     return WOULD_WAIT;
@@ -853,14 +870,15 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, in
   if (!err || as_now)
     err = index == 0 ? open_source_file(mt, &ss, as_now, fi) : open_model_file(mt, ino, fi, wait);
   if (err == WOULD_WAIT && !wait) return WOULD_WAIT;
-  if (err == ESTALE && index == 0) cache_stale_open(mt->cache, slot);
-  if (err) return fuse_reply_err(req, err), 0;
+  if (err) return fuse_reply_err(req, stale_answer(mt, slot, ver8, err)), 0;
   /* The kernel holds the gone version's attributes: that inode answers with
   ** the file's from now on, and the kernel asks again (attributes only: no page
   ** of it is cached). */
   if (as_now) {
     cache_old_restat(mt->cache, slot, ver8, &handle_of(fi)->st);
     fuse_lowlevel_notify_inval_inode(mt->se, ino, -1, 0);
+  } else if (index != 0) {     /* a plain file keeps them: opened as it is, harmless */
+    cache_retry_done(mt->cache, slot, ver8);
   }
   fuse_reply_open(req, fi);
   return 0;

@@ -178,6 +178,9 @@ int cache_old_stat(Cache *c, uint32_t slot, uint32_t ver8, SlotStat *out);
 ** last try, which ESTALE would fail. */
 void cache_stale_open(Cache *c, uint32_t slot);
 int cache_open_retried(Cache *c, uint32_t slot, uint32_t ver8);
+/* VER8 of SLOT served a lookup or an open: a retry, if it was one, is over,
+** and a later change of it is met by a first try again. */
+void cache_retry_done(Cache *c, uint32_t slot, uint32_t ver8);
 /* A plain file's earlier version VER8 was opened as the file is now (ST): its
 ** inode answers with those attributes from then on, as its opens do. */
 void cache_old_restat(Cache *c, uint32_t slot, uint32_t ver8, const struct stat *st);
