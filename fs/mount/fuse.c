@@ -857,6 +857,7 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, in
   uint32_t slot, ver8, index;
   cache_ino_split(ino, &slot, &ver8, &index);
   SlotStat ss;
+  memset(&ss, 0, sizeof ss);         /* SLOT_GONE when fresh() found no slot */
   /* A file of a model replaced before this open (inotify or another request
   ** saw it; the kernel came with the inode all the same: an open directory, or
   ** a path walked again while the writer went on) opens the version it names,
