@@ -551,6 +551,16 @@ def _asked_at_once(m, paths, small, ask_one=os.stat):
     return got, before
 
 
+def _hostile_and_small(tmp_path, n):
+    """N copies of one hostile file (h00.pkl.gz, h01.pkl.gz, ...: 3M MARK/POP_MARK
+    pairs each) and a small fitted model, small.pkl."""
+    _hostile(tmp_path / "h00.pkl.gz", 3_000_000)
+    data = (tmp_path / "h00.pkl.gz").read_bytes()
+    for i in range(1, n):
+        (tmp_path / ("h%02d.pkl.gz" % i)).write_bytes(data)
+    _dump(_logreg(1.0), tmp_path / "small.pkl")
+
+
 def test_small_model_answers_while_more_hostile_files_decode_than_loop_threads(tmp_path):
     """Forty hostile files asked at once (a stat inside each: one LOOKUP that
     needs its decode), more than the loop has threads; once every one of those
@@ -562,11 +572,7 @@ def test_small_model_answers_while_more_hostile_files_decode_than_loop_threads(t
     first wave of hostile decodes is still running (fewer than 40 - 32 of
     them answered; ordering, not time)."""
     n = 40
-    _hostile(tmp_path / "h00.pkl.gz", 3_000_000)
-    data = (tmp_path / "h00.pkl.gz").read_bytes()
-    for i in range(1, n):
-        (tmp_path / ("h%02d.pkl.gz" % i)).write_bytes(data)
-    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    _hostile_and_small(tmp_path, n)
     with mounted(str(tmp_path)) as m:
         small = os.path.join(m, "small.pkl", "meta.json")
         with open(small) as f:
@@ -596,11 +602,7 @@ def test_never_decoded_small_model_answers_while_more_hostile_files_decode_than_
     the small model is decoded while the hostile ones still run (fewer than
     40 - 16 of them answered; ordering, not time)."""
     n = 40
-    _hostile(tmp_path / "h00.pkl.gz", 3_000_000)
-    data = (tmp_path / "h00.pkl.gz").read_bytes()
-    for i in range(1, n):
-        (tmp_path / ("h%02d.pkl.gz" % i)).write_bytes(data)
-    _dump(_logreg(1.0), tmp_path / "small.pkl")
+    _hostile_and_small(tmp_path, n)
     with mounted(str(tmp_path)) as m:
         small = os.path.join(m, "small.pkl", "meta.json")
         for i in range(n):                        # the model directories: no decode

@@ -82,11 +82,7 @@ Model *model_decode_source(Source *src, const char *name) {
 }
 
 Model *model_decode_member(Source *src, const char *name, const Model *parent) {
-  Model *m = model_new(name ? name : src->name);
-  if (m != NULL) {
-    m->stop = parent->stop;
-    m->pause = parent->pause;
-  }
+  Model *m = model_new_within(name ? name : src->name, parent);
   return model_decode_into(m, src, parent->depth + 1);
 }
 

@@ -31,6 +31,15 @@ Model *model_new(const char *name) {
   return m;
 }
 
+Model *model_new_within(const char *name, const Model *parent) {
+  Model *m = model_new(name);
+  if (m != NULL) {
+    m->stop = parent->stop;
+    m->pause = parent->pause;
+  }
+  return m;
+}
+
 void model_free(Model *m) {
   if (m == NULL) return;
   source_unref(m->src);

@@ -1110,11 +1110,7 @@ static void nested_bytes(Vm *vm, const Value *b, int handed) {
   const Blob *bl = &b->u.bytes;
   Source *s = bl->mem ? source_from_memory(bl->mem, (size_t)bl->len, "nested pickle")
                       : source_slice(bl->src, bl->off, bl->len, "nested pickle");
-  Model *scratch = s ? model_new(vm->m->path) : NULL;
-  if (scratch) {
-    scratch->stop = vm->m->stop;
-    scratch->pause = vm->m->pause;
-  }
+  Model *scratch = s ? model_new_within(vm->m->path, vm->m) : NULL;
   Reader r2;
   if (scratch != NULL && reader_init(&r2, s, 0, &scratch->err) == MFS_OK) {
     Value *res;
@@ -1977,11 +1973,9 @@ static void salvage(Vm *vm) {
   uint64_t from = vm->straddle, to = vm->straddle_to;   /* from is 1 + the opcode */
   if (to > from + SALVAGE_OFFSETS) to = from + SALVAGE_OFFSETS;
   for (uint64_t at = from; at < to; at++) {
-    Model *scratch = model_new(vm->m->path);
+    Model *scratch = model_new_within(vm->m->path, vm->m);
     Reader r2;
     if (scratch == NULL) return;
-    scratch->stop = vm->m->stop;
-    scratch->pause = vm->m->pause;
     if (reader_init(&r2, vm->r->src, at, &scratch->err) == MFS_OK) {
       Value *res;
       run(scratch, &r2, NULL, vm->depth + 1, &res, NULL, SALVAGE_OPCODES);

@@ -527,10 +527,16 @@ static void next_version_number(Cache *c, Slot *s, uint32_t was, CacheModel **dr
   }
 }
 
+/* Under the lock.  Mark (or unmark) version V8 of S as a possible retry. */
+static void retry_mark(Slot *s, uint32_t v8, int on) {
+  uint8_t bit = (uint8_t)(1u << (v8 % 8));
+  if (on) s->retried[v8 / 8] |= bit;
+  else s->retried[v8 / 8] &= (uint8_t)~bit;
+}
+
 static void next_version(Cache *c, Slot *s, uint32_t was, CacheModel **dropped) {
   next_version_number(c, s, was, dropped);
-  uint32_t v8 = s->version & CACHE_VERSION_MASK;      /* a number used again: no retry yet */
-  s->retried[v8 / 8] &= (uint8_t)~(1u << (v8 % 8));
+  retry_mark(s, s->version & CACHE_VERSION_MASK, 0);  /* a number used again: no retry yet */
 }
 
 /* Under the lock.  Record what a stat found (st NULL: gone).  A change of
@@ -1285,7 +1291,7 @@ void cache_kernel_ref(Cache *c, const SlotStat *ss, uint64_t ino, uint64_t n) {
   Slot *s = slot_get(c, ss->id);
   uint32_t ver8 = ss->version & CACHE_VERSION_MASK;
   if (s && index == 0 && s->retry_marks > 0) {
-    s->retried[ver8 / 8] |= (uint8_t)(1u << (ver8 % 8));
+    retry_mark(s, ver8, 1);
     s->retry_marks--;
   }
   if (s && (s->version & CACHE_VERSION_MASK) == ver8) {
@@ -1344,8 +1350,7 @@ void cache_stale_open(Cache *c, uint32_t id) {
 void cache_retry_done(Cache *c, uint32_t id, uint32_t ver8) {
   pthread_mutex_lock(&c->lock);
   Slot *s = slot_get(c, id);
-  ver8 &= CACHE_VERSION_MASK;
-  if (s) s->retried[ver8 / 8] &= (uint8_t)~(1u << (ver8 % 8));
+  if (s) retry_mark(s, ver8 & CACHE_VERSION_MASK, 0);
   pthread_mutex_unlock(&c->lock);
 }
 

@@ -39,21 +39,19 @@
 #include "modelfs/limits.h"
 #include "modelfs/source.h"
 
-/* A block's state.  B_OPEN: not summed, its bytes proven only while the identity
-** is still the one opened; B_SUMMED: its crc32 of the version opened is known;
-** B_LOST: the identity moved before it was summed, so nothing proves it. */
-enum { B_OPEN = 0, B_SUMMED = 1, B_LOST = 2 };
-
 typedef struct FileSource {
   Source base;
   int fd;
   pthread_mutex_t prove_mu;   /* one sum or proof at a time; held by every writer of
-                                 cur, state[] and sums[] (so they may read them) */
-  pthread_mutex_t lock;       /* cur, broken, state[] for readers without prove_mu */
+                                 cur, lost[], have[] and sums[] (so they may read them) */
+  pthread_mutex_t lock;       /* cur, broken, lost[], have[] for readers without prove_mu */
   struct stat cur;            /* identity under which the opened bytes are proven */
   int broken;                 /* proven changed: every later read fails */
   size_t nblocks;             /* MFS_PROVE_BLOCK blocks of [0, size) */
-  uint8_t *state;             /* per block, B_* */
+  /* A block is summed when have[] covers it: its crc32 of the version opened is
+  ** known.  Not summed, its bytes are proven only while the identity is still
+  ** the one opened, and lost[] once that moved: nothing proves them then. */
+  uint8_t *lost;              /* per block */
   uint32_t *have;             /* per block, the bytes from its start summed in sums[] */
   uint32_t *sums;             /* per block, crc32 of its first have[] bytes */
   SourceProve prove;          /* SOURCE_PROVE_NONE: no sums ever (-o frugal) */
@@ -88,6 +86,10 @@ static MfsStatus pread_all(int fd, SourceTally *tally, void *buf, size_t len, ui
 static size_t block_len(const FileSource *f, size_t b) {
   uint64_t off = (uint64_t)b * MFS_PROVE_BLOCK, size = f->base.size;
   return size - off < MFS_PROVE_BLOCK ? (size_t)(size - off) : MFS_PROVE_BLOCK;
+}
+
+static int summed(const FileSource *f, size_t b) {
+  return f->have[b] == block_len(f, b);
 }
 
 /* The crc32 of the bytes [from, to) of block b as the file holds them now,
@@ -125,7 +127,7 @@ static int summed_blocks_same(FileSource *f, uint8_t *buf) {
 static int grew_unproven(const FileSource *f, const struct stat *now) {
   if (f->prove != SOURCE_PROVE_SERVED || (uint64_t)now->st_size <= f->base.size) return 0;
   for (size_t b = 0; b < f->nblocks; b++)
-    if (f->state[b] != B_SUMMED) return 1;
+    if (!summed(f, b)) return 1;
   return 0;
 }
 
@@ -154,7 +156,7 @@ static MfsStatus prove_locked(FileSource *f, Err *e) {
   if (gone) f->broken = 1;
   else if (stable) f->cur = now;
   for (size_t b = 0; stable && !gone && f->prove != SOURCE_PROVE_SERVED && b < f->nblocks; b++)
-    if (f->state[b] == B_OPEN) f->state[b] = B_LOST;
+    if (!summed(f, b)) f->lost[b] = 1;
   pthread_mutex_unlock(&f->lock);
   if (stable && !gone) return MFS_OK;
   return err_set(e, MFS_EIO, MFS_NO_OFFSET, "%s: %s since it was opened", f->base.name,
@@ -172,7 +174,7 @@ static MfsStatus prove(FileSource *f, Err *e) {
 static int range_lost(const FileSource *f, uint64_t off, size_t len) {
   if (len == 0) return 0;
   for (uint64_t b = off / MFS_PROVE_BLOCK; b <= (off + len - 1) / MFS_PROVE_BLOCK; b++)
-    if (f->state[b] == B_LOST) return 1;
+    if (f->lost[b]) return 1;
   return 0;
 }
 
@@ -232,7 +234,6 @@ static int note_served(FileSource *f, const struct stat *snap, uint64_t off, con
   for (size_t i = 0; ok && i < n; i++) {
     f->have[sv[i].b] = (uint32_t)sv[i].have;
     f->sums[sv[i].b] = sv[i].crc;
-    if (sv[i].have == block_len(f, sv[i].b)) f->state[sv[i].b] = B_SUMMED;
   }
   pthread_mutex_unlock(&f->lock);
   free(sv);
@@ -304,8 +305,8 @@ static MfsStatus take_sum(FileSource *f, size_t b, uint8_t *buf, Err *e) {
   uint64_t at = (uint64_t)b * MFS_PROVE_BLOCK;
   uint32_t crc = 0;
   struct stat now;
-  if (f->state[b] == B_SUMMED) return MFS_OK;
-  if (f->state[b] == B_LOST) return not_summed(f, at, e);
+  if (summed(f, b)) return MFS_OK;
+  if (f->lost[b]) return not_summed(f, at, e);
   if (sum_part(f, b, 0, block_len(f, b), buf, &crc) != 0)
     return err_set(e, MFS_EIO, at, "%s: read at offset %llu: %s", f->base.name,
                    (unsigned long long)at, strerror(errno));
@@ -316,7 +317,6 @@ static MfsStatus take_sum(FileSource *f, size_t b, uint8_t *buf, Err *e) {
   if (ok) {
     f->sums[b] = crc;
     f->have[b] = (uint32_t)block_len(f, b);
-    f->state[b] = B_SUMMED;
   }
   pthread_mutex_unlock(&f->lock);
   return ok ? MFS_OK : not_summed(f, at, e);
@@ -334,7 +334,7 @@ static MfsStatus file_sum(Source *s, uint64_t off, uint64_t len, Err *e) {
   MfsStatus st = MFS_OK;
   pthread_mutex_lock(&f->prove_mu);
   for (size_t b = (size_t)(off / MFS_PROVE_BLOCK); b < b1 && st == MFS_OK; b++) {
-    if (f->state[b] != B_SUMMED && buf == NULL && (buf = malloc(MFS_PROVE_BLOCK)) == NULL)
+    if (!summed(f, b) && buf == NULL && (buf = malloc(MFS_PROVE_BLOCK)) == NULL)
       st = err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");
     else
       st = take_sum(f, b, buf, e);
@@ -349,7 +349,7 @@ static void file_destroy(Source *s) {
   close(f->fd);
   pthread_mutex_destroy(&f->lock);
   pthread_mutex_destroy(&f->prove_mu);
-  free(f->state);
+  free(f->lost);
   free(f->have);
   free(f->sums);
   free(s);
@@ -367,12 +367,12 @@ Source *source_from_fd_with(int fd, const char *name, const SourceFileOpts *opts
   FileSource *f = calloc(1, sizeof *f);
   size_t n = (size_t)(((uint64_t)st.st_size + MFS_PROVE_BLOCK - 1) / MFS_PROVE_BLOCK);
   if (f) {
-    f->state = calloc(n ? n : 1, 1);             /* all B_OPEN */
+    f->lost = calloc(n ? n : 1, 1);
     f->have = calloc(n ? n : 1, sizeof *f->have);
     f->sums = calloc(n ? n : 1, sizeof *f->sums);
   }
-  if (f == NULL || f->state == NULL || f->have == NULL || f->sums == NULL) {
-    if (f) free(f->state), free(f->have), free(f->sums);
+  if (f == NULL || f->lost == NULL || f->have == NULL || f->sums == NULL) {
+    if (f) free(f->lost), free(f->have), free(f->sums);
     free(f);
     close(fd);
     err_set(e, MFS_ENOMEM, MFS_NO_OFFSET, "out of memory");

@@ -56,6 +56,9 @@ typedef struct Format {
 
 /* A fresh, empty Model named name (for messages); NULL when out of memory. */
 Model *model_new(const char *name);
+/* The same, for a decode done on PARENT's behalf (a zip member, a nested or
+** salvaged pickle): it gives up and steps aside where PARENT does. */
+Model *model_new_within(const char *name, const Model *parent);
 void model_free(Model *m);
 
 /* Record a referenced global (module, qualname) after Python-2 name mapping. */

@@ -329,6 +329,16 @@ static void poke(const char *path, uint64_t at, uint8_t byte) {
   close(fd);
 }
 
+/* PATH opened proven by the bytes it serves, its reads counted in T. */
+static Source *open_served(const char *path, SourceTally *t) {
+  SourceFileOpts o = {t, SOURCE_PROVE_SERVED};
+  Err e;
+  err_clear(&e);
+  Source *s = source_open_file_with(path, &o, &e);
+  assert_non_null(s);
+  return s;
+}
+
 /* SOURCE_PROVE_SERVED: reads in order cost their bytes only; a read past a
 ** block's served prefix sums the gap first; a touch costs a re-read of what was
 ** served; a byte never served changed in place is read as the file holds it now,
@@ -338,11 +348,9 @@ static void test_served_sums_what_was_served(void **state) {
   size_t size = (size_t)MFS_PROVE_MAX + MFS_PROVE_BLOCK * 3 + 100, B = MFS_PROVE_BLOCK;
   char *path = temp_file(size);
   SourceTally t = {0, 0, NULL};
-  SourceFileOpts o = {&t, SOURCE_PROVE_SERVED};
+  Source *s = open_served(path, &t);
   Err e;
   err_clear(&e);
-  Source *s = source_open_file_with(path, &o, &e);
-  assert_non_null(s);
   assert_int_equal(t.bytes, 0);
   uint8_t buf[5000];
   assert_int_equal(source_read(s, 0, buf, 1000, &e), MFS_OK);
@@ -387,11 +395,9 @@ static void test_served_grown_reads_on_only_when_all_summed(void **state) {
     size_t size = big ? (size_t)MFS_PROVE_MAX + 100 : (size_t)MFS_PROVE_BLOCK * 2 + 100;
     char *path = temp_file(size);
     SourceTally t = {0, 0, NULL};
-    SourceFileOpts o = {&t, SOURCE_PROVE_SERVED};
+    Source *s = open_served(path, &t);
     Err e;
     err_clear(&e);
-    Source *s = source_open_file_with(path, &o, &e);
-    assert_non_null(s);
     assert_int_equal(t.bytes, big ? 0 : size);                /* small: summed at open */
     uint8_t buf[100];
     assert_int_equal(source_read(s, 0, buf, sizeof buf, &e), MFS_OK);
